@@ -1,1 +1,4 @@
-//! pgtls
+//! pgtls (crate docs are written in a later commit).
+
+mod channel_binding;
+mod verify;
