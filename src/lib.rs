@@ -1,4 +1,173 @@
-//! pgtls (crate docs are written in a later commit).
+//! # pgtls — PostgreSQL transport security the way libpq does it, without a socket
+//!
+//! pgtls secures one PostgreSQL connection from buffers the caller owns: it speaks the
+//! `SSLRequest` exchange (or PostgreSQL 17+ direct TLS), drives the rustls handshake,
+//! verifies the server the way libpq's `sslmode` says, and then encrypts and decrypts
+//! the session. It does no IO, so tokio, blocking `std::io`, a proxy's event loop or a
+//! fuzzer can all wrap it.
+//!
+//! ## Goals
+//! - libpq's behaviour and libpq's messages: the six sslmodes with their fallbacks
+//!   (including the ones that need a new connection), `sslnegotiation=direct` with ALPN,
+//!   `sslrootcert` (file or `system`), CRLs, client certificates, `sslsni`, protocol
+//!   version limits, `sslcertmode`, `tls-server-end-point` channel binding.
+//! - libpq's certificate rules, which rustls/webpki do not follow: X.509 v1
+//!   certificates, CN fallback, inet_aton host forms, root files whose intermediates
+//!   are not anchors, CRLs required for every CA once any are loaded.
+//! - No panic on any input, memory bounded whatever the peer sends, typed errors
+//!   grouped by blame ([`Blame`]).
+//!
+//! ## Non-goals
+//! Sockets, DNS, timers, threads, the rest of the PostgreSQL protocol (startup,
+//! authentication, queries belong to the driver), GSSAPI encryption, OpenSSL engines.
+//!
+//! ## The sslmode table
+//!
+//! | sslmode | attempt 1 | on failure, attempt 2 | verifies chain | verifies host name |
+//! |---|---|---|---|---|
+//! | disable | plaintext | — | — | — |
+//! | allow | plaintext | TLS on a **new** connection | if roots are given | no |
+//! | prefer (default) | TLS | plaintext: same socket after `N`, new connection otherwise | if roots are given | no |
+//! | require | TLS | — | if roots are given | no |
+//! | verify-ca | TLS | — | yes | no |
+//! | verify-full | TLS | — | yes | yes |
+//!
+//! The planner ([`plan::Plan`]) holds this policy; the per-attempt machine
+//! ([`Negotiation`]) speaks the bytes.
+//!
+//! ## The driving contract
+//!
+//! 1. Build a [`Config`] once per host ([`Config::builder`]); it holds the shared
+//!    `Arc<rustls::ClientConfig>` (roots, CRLs and keys parsed once).
+//! 2. Make a [`plan::Plan`] with [`Config::plan`] and ask it for a step with
+//!    [`plan::Plan::poll_step`]: `Connect(method)` means open a new connection.
+//! 3. Start the attempt with [`Negotiation::new`] and loop:
+//!    - [`Negotiation::poll_output`] into your buffer: on `Transmit(n)` send those `n`
+//!      bytes; on `NeedInput` read from the socket and pass the bytes to
+//!      [`Negotiation::handle_input`] (it returns how many it consumed: keep the rest),
+//!      or call [`Negotiation::handle_eof`] when the socket closed; on `Done` stop.
+//!    - Any `Err` ends the attempt; keep calling `poll_output` until it returns the
+//!      error again to flush the last alert if you like.
+//! 4. [`Negotiation::into_negotiated`] gives the outcome: a TLS [`Session`], `SslRefused`
+//!    (the server said `N`) or `Plaintext`.
+//! 5. Report how the attempt ended with [`plan::Plan::handle_attempt_end`] — including
+//!    the driver's own news: the server rejected the startup or the password
+//!    ([`plan::AttemptEnd::StartupRejected`]), or the connection is ready
+//!    ([`plan::AttemptEnd::Established`]) — and go back to step 2. `Continue(Plaintext)`
+//!    means keep the same socket unencrypted; `Fail(err)` means give up with `err`.
+//! 6. With a session, use [`Session::handle_application_data`] / [`Session::poll_output`]
+//!    to send and [`Session::handle_input`] / [`Session::poll_application_data`] to
+//!    receive. [`Session::close`] queues close_notify.
+//!
+//! The loop, run here against an in-memory server that refuses TLS (`N`), so the
+//! `prefer` plan continues in plaintext on the same connection:
+//!
+//! ```
+//! use pgtls::plan::{AttemptEnd, Step};
+//! use pgtls::{Config, Negotiated, Negotiation, Poll};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::builder().host("localhost").build()?; // sslmode=prefer
+//! let mut plan = config.plan();
+//! let mut server_inbox = Vec::new(); // what our "socket" delivered to the server
+//! let mut out = [0u8; 16 * 1024];
+//! let outcome = loop {
+//!     let method = match plan.poll_step() {
+//!         Step::Connect(method) | Step::Continue(method) => method,
+//!         Step::Fail(err) | Step::NextHost(err) => return Err(err.into()),
+//!         Step::Done => unreachable!("the loop breaks before"),
+//!     };
+//!     let mut attempt = Negotiation::new(&config, method)?;
+//!     let result = loop {
+//!         match attempt.poll_output(&mut out) {
+//!             Ok(Poll::Transmit(n)) => server_inbox.extend_from_slice(&out[..n]),
+//!             Ok(Poll::NeedInput) => {
+//!                 // A real driver reads from its socket here; our server answers `N`.
+//!                 if let Err(err) = attempt.handle_input(b"N") {
+//!                     break Err(err);
+//!                 }
+//!             }
+//!             Ok(Poll::BufferTooSmall { .. }) => unreachable!("16 KiB is plenty"),
+//!             Ok(Poll::Done) => break attempt.into_negotiated(),
+//!             Err(err) => break Err(err),
+//!         }
+//!     };
+//!     match result {
+//!         Ok(Negotiated::SslRefused) => plan.handle_attempt_end(AttemptEnd::SslRefused),
+//!         Ok(negotiated) => {
+//!             // ... the driver's startup and authentication run here ...
+//!             plan.handle_attempt_end(AttemptEnd::Established);
+//!             break negotiated;
+//!         }
+//!         Err(err) => plan.handle_attempt_end(AttemptEnd::Failed(err)),
+//!     }
+//! };
+//! assert_eq!(server_inbox, pgtls::wire::SSL_REQUEST);
+//! assert!(matches!(outcome, Negotiated::Plaintext));
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/manual_loop.rs` runs the same loop over `std::net::TcpStream`.
+//!
+//! ## Security notes
+//! - Bytes that arrive glued to the server's `S` are refused (CVE-2021-23222); they
+//!   never reach TLS or the plaintext protocol.
+//! - An `E` answer to `SSLRequest` fails in every sslmode without reading the message
+//!   (CVE-2024-10977), and never falls back.
+//! - `prefer` and `allow` may end in plaintext: that is libpq's policy. Use `require` or
+//!   stronger where an attacker on the path matters; `verify-full` for real
+//!   authentication of the server.
+//! - Without a root source, `allow`/`prefer`/`require` accept any certificate (as libpq);
+//!   the handshake signature is still verified with the certificate's key.
+//! - No session resumption (libpq creates a new TLS context per connection).
+//! - Randomness and the clock reach rustls only through the provider and time provider
+//!   in the [`Config`]; pgtls never calls `ClientConfig::builder()`.
+//!
+//! ## Deliberate differences from libpq
+//! - rustls speaks TLS 1.2 and 1.3 only: `ssl_min_protocol_version=TLSv1`/`TLSv1.1`
+//!   act as TLSv1.2; a maximum below TLSv1.2 makes every TLS attempt fail with
+//!   `SSL error: no protocols available` (what OpenSSL reports), so `prefer` falls back.
+//! - A host that rustls cannot put in SNI (not a valid DNS name) is sent without SNI;
+//!   libpq would send the raw string.
+//! - Chain failures read `SSL error: certificate verify failed: <reason>`, adding
+//!   OpenSSL's reason string to libpq's text.
+//! - Bytes glued to `S` are refused as soon as they are seen rather than after the
+//!   handshake starts (libpq's rule, applied earlier).
+//! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
+//!
+//! ## Limits
+//! Before TLS, pgtls consumes exactly one byte. During and after the handshake rustls
+//! buffers at most one incoming record (about 16 KiB) plus 16 KiB of decrypted data,
+//! and [`tls::OUTGOING_LIMIT`] bytes of outgoing plaintext; `handle_input` consumes less
+//! than offered instead of growing.
 
-mod channel_binding;
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod channel_binding;
+mod config;
+mod error;
+mod negotiate;
+pub mod plan;
+mod session;
+pub mod tls;
 mod verify;
+pub mod wire;
+
+pub use channel_binding::{tls_server_end_point, ChannelBindingError};
+pub use config::{
+    Config, ConfigBuilder, RootCertificates, SslCertMode, SslMode, SslNegotiation, TlsVersion,
+};
+pub use error::{Blame, CertificateProblem, ConfigError, Error};
+pub use negotiate::{Negotiated, Negotiation, Poll};
+pub use session::{ApplicationData, Session};
+
+/// The rustls version pgtls is built on, for callers who configure it directly.
+pub use rustls;
+
+impl Config {
+    /// The attempt plan for this host over TCP (see [`plan::Plan`]).
+    pub fn plan(&self) -> plan::Plan {
+        plan::Plan::new(self.sslmode(), self.negotiation(), plan::Transport::Tcp)
+    }
+}

@@ -1,6 +1,146 @@
 //! Certificate verification the way libpq applies it per sslmode.
+//!
+//! libpq (with OpenSSL) and rustls/webpki disagree in ways users hit: webpki rejects
+//! X.509 v1 certificates (which PostgreSQL's documented `openssl x509 -req` recipe
+//! makes), has no CN fallback, and treats root files differently. pgtls therefore plugs
+//! its own [`rustls::client::danger::ServerCertVerifier`] into rustls:
+//!
+//! - **no root source** (allow/prefer/require without `sslrootcert`): nothing about the
+//!   chain is checked, as libpq with `SSL_VERIFY_NONE`; the handshake signature is still
+//!   verified with the certificate's key ([`signature`]), so the server must hold the
+//!   key of the certificate it sends.
+//! - **a root source**: the chain is built and checked the way OpenSSL's
+//!   `X509_verify_cert` does for libpq ([`chain`], [`crl`]): trust anchors are the
+//!   self-signed certificates of the source, CRLs (root files only) are required for
+//!   every certificate of the path once any loaded. `require` acts as `verify-ca`.
+//! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
+//!
+//! Signatures go through the rustls crypto provider's algorithms, so the crate stays
+//! provider-agnostic.
 
 mod chain;
 mod crl;
 mod hostname;
 mod signature;
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, ServerName, TrustAnchor, UnixTime,
+};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::{CarriedCertificateError, CertificateProblem, ConfigError};
+
+pub(crate) use chain::TrustStore;
+pub(crate) use hostname::{parse_host_ip, sni_allowed};
+
+/// What to check about the server's chain.
+#[derive(Debug, Clone)]
+pub(crate) enum ChainPolicy {
+    /// Nothing (no root source): libpq's `SSL_VERIFY_NONE`.
+    Nothing,
+    /// Build a path to an anchor of this store.
+    Store(Arc<TrustStore>),
+}
+
+/// Builds the store for a root file (or the platform store), with CRLs.
+pub(crate) fn store_from_root_file(
+    certs: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+) -> Result<TrustStore, ConfigError> {
+    TrustStore::from_root_certs(certs, crls).map_err(|e| ConfigError::BadCredential {
+        what: "root certificate",
+        reason: e.to_string(),
+    })
+}
+
+/// Builds the store for anchors given as subject + SPKI (webpki-roots).
+#[cfg_attr(not(feature = "webpki-roots"), allow(dead_code))]
+pub(crate) fn store_from_anchors(anchors: &[TrustAnchor<'_>]) -> TrustStore {
+    TrustStore::from_trust_anchors(anchors)
+}
+
+/// The DER SubjectPublicKeyInfo of a certificate (v1 certificates included).
+pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<Vec<u8>, String> {
+    use x509_parser::prelude::FromDer;
+    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref())
+        .map_err(|e| format!("could not parse certificate: {e}"))?;
+    Ok(parsed.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// pgtls's verifier: libpq's checks per sslmode (see the module docs).
+#[derive(Debug)]
+pub(crate) struct LibpqVerifier {
+    chain: ChainPolicy,
+    /// The host to match under verify-full, `None` otherwise.
+    host: Option<String>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl LibpqVerifier {
+    /// A verifier for one host's config.
+    pub(crate) fn new(
+        chain: ChainPolicy,
+        host: Option<String>,
+        algorithms: WebPkiSupportedAlgorithms,
+    ) -> Self {
+        LibpqVerifier {
+            chain,
+            host,
+            algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for LibpqVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let ChainPolicy::Store(store) = &self.chain {
+            store
+                .verify_chain(end_entity, intermediates, now, &self.algorithms)
+                .map_err(|err| {
+                    CarriedCertificateError::into_rustls(
+                        CertificateProblem::Chain,
+                        format!("SSL error: certificate verify failed: {err}"),
+                    )
+                })?;
+        }
+        if let Some(host) = &self.host {
+            hostname::check_host_name(end_entity.as_ref(), host).map_err(|err| {
+                CarriedCertificateError::into_rustls(CertificateProblem::HostName, err.to_string())
+            })?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        signature::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        signature::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

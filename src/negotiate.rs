@@ -1,0 +1,361 @@
+//! The per-attempt machine: `SSLRequest` (or direct TLS), the response byte, the rustls
+//! handshake, libpq's post-handshake checks.
+//!
+//! Driven only through [`Negotiation::handle_input`], [`Negotiation::handle_eof`] and
+//! [`Negotiation::poll_output`]; see the crate docs for the loop. It holds no socket.
+//!
+//! Security rules it enforces:
+//! - exactly one response byte is consumed; bytes that arrive together with `S` are
+//!   refused (`received unencrypted data after SSL response`, CVE-2021-23222) and never
+//!   reach TLS or the plaintext protocol;
+//! - `E` fails at once without reading the message (CVE-2024-10977);
+//! - after `N` nothing more is consumed: later bytes belong to the plaintext protocol;
+//! - with direct TLS the server must select ALPN `postgresql`; with either negotiation a
+//!   different ALPN protocol is refused.
+
+use std::sync::Arc;
+
+use crate::config::{ClientCertResolver, Config, SslNegotiation};
+use crate::error::{from_rustls, Error};
+use crate::plan::Method;
+use crate::session::Session;
+use crate::tls::TlsConn;
+use crate::wire::{self, SslResponse, ALPN_POSTGRESQL, SSL_REQUEST};
+
+/// What [`Negotiation::poll_output`] (and the adapters) ask of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// `n` bytes were written at the start of the buffer: send them to the server.
+    Transmit(usize),
+    /// Output is waiting but the buffer given was empty: call again with at least
+    /// `needed` bytes of room.
+    BufferTooSmall {
+        /// The minimum useful buffer size.
+        needed: usize,
+    },
+    /// Nothing to send: read from the server and pass the bytes to `handle_input` (or
+    /// call `handle_eof` if the connection closed).
+    NeedInput,
+    /// Finished: call [`Negotiation::into_negotiated`].
+    Done,
+}
+
+/// How a finished negotiation left the connection.
+#[derive(Debug)]
+pub enum Negotiated {
+    /// TLS is up: use the session for everything from now on.
+    Tls(Box<Session>),
+    /// The server answered `N`. The connection is still open and unencrypted; whether
+    /// to go on in plaintext is the planner's call ([`crate::plan::AttemptEnd::SslRefused`]).
+    SslRefused,
+    /// The attempt was planned as plaintext: nothing was exchanged.
+    Plaintext,
+}
+
+impl Negotiated {
+    /// Whether TLS is in use.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Negotiated::Tls(_))
+    }
+}
+
+enum State {
+    /// Handing out the 8-byte SSLRequest (`sent` bytes already given).
+    SendingRequest { sent: usize },
+    /// Waiting for `S`, `N` or `E`.
+    AwaitingResponse,
+    /// TLS handshake in progress.
+    Handshaking(Box<TlsConn>),
+    /// Handshake done and checked; flushing the last handshake records.
+    Established(Box<TlsConn>),
+    /// The server said `N`.
+    Refused,
+    /// Plaintext attempt: nothing to do.
+    Plaintext,
+    /// Failed; the TLS connection is kept to hand out its last alert.
+    Failed {
+        error: Error,
+        tls: Option<Box<TlsConn>>,
+    },
+    /// `into_negotiated` ran (only reachable through a panic-free take).
+    Taken,
+}
+
+/// One connection attempt's negotiation. See the module docs.
+pub struct Negotiation {
+    config: Config,
+    method: Method,
+    state: State,
+    cert_request_recorder: Option<Arc<ClientCertResolver>>,
+}
+
+impl std::fmt::Debug for Negotiation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::SendingRequest { .. } => "sending SSLRequest",
+            State::AwaitingResponse => "awaiting SSL response",
+            State::Handshaking(_) => "TLS handshake",
+            State::Established(_) => "established",
+            State::Refused => "refused (N)",
+            State::Plaintext => "plaintext",
+            State::Failed { .. } => "failed",
+            State::Taken => "taken",
+        };
+        f.debug_struct("Negotiation")
+            .field("method", &self.method)
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Negotiation {
+    /// Starts an attempt with `method` (from [`crate::plan::Plan`]).
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] for a TLS method under `sslmode=disable`, or a method that does
+    /// not match the config's `sslnegotiation`.
+    pub fn new(config: &Config, method: Method) -> Result<Negotiation, Error> {
+        let expected_tls = match config.negotiation() {
+            SslNegotiation::Postgres => Method::SslRequest,
+            SslNegotiation::Direct => Method::DirectTls,
+        };
+        if method.is_tls() && method != expected_tls {
+            return Err(Error::Misuse(
+                "the TLS method does not match the configured sslnegotiation",
+            ));
+        }
+        if method.is_tls() && config.sslmode() == crate::SslMode::Disable {
+            return Err(Error::Misuse("TLS attempt under sslmode=disable"));
+        }
+        let mut negotiation = Negotiation {
+            config: config.clone(),
+            method,
+            state: State::Plaintext,
+            cert_request_recorder: None,
+        };
+        negotiation.state = match method {
+            Method::Plaintext => State::Plaintext,
+            Method::SslRequest => State::SendingRequest { sent: 0 },
+            Method::DirectTls => negotiation.start_tls(),
+        };
+        Ok(negotiation)
+    }
+
+    /// The method of this attempt.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Whether the negotiation finished (successfully or not) and has nothing left to send.
+    pub fn is_done(&self) -> bool {
+        match &self.state {
+            State::Refused | State::Plaintext | State::Taken => true,
+            State::Established(tls) => !tls.wants_output(),
+            State::Failed { tls, .. } => !tls.as_ref().is_some_and(|t| t.wants_output()),
+            _ => false,
+        }
+    }
+
+    /// Feeds bytes received from the server. Returns how many were consumed; keep the
+    /// rest and offer them again later (or, after `N`, to the plaintext protocol).
+    ///
+    /// # Errors
+    /// The attempt failed; see [`Error::allows_fallback`] for what the policy may do
+    /// next. A TLS alert for the server may still be waiting in [`Self::poll_output`].
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, Error> {
+        match &mut self.state {
+            State::SendingRequest { .. } | State::AwaitingResponse => {
+                self.handle_response_byte(input)
+            }
+            State::Handshaking(tls) => {
+                let result = tls.handle_tls_input(input);
+                let handshake_done = !tls.is_handshaking();
+                match result {
+                    Err(err) => Err(self.fail(from_rustls(err))),
+                    Ok(consumed) => {
+                        if handshake_done {
+                            self.finish_handshake()?;
+                        }
+                        Ok(consumed)
+                    }
+                }
+            }
+            State::Failed { error, .. } => Err(error.clone()),
+            // Finished: nothing more is consumed here (after `N`, the bytes belong to
+            // the plaintext protocol; after TLS, to the session).
+            State::Established(_) | State::Refused | State::Plaintext | State::Taken => Ok(0),
+        }
+    }
+
+    /// Tells the machine the server closed the connection.
+    ///
+    /// # Errors
+    /// Before the answer to `SSLRequest`: [`Error::ClosedBeforeSslResponse`] (no
+    /// fallback). During the handshake: [`Error::ClosedDuringHandshake`] (a TLS failure).
+    pub fn handle_eof(&mut self) -> Result<(), Error> {
+        match &mut self.state {
+            State::SendingRequest { .. } | State::AwaitingResponse => {
+                Err(self.fail(Error::ClosedBeforeSslResponse))
+            }
+            State::Handshaking(tls) => {
+                let err = match tls.handle_eof() {
+                    Err(err) => from_rustls(err),
+                    Ok(()) => Error::ClosedDuringHandshake,
+                };
+                Err(self.fail(err))
+            }
+            State::Failed { error, .. } => Err(error.clone()),
+            State::Established(_) | State::Refused | State::Plaintext | State::Taken => Ok(()),
+        }
+    }
+
+    /// Writes what must be sent into `buf`, or says what else to do.
+    ///
+    /// Any non-empty buffer makes progress (output is handed out in pieces). After a
+    /// failure the last TLS alert is still handed out, then the error is returned again.
+    ///
+    /// # Errors
+    /// The error the attempt failed with, once nothing is left to send.
+    pub fn poll_output(&mut self, buf: &mut [u8]) -> Result<Poll, Error> {
+        match &mut self.state {
+            State::SendingRequest { sent } => {
+                if buf.is_empty() {
+                    return Ok(Poll::BufferTooSmall {
+                        needed: SSL_REQUEST.len() - *sent,
+                    });
+                }
+                let rest = &SSL_REQUEST[*sent..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                *sent += n;
+                if *sent == SSL_REQUEST.len() {
+                    self.state = State::AwaitingResponse;
+                }
+                Ok(Poll::Transmit(n))
+            }
+            State::AwaitingResponse => Ok(Poll::NeedInput),
+            State::Handshaking(tls) => Ok(tls_output(tls, buf).unwrap_or(Poll::NeedInput)),
+            State::Established(tls) => Ok(tls_output(tls, buf).unwrap_or(Poll::Done)),
+            State::Failed { error, tls } => match tls.as_mut().and_then(|t| tls_output(t, buf)) {
+                Some(poll) => Ok(poll),
+                None => Err(error.clone()),
+            },
+            State::Refused | State::Plaintext | State::Taken => Ok(Poll::Done),
+        }
+    }
+
+    /// The result of a finished negotiation.
+    ///
+    /// # Errors
+    /// The error the attempt failed with, or [`Error::Misuse`] if it is not finished.
+    pub fn into_negotiated(mut self) -> Result<Negotiated, Error> {
+        match std::mem::replace(&mut self.state, State::Taken) {
+            State::Established(tls) => {
+                let sni = self
+                    .config
+                    .sends_sni()
+                    .then(|| self.config.host().to_owned());
+                Ok(Negotiated::Tls(Box::new(Session::new(*tls, sni))))
+            }
+            State::Refused => Ok(Negotiated::SslRefused),
+            State::Plaintext => Ok(Negotiated::Plaintext),
+            State::Failed { error, .. } => Err(error),
+            State::Taken => Err(Error::Misuse("the negotiation was already taken")),
+            _ => Err(Error::Misuse("the negotiation has not finished")),
+        }
+    }
+
+    fn handle_response_byte(&mut self, input: &[u8]) -> Result<usize, Error> {
+        let Some((&byte, rest)) = input.split_first() else {
+            return Ok(0);
+        };
+        match wire::decode_ssl_response(byte) {
+            Ok(SslResponse::Accepted) if !rest.is_empty() => {
+                Err(self.fail(Error::UnencryptedDataAfterSslResponse))
+            }
+            Ok(SslResponse::Accepted) => {
+                self.state = self.start_tls();
+                if let State::Failed { error, .. } = &self.state {
+                    return Err(error.clone());
+                }
+                Ok(1)
+            }
+            Ok(SslResponse::Refused) => {
+                self.state = State::Refused;
+                Ok(1)
+            }
+            Ok(SslResponse::ErrorResponse) => Err(self.fail(Error::ServerErrorDuringSslExchange)),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    fn start_tls(&mut self) -> State {
+        let Some(start) = self.config.tls_for_connection() else {
+            return State::Failed {
+                error: Error::NoProtocolsAvailable,
+                tls: None,
+            };
+        };
+        self.cert_request_recorder = start.cert_request_recorder;
+        match TlsConn::start(start.config, start.server_name) {
+            Ok(tls) => State::Handshaking(Box::new(tls)),
+            Err(err) => State::Failed {
+                error: from_rustls(err),
+                tls: None,
+            },
+        }
+    }
+
+    /// libpq's checks once the handshake completed: ALPN and sslcertmode.
+    fn finish_handshake(&mut self) -> Result<(), Error> {
+        let State::Handshaking(tls) = &self.state else {
+            return Ok(());
+        };
+        let problem = match tls.alpn_protocol() {
+            None if self.method == Method::DirectTls => Some(Error::AlpnNotNegotiated),
+            Some(alpn) if alpn != ALPN_POSTGRESQL => Some(Error::UnexpectedAlpn(alpn.to_vec())),
+            _ => None,
+        }
+        .or_else(|| {
+            self.cert_request_recorder
+                .as_ref()
+                .filter(|recorder| !recorder.was_requested())
+                .map(|_| Error::CertificateNotRequested)
+        });
+        if let Some(err) = problem {
+            return Err(self.fail(err));
+        }
+        if let State::Handshaking(tls) = std::mem::replace(&mut self.state, State::Taken) {
+            self.state = State::Established(tls);
+        }
+        Ok(())
+    }
+
+    /// Moves to the failed state (keeping the TLS connection for its alert) and returns
+    /// the error for the caller.
+    fn fail(&mut self, error: Error) -> Error {
+        let tls = match std::mem::replace(&mut self.state, State::Taken) {
+            State::Handshaking(tls) | State::Established(tls) => Some(tls),
+            _ => None,
+        };
+        self.state = State::Failed {
+            error: error.clone(),
+            tls,
+        };
+        error
+    }
+}
+
+/// Pending TLS output as a [`Poll`], or `None` when nothing waits.
+fn tls_output(tls: &mut TlsConn, buf: &mut [u8]) -> Option<Poll> {
+    if !tls.wants_output() {
+        return None;
+    }
+    if buf.is_empty() {
+        return Some(Poll::BufferTooSmall { needed: 1 });
+    }
+    match tls.poll_tls_output(buf) {
+        0 => None,
+        n => Some(Poll::Transmit(n)),
+    }
+}

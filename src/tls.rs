@@ -1,0 +1,168 @@
+//! The only module that calls rustls's connection API.
+//!
+//! It drives a buffered `rustls::ClientConnection` from slices: `read_tls` from the
+//! caller's bytes, `process_new_packets`, `write_tls` into the caller's buffer, and the
+//! plaintext reader/writer. Keeping every such call here makes a rustls upgrade local.
+//!
+//! Memory: rustls buffers at most one TLS record being reassembled (about 16 KiB plus
+//! headers) and refuses to read more TLS bytes while 16 KiB of decrypted plaintext wait
+//! to be taken; outgoing plaintext is capped by [`OUTGOING_LIMIT`]. `handle_tls_input`
+//! therefore may consume fewer bytes than offered: the caller keeps the rest.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SupportedCipherSuite};
+
+/// Most plaintext bytes the session accepts for encryption before the caller has taken
+/// the resulting records out (`rustls::ClientConnection::set_buffer_limit`).
+pub const OUTGOING_LIMIT: usize = 64 * 1024;
+
+/// What decrypting produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plaintext {
+    /// This many bytes were copied out.
+    Data(usize),
+    /// Nothing decrypted is waiting; more TLS input is needed.
+    Empty,
+    /// The server sent close_notify: no more data will come.
+    Closed,
+    /// The transport ended without close_notify.
+    Truncated,
+}
+
+/// A rustls client connection driven from caller buffers.
+pub(crate) struct TlsConn {
+    conn: ClientConnection,
+    saw_eof: bool,
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("saw_eof", &self.saw_eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConn {
+    /// Starts a handshake: the ClientHello is queued at once.
+    pub(crate) fn start(
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        let mut conn = ClientConnection::new(config, server_name)?;
+        conn.set_buffer_limit(Some(OUTGOING_LIMIT));
+        Ok(TlsConn {
+            conn,
+            saw_eof: false,
+        })
+    }
+
+    /// Feeds TLS bytes from the server and processes complete records. Returns how many
+    /// bytes were taken; fewer than offered when rustls's buffers are full (take the
+    /// plaintext out, then offer the rest again).
+    pub(crate) fn handle_tls_input(&mut self, mut input: &[u8]) -> Result<usize, rustls::Error> {
+        let offered = input.len();
+        while !input.is_empty() {
+            match self.conn.read_tls(&mut input) {
+                Ok(0) => break,
+                Ok(_) => {
+                    self.conn.process_new_packets()?;
+                }
+                // rustls refuses more input while its buffers are full; the caller
+                // offers the rest again after taking plaintext out.
+                Err(_) => break,
+            }
+        }
+        Ok(offered - input.len())
+    }
+
+    /// Records that the transport reached EOF.
+    pub(crate) fn handle_eof(&mut self) -> Result<(), rustls::Error> {
+        if !self.saw_eof {
+            self.saw_eof = true;
+            let mut empty: &[u8] = &[];
+            // Reading zero bytes tells rustls the peer is gone.
+            let _ = self.conn.read_tls(&mut empty);
+            self.conn.process_new_packets()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the transport reached EOF.
+    pub(crate) fn saw_eof(&self) -> bool {
+        self.saw_eof
+    }
+
+    /// Whether TLS records wait to be sent.
+    pub(crate) fn wants_output(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Copies pending TLS records into `buf`; returns the number of bytes written.
+    pub(crate) fn poll_tls_output(&mut self, mut buf: &mut [u8]) -> usize {
+        let mut written = 0;
+        while self.conn.wants_write() && !buf.is_empty() {
+            match self.conn.write_tls(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+        written
+    }
+
+    /// Whether the handshake is still going on.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Queues plaintext for encryption; returns how much was accepted (bounded by
+    /// [`OUTGOING_LIMIT`]).
+    pub(crate) fn handle_plaintext(&mut self, data: &[u8]) -> usize {
+        self.conn.writer().write(data).unwrap_or(0)
+    }
+
+    /// Copies decrypted bytes into `buf`.
+    pub(crate) fn poll_plaintext(&mut self, buf: &mut [u8]) -> Plaintext {
+        match self.conn.reader().read(buf) {
+            Ok(0) if buf.is_empty() => Plaintext::Empty,
+            Ok(0) => Plaintext::Closed,
+            Ok(n) => Plaintext::Data(n),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Plaintext::Empty,
+            Err(_) => Plaintext::Truncated,
+        }
+    }
+
+    /// Queues close_notify.
+    pub(crate) fn send_close_notify(&mut self) {
+        self.conn.send_close_notify();
+    }
+
+    /// The ALPN protocol the server selected.
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The negotiated TLS version.
+    pub(crate) fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    /// The negotiated cipher suite.
+    pub(crate) fn cipher_suite(&self) -> Option<SupportedCipherSuite> {
+        self.conn.negotiated_cipher_suite()
+    }
+
+    /// The server's certificates, leaf first.
+    pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// The rustls connection itself.
+    pub(crate) fn into_inner(self) -> ClientConnection {
+        self.conn
+    }
+}
