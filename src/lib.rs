@@ -144,6 +144,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blocking")]
+#[path = "io/blocking.rs"]
+pub mod blocking;
 pub mod channel_binding;
 mod config;
 mod error;

@@ -1,0 +1,650 @@
+//! A blocking adapter over `std::io` (feature `blocking`), built only on the public core.
+//!
+//! - [`negotiate`] runs one attempt over any `Read + Write` transport and returns a
+//!   [`Stream`] that is TLS or plaintext.
+//! - [`connect`] runs libpq's whole plan for one host over TCP — reconnects included —
+//!   with `connect_timeout` applied to everything from the first connect to the end of
+//!   the startup, as libpq does per host. The driver's startup and authentication run
+//!   in a callback so that `allow`/`prefer` can retry after the server rejects them.
+//!
+//! ```no_run
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use pgtls::blocking::{connect, StartupError};
+//! use pgtls::{Config, SslMode};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::builder().sslmode(SslMode::Require).host("db.example.com").build()?;
+//! let connected = connect(
+//!     &config,
+//!     Some(Duration::from_secs(10)),
+//!     |timeout| match timeout {
+//!         Some(t) => TcpStream::connect_timeout(&"192.0.2.10:5432".parse().unwrap(), t),
+//!         None => TcpStream::connect("192.0.2.10:5432"),
+//!     },
+//!     |stream| -> Result<(), StartupError> {
+//!         // send the StartupMessage, authenticate, wait for ReadyForQuery ...
+//!         Ok(())
+//!     },
+//! )?;
+//! println!("TLS: {}", connected.stream.is_tls());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::plan::{AttemptEnd, Method, Step};
+use crate::session::{ApplicationData, Session};
+use crate::{Config, Error, Negotiated, Negotiation, Poll};
+
+/// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
+const BUF_LEN: usize = 17 * 1024;
+
+/// A transport whose reads and writes can be bounded in time.
+pub trait Deadline {
+    /// Sets how long the next reads and writes may block (`None`: forever).
+    ///
+    /// # Errors
+    /// The transport rejected the timeout.
+    fn set_io_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Deadline for TcpStream {
+    fn set_io_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // A zero duration is an error for std; the deadline check catches expiry first.
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+}
+
+/// An established connection: TLS or plaintext.
+pub enum Stream<S> {
+    /// Encrypted.
+    Tls(Box<TlsStream<S>>),
+    /// Not encrypted (sslmode disable/allow/prefer).
+    Plain(PlainStream<S>),
+}
+
+impl<S> Stream<S> {
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// The TLS session, if encrypted.
+    pub fn session(&self) -> Option<&Session> {
+        match self {
+            Stream::Tls(tls) => Some(tls.session()),
+            Stream::Plain(_) => None,
+        }
+    }
+}
+
+impl<S> fmt::Debug for Stream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stream::Tls(tls) => f.debug_tuple("Tls").field(tls.session()).finish(),
+            Stream::Plain(_) => f.write_str("Plain"),
+        }
+    }
+}
+
+impl<S: Read + Write> Read for Stream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tls(tls) => tls.read(buf),
+            Stream::Plain(plain) => plain.read(buf),
+        }
+    }
+}
+
+impl<S: Read + Write> Write for Stream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tls(tls) => tls.write(buf),
+            Stream::Plain(plain) => plain.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tls(tls) => tls.flush(),
+            Stream::Plain(plain) => plain.flush(),
+        }
+    }
+}
+
+/// A plaintext connection. Bytes the server sent after its `N` (already read from the
+/// socket, not consumed by pgtls) are returned first.
+pub struct PlainStream<S> {
+    inner: S,
+    pending: Vec<u8>,
+}
+
+impl<S> PlainStream<S> {
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The transport, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S: Read> Read for PlainStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for PlainStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A TLS connection over a blocking transport.
+pub struct TlsStream<S> {
+    inner: S,
+    session: Session,
+    incoming: Box<[u8]>,
+    start: usize,
+    end: usize,
+    outgoing: Box<[u8]>,
+}
+
+impl<S> TlsStream<S> {
+    /// The TLS session (version, cipher suite, channel binding, ...).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The transport, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S: Read + Write> TlsStream<S> {
+    fn new(inner: S, session: Session, leftover: &[u8]) -> Self {
+        let mut incoming = vec![0u8; BUF_LEN.max(leftover.len())].into_boxed_slice();
+        incoming[..leftover.len()].copy_from_slice(leftover);
+        TlsStream {
+            inner,
+            session,
+            incoming,
+            start: 0,
+            end: leftover.len(),
+            outgoing: vec![0u8; BUF_LEN].into_boxed_slice(),
+        }
+    }
+
+    /// Sends every pending TLS record.
+    fn send_pending(&mut self) -> io::Result<()> {
+        loop {
+            let n = self.session.poll_output(&mut self.outgoing);
+            if n == 0 {
+                return self.inner.flush();
+            }
+            self.inner.write_all(&self.outgoing[..n])?;
+        }
+    }
+
+    /// Queues close_notify and sends it.
+    ///
+    /// # Errors
+    /// The transport failed.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.session.close();
+        self.send_pending()
+    }
+
+    /// Feeds buffered or freshly read TLS bytes to the session. Returns false at EOF.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            let n = self.inner.read(&mut self.incoming)?;
+            if n == 0 {
+                self.session.handle_eof().map_err(to_io)?;
+                return Ok(false);
+            }
+            self.end = n;
+        }
+        let consumed = self
+            .session
+            .handle_input(&self.incoming[self.start..self.end])
+            .map_err(to_io)?;
+        self.start += consumed;
+        Ok(true)
+    }
+}
+
+impl<S: Read + Write> Read for TlsStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            // Hand out what is already decrypted before touching the socket.
+            match self.session.poll_application_data(buf) {
+                Ok(ApplicationData::Data(n)) => return Ok(n),
+                Ok(ApplicationData::Closed) => return Ok(0),
+                Ok(ApplicationData::NeedInput) => {}
+                Err(err) => {
+                    // Best effort: deliver the alert rustls queued for the server.
+                    let _ = self.send_pending();
+                    return Err(to_io(err));
+                }
+            }
+            self.send_pending()?;
+            if let Err(err) = self.fill() {
+                let _ = self.send_pending();
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Write for TlsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut n = self
+            .session
+            .handle_application_data(buf)
+            .map_err(to_io)?;
+        if n == 0 && !buf.is_empty() {
+            // The outgoing limit is reached: send, then try again.
+            self.send_pending()?;
+            n = self
+                .session
+                .handle_application_data(buf)
+                .map_err(to_io)?;
+        }
+        self.send_pending()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_pending()
+    }
+}
+
+fn to_io(err: Error) -> io::Error {
+    let kind = match err {
+        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
+        _ => io::ErrorKind::InvalidData,
+    };
+    io::Error::new(kind, err)
+}
+
+/// Why an attempt or a whole connection failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The transport failed (connect refused, reset, ...).
+    Io(io::Error),
+    /// The negotiation, TLS or the policy failed (libpq's messages).
+    Tls(Error),
+    /// `connect_timeout` expired.
+    Timeout,
+    /// The driver's startup failed in a way that must not be retried.
+    Startup(String),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => f.write_str(
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
+            ),
+            ConnectError::Io(err) => write!(f, "{err}"),
+            ConnectError::Tls(err) => write!(f, "{err}"),
+            ConnectError::Timeout => f.write_str("timeout expired"),
+            ConnectError::Startup(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Io(err) => Some(err),
+            ConnectError::Tls(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for ConnectError {
+    fn from(err: Error) -> Self {
+        ConnectError::Tls(err)
+    }
+}
+
+/// How the driver's startup callback failed.
+#[derive(Debug)]
+pub enum StartupError {
+    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
+    /// plan may retry with another method, as libpq does.
+    Rejected {
+        /// SQLSTATE (`C` field), if known.
+        sqlstate: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+    /// A transport error: ends the connection attempt.
+    Io(io::Error),
+    /// A client-side failure (e.g. channel binding required but unavailable): never
+    /// retried, as in libpq.
+    Fatal(String),
+}
+
+impl From<io::Error> for StartupError {
+    fn from(err: io::Error) -> Self {
+        StartupError::Io(err)
+    }
+}
+
+/// The result of one attempt's negotiation over a transport.
+pub enum Attempt<S> {
+    /// TLS or plaintext, ready for the startup.
+    Ready(Stream<S>),
+    /// The server said `N`: the transport stays open in plaintext (bytes after `N`
+    /// included) for the plan to decide.
+    Refused(PlainStream<S>),
+}
+
+/// Runs one attempt with `method` over `transport` until TLS is up, `N` arrives, or the
+/// attempt fails.
+///
+/// # Errors
+/// Transport errors, or the negotiation's error (libpq's wording).
+pub fn negotiate<S: Read + Write>(
+    config: &Config,
+    method: Method,
+    mut transport: S,
+) -> Result<Attempt<S>, ConnectError> {
+    let mut attempt = Negotiation::new(config, method)?;
+    let mut out = vec![0u8; BUF_LEN];
+    let mut incoming = vec![0u8; BUF_LEN];
+    let (mut start, mut end) = (0usize, 0usize);
+    loop {
+        match attempt.poll_output(&mut out) {
+            Ok(Poll::Transmit(n)) => {
+                transport.write_all(&out[..n]).map_err(ConnectError::Io)?;
+                continue;
+            }
+            Ok(Poll::BufferTooSmall { .. }) => {
+                return Err(ConnectError::Tls(Error::Misuse(
+                    "output buffer too small (pgtls bug)",
+                )))
+            }
+            Ok(Poll::Done) => break,
+            Ok(Poll::NeedInput) => {}
+            Err(err) => return Err(ConnectError::Tls(err)),
+        }
+        transport.flush().map_err(ConnectError::Io)?;
+        if start == end {
+            start = 0;
+            end = transport.read(&mut incoming).map_err(ConnectError::Io)?;
+            if end == 0 {
+                if let Err(err) = attempt.handle_eof() {
+                    flush_last_gasp(&mut attempt, &mut transport, &mut out);
+                    return Err(ConnectError::Tls(err));
+                }
+                continue;
+            }
+        }
+        match attempt.handle_input(&incoming[start..end]) {
+            Ok(consumed) => start += consumed,
+            Err(err) => {
+                flush_last_gasp(&mut attempt, &mut transport, &mut out);
+                return Err(ConnectError::Tls(err));
+            }
+        }
+        if attempt.is_done() {
+            break;
+        }
+    }
+    let leftover = &incoming[start..end];
+    Ok(match attempt.into_negotiated()? {
+        Negotiated::Tls(session) => {
+            Attempt::Ready(Stream::Tls(Box::new(TlsStream::new(
+                transport, *session, leftover,
+            ))))
+        }
+        Negotiated::SslRefused => Attempt::Refused(PlainStream {
+            inner: transport,
+            pending: leftover.to_vec(),
+        }),
+        Negotiated::Plaintext => Attempt::Ready(Stream::Plain(PlainStream {
+            inner: transport,
+            pending: leftover.to_vec(),
+        })),
+    })
+}
+
+/// Sends the alert rustls queued before failing, ignoring transport errors.
+fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: &mut [u8]) {
+    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
+        if transport.write_all(&out[..n]).is_err() {
+            return;
+        }
+    }
+    let _ = transport.flush();
+}
+
+/// One attempt of a [`connect`] run, for reports such as the probe's.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The method tried.
+    pub method: Method,
+    /// Whether this attempt reused the previous connection (plaintext after `N`).
+    pub same_connection: bool,
+    /// How it ended: `None` for success, else the error in libpq's words.
+    pub error: Option<String>,
+}
+
+/// A connection established by [`connect`].
+#[derive(Debug)]
+pub struct Connected<S, T> {
+    /// The stream, TLS or plaintext.
+    pub stream: Stream<S>,
+    /// What the startup callback returned.
+    pub startup: T,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A failed [`connect`], with the attempts made.
+#[derive(Debug)]
+pub struct Failed {
+    /// The error in libpq's words.
+    pub error: ConnectError,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+    /// Whether libpq would move on to the next host (SQLSTATE 57P03 or a transport error).
+    pub try_next_host: bool,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Runs libpq's plan for one host: opens connections with `open` (given the time left),
+/// negotiates, calls `startup` on the established stream, and retries as the sslmode
+/// says. `timeout` (libpq's `connect_timeout`) bounds the whole run.
+///
+/// # Errors
+/// The last attempt's error, with every attempt recorded.
+pub fn connect<S, T, O, U>(
+    config: &Config,
+    timeout: Option<Duration>,
+    mut open: O,
+    mut startup: U,
+) -> Result<Connected<S, T>, Box<Failed>>
+where
+    S: Read + Write + Deadline,
+    O: FnMut(Option<Duration>) -> io::Result<S>,
+    U: FnMut(&mut Stream<S>) -> Result<T, StartupError>,
+{
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let mut plan = config.plan();
+    let mut attempts: Vec<AttemptRecord> = Vec::new();
+    let mut refused: Option<PlainStream<S>> = None;
+    let fail = |error, attempts, try_next_host| {
+        Box::new(Failed {
+            error,
+            attempts,
+            try_next_host,
+        })
+    };
+    loop {
+        if remaining().is_some_and(|r| r.is_zero()) {
+            return Err(fail(ConnectError::Timeout, attempts, true));
+        }
+        let (method, reuse) = match plan.poll_step() {
+            Step::Connect(method) => (method, false),
+            Step::Continue(method) => (method, true),
+            Step::Fail(err) => return Err(fail(ConnectError::Tls(err), attempts, false)),
+            Step::NextHost(err) => return Err(fail(ConnectError::Tls(err), attempts, true)),
+            Step::Done => {
+                return Err(fail(
+                    ConnectError::Tls(Error::Misuse("plan finished without a connection")),
+                    attempts,
+                    false,
+                ))
+            }
+        };
+        let stream = match (reuse, refused.take()) {
+            (true, Some(plain)) => Ok(Attempt::Ready(Stream::Plain(plain))),
+            _ => open_and_negotiate(config, method, &mut open, remaining()),
+        };
+        let mut stream = match stream {
+            Ok(Attempt::Ready(stream)) => stream,
+            Ok(Attempt::Refused(plain)) => {
+                attempts.push(record(method, reuse, Some(crate::Error::ServerRefusedSsl.to_string())));
+                refused = Some(plain);
+                plan.handle_attempt_end(AttemptEnd::SslRefused);
+                continue;
+            }
+            Err(ConnectError::Tls(err)) => {
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                plan.handle_attempt_end(AttemptEnd::Failed(err));
+                continue;
+            }
+            Err(err) => {
+                let err = timeout_or(err, deadline);
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(err, attempts, true));
+            }
+        };
+        if let Err(err) = set_timeout(&mut stream, remaining()) {
+            return Err(fail(ConnectError::Io(err), attempts, true));
+        }
+        match startup(&mut stream) {
+            Ok(value) => {
+                attempts.push(record(method, reuse, None));
+                plan.handle_attempt_end(AttemptEnd::Established);
+                let _ = set_timeout(&mut stream, None);
+                return Ok(Connected {
+                    stream,
+                    startup: value,
+                    attempts,
+                });
+            }
+            Err(StartupError::Rejected { sqlstate, message }) => {
+                attempts.push(record(method, reuse, Some(message.clone())));
+                plan.handle_attempt_end(AttemptEnd::StartupRejected { sqlstate, message });
+            }
+            Err(StartupError::Io(err)) => {
+                let err = timeout_or(ConnectError::Io(err), deadline);
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(err, attempts, false));
+            }
+            Err(StartupError::Fatal(msg)) => {
+                attempts.push(record(method, reuse, Some(msg.clone())));
+                return Err(fail(ConnectError::Startup(msg), attempts, false));
+            }
+        }
+    }
+}
+
+
+fn record(method: Method, same_connection: bool, error: Option<String>) -> AttemptRecord {
+    AttemptRecord {
+        method,
+        same_connection,
+        error,
+    }
+}
+
+fn open_and_negotiate<S, O>(
+    config: &Config,
+    method: Method,
+    open: &mut O,
+    remaining: Option<Duration>,
+) -> Result<Attempt<S>, ConnectError>
+where
+    S: Read + Write + Deadline,
+    O: FnMut(Option<Duration>) -> io::Result<S>,
+{
+    let mut transport = open(remaining).map_err(ConnectError::Io)?;
+    transport
+        .set_io_timeout(remaining)
+        .map_err(ConnectError::Io)?;
+    negotiate(config, method, transport)
+}
+
+fn set_timeout<S: Deadline>(stream: &mut Stream<S>, timeout: Option<Duration>) -> io::Result<()> {
+    match stream {
+        Stream::Tls(tls) => tls.get_mut().set_io_timeout(timeout),
+        Stream::Plain(plain) => plain.get_mut().set_io_timeout(timeout),
+    }
+}
+
+/// Reports an IO timeout as libpq's `timeout expired` once the deadline has passed.
+fn timeout_or(err: ConnectError, deadline: Option<Instant>) -> ConnectError {
+    let timed_out = match &err {
+        ConnectError::Io(io) => matches!(
+            io.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        _ => false,
+    };
+    if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
+        ConnectError::Timeout
+    } else {
+        err
+    }
+}
