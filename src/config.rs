@@ -18,9 +18,7 @@ use std::sync::Arc;
 use rustls::client::{ResolvesClientCert, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName,
-};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
 use rustls::{ClientConfig, KeyLog, SignatureScheme};
@@ -274,7 +272,9 @@ impl fmt::Debug for RootCertificates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RootCertificates::None => f.write_str("None"),
-            RootCertificates::Certificates(c) => write!(f, "Certificates({} certificates)", c.len()),
+            RootCertificates::Certificates(c) => {
+                write!(f, "Certificates({} certificates)", c.len())
+            }
             RootCertificates::System(c) => write!(f, "System({} certificates)", c.len()),
             #[cfg(feature = "webpki-roots")]
             RootCertificates::WebPki => f.write_str("WebPki"),
@@ -564,9 +564,9 @@ impl ConfigBuilder {
         match (self.sslmode, self.roots.is_system()) {
             (None, true) => Ok(SslMode::VerifyFull),
             (None, false) => Ok(SslMode::Prefer),
-            (Some(mode), true) if mode != SslMode::VerifyFull => {
-                Err(ConfigError::WeakModeWithSystemRoots(mode.as_str().to_owned()))
-            }
+            (Some(mode), true) if mode != SslMode::VerifyFull => Err(
+                ConfigError::WeakModeWithSystemRoots(mode.as_str().to_owned()),
+            ),
             (Some(mode), _) => Ok(mode),
         }
     }
@@ -586,9 +586,9 @@ impl ConfigBuilder {
                 ChainPolicy::Store(Arc::new(verify::store_from_root_file(certs, &[])?))
             }
             #[cfg(feature = "webpki-roots")]
-            RootCertificates::WebPki => ChainPolicy::Store(Arc::new(
-                verify::store_from_anchors(webpki_roots::TLS_SERVER_ROOTS),
-            )),
+            RootCertificates::WebPki => ChainPolicy::Store(Arc::new(verify::store_from_anchors(
+                webpki_roots::TLS_SERVER_ROOTS,
+            ))),
         };
         let client_key = match self.client_cert {
             Some((chain, key)) if self.certmode != SslCertMode::Disable => {

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn ssl_request_is_length_eight_and_the_documented_code() {
-        assert_eq!(SSL_REQUEST, [0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]);
+        assert_eq!(
+            SSL_REQUEST,
+            [0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]
+        );
         assert_eq!(u32::from_be_bytes([0, 0, 0, 8]), 8);
         assert_eq!(SSL_REQUEST_CODE, (1234 << 16) | 5679);
         assert_eq!(&SSL_REQUEST[4..], &SSL_REQUEST_CODE.to_be_bytes());

@@ -269,17 +269,11 @@ impl<S: Read + Write> Read for TlsStream<S> {
 
 impl<S: Read + Write> Write for TlsStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut n = self
-            .session
-            .handle_application_data(buf)
-            .map_err(to_io)?;
+        let mut n = self.session.handle_application_data(buf).map_err(to_io)?;
         if n == 0 && !buf.is_empty() {
             // The outgoing limit is reached: send, then try again.
             self.send_pending()?;
-            n = self
-                .session
-                .handle_application_data(buf)
-                .map_err(to_io)?;
+            n = self.session.handle_application_data(buf).map_err(to_io)?;
         }
         self.send_pending()?;
         Ok(n)
@@ -429,11 +423,9 @@ pub fn negotiate<S: Read + Write>(
     }
     let leftover = &incoming[start..end];
     Ok(match attempt.into_negotiated()? {
-        Negotiated::Tls(session) => {
-            Attempt::Ready(Stream::Tls(Box::new(TlsStream::new(
-                transport, *session, leftover,
-            ))))
-        }
+        Negotiated::Tls(session) => Attempt::Ready(Stream::Tls(Box::new(TlsStream::new(
+            transport, *session, leftover,
+        )))),
         Negotiated::SslRefused => Attempt::Refused(PlainStream {
             inner: transport,
             pending: leftover.to_vec(),
@@ -553,7 +545,11 @@ where
         let mut stream = match stream {
             Ok(Attempt::Ready(stream)) => stream,
             Ok(Attempt::Refused(plain)) => {
-                attempts.push(record(method, reuse, Some(crate::Error::ServerRefusedSsl.to_string())));
+                attempts.push(record(
+                    method,
+                    reuse,
+                    Some(crate::Error::ServerRefusedSsl.to_string()),
+                ));
                 refused = Some(plain);
                 plan.handle_attempt_end(AttemptEnd::SslRefused);
                 continue;
@@ -599,7 +595,6 @@ where
         }
     }
 }
-
 
 fn record(method: Method, same_connection: bool, error: Option<String>) -> AttemptRecord {
     AttemptRecord {

@@ -12,7 +12,22 @@ impl std::fmt::Display for ChainError {
     }
 }
 impl TrustStore {
-    pub(crate) fn from_root_certs(_c: &[CertificateDer<'_>], _r: &[CertificateRevocationListDer<'_>]) -> Result<Self, ChainError> { Ok(TrustStore) }
-    pub(crate) fn from_trust_anchors(_a: &[TrustAnchor<'_>]) -> Self { TrustStore }
-    pub(crate) fn verify_chain(&self, _e: &CertificateDer<'_>, _i: &[CertificateDer<'_>], _n: UnixTime, _a: &WebPkiSupportedAlgorithms) -> Result<(), ChainError> { Err(ChainError) }
+    pub(crate) fn from_root_certs(
+        _c: &[CertificateDer<'_>],
+        _r: &[CertificateRevocationListDer<'_>],
+    ) -> Result<Self, ChainError> {
+        Ok(TrustStore)
+    }
+    pub(crate) fn from_trust_anchors(_a: &[TrustAnchor<'_>]) -> Self {
+        TrustStore
+    }
+    pub(crate) fn verify_chain(
+        &self,
+        _e: &CertificateDer<'_>,
+        _i: &[CertificateDer<'_>],
+        _n: UnixTime,
+        _a: &WebPkiSupportedAlgorithms,
+    ) -> Result<(), ChainError> {
+        Err(ChainError)
+    }
 }

@@ -15,5 +15,7 @@ pub(crate) fn parse_host_ip(host: &str) -> Option<IpAddr> {
     host.parse().ok()
 }
 pub(crate) fn sni_allowed(host: &str) -> bool {
-    !host.is_empty() && !host.contains(':') && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    !host.is_empty()
+        && !host.contains(':')
+        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
