@@ -1,0 +1,10 @@
+//! Shared fixtures for pgtls's integration tests. Include with `mod support;` in a test file.
+//!
+//! * [`certs`]: CAs, leaves (v3 and X.509 v1), CRLs and keys generated at test time, plus the
+//!   openssl CLI recipe PostgreSQL documents. Self-contained: examples include it with
+//!   `#[path = "../tests/support/certs.rs"] mod certs;`.
+//! * [`fake_server`]: a scripted, in-memory postmaster in front of a real rustls server.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod fake_server;
