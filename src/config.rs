@@ -766,7 +766,7 @@ impl Config {
             )));
         config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
         config.resumption = Resumption::disabled();
-        config.enable_sni = self.sni && verify::sni_allowed(host);
+        config.enable_sni = sends_sni(self.sni, host);
         if let Some(key_log) = &shared.key_log {
             config.key_log = key_log.clone();
         }
@@ -793,9 +793,10 @@ impl Config {
         &self.host
     }
 
-    /// Whether SNI will be sent: `sslsni` is on and the host is a name (libpq's rule).
+    /// Whether SNI will be sent: `sslsni` is on, the host is a name (libpq's rule) and
+    /// rustls can carry it (a valid DNS name).
     pub fn sends_sni(&self) -> bool {
-        self.sni && verify::sni_allowed(&self.host)
+        sends_sni(self.sni, &self.host)
     }
 
     /// Whether the server's chain is verified on TLS attempts (a root source is set).
@@ -840,6 +841,11 @@ pub(crate) struct TlsStart {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_name: ServerName<'static>,
     pub(crate) cert_request_recorder: Option<Arc<ClientCertResolver>>,
+}
+
+/// libpq's SNI rule, limited to what rustls can put in SNI.
+fn sends_sni(enabled: bool, host: &str) -> bool {
+    enabled && verify::sni_allowed(host) && matches!(server_name_for(host), ServerName::DnsName(_))
 }
 
 /// The rustls `ServerName` for a libpq host.
