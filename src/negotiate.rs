@@ -136,8 +136,38 @@ impl Negotiation {
         negotiation.state = match method {
             Method::Plaintext => State::Plaintext,
             Method::SslRequest => State::SendingRequest { sent: 0 },
-            Method::DirectTls => negotiation.start_tls(),
+            Method::DirectTls => negotiation.start_tls_state(),
         };
+        Ok(negotiation)
+    }
+
+    /// Starts TLS at once, for drivers that did the `SSLRequest` exchange themselves and
+    /// received `S` (tokio-postgres's `TlsConnect`, for example), or that open direct TLS
+    /// themselves. `method` says which happened — [`Method::SslRequest`] (the server
+    /// answered `S`) or [`Method::DirectTls`] — and so which ALPN rule applies.
+    ///
+    /// The driver is then responsible for libpq's rule that no byte may follow `S`
+    /// before the ClientHello.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] for [`Method::Plaintext`] or under `sslmode=disable`.
+    pub fn start_tls(config: &Config, method: Method) -> Result<Negotiation, Error> {
+        if !method.is_tls() {
+            return Err(Error::Misuse("start_tls needs a TLS method"));
+        }
+        if config.sslmode() == crate::SslMode::Disable {
+            return Err(Error::Misuse("TLS attempt under sslmode=disable"));
+        }
+        let mut negotiation = Negotiation {
+            config: config.clone(),
+            method,
+            state: State::Plaintext,
+            cert_request_recorder: None,
+        };
+        negotiation.state = negotiation.start_tls_state();
+        if let State::Failed { error, .. } = &negotiation.state {
+            return Err(error.clone());
+        }
         Ok(negotiation)
     }
 
@@ -274,7 +304,7 @@ impl Negotiation {
                 Err(self.fail(Error::UnencryptedDataAfterSslResponse))
             }
             Ok(SslResponse::Accepted) => {
-                self.state = self.start_tls();
+                self.state = self.start_tls_state();
                 if let State::Failed { error, .. } = &self.state {
                     return Err(error.clone());
                 }
@@ -289,7 +319,7 @@ impl Negotiation {
         }
     }
 
-    fn start_tls(&mut self) -> State {
+    fn start_tls_state(&mut self) -> State {
         let Some(start) = self.config.tls_for_connection() else {
             return State::Failed {
                 error: Error::NoProtocolsAvailable,
