@@ -8,3 +8,4 @@
 
 pub mod certs;
 pub mod fake_server;
+pub mod startup;
