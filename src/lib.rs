@@ -150,6 +150,9 @@ pub mod blocking;
 pub mod channel_binding;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod negotiate;
 pub mod plan;
 mod session;

@@ -71,6 +71,12 @@ pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<Vec<u
     Ok(parsed.tbs_certificate.subject_pki.raw.to_vec())
 }
 
+/// libpq's host-name check, for the fuzz bodies.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_check_host_name(end_entity_der: &[u8], host: &str) -> bool {
+    hostname::check_host_name(end_entity_der, host).is_ok()
+}
+
 /// pgtls's verifier: libpq's checks per sslmode (see the module docs).
 #[derive(Debug)]
 pub(crate) struct LibpqVerifier {

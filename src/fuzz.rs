@@ -1,0 +1,285 @@
+//! Fuzz bodies (feature `fuzzing`): each takes arbitrary bytes and must never panic,
+//! hang or grow without bound. The cargo-fuzz targets in `fuzz/` call these, and
+//! `tests/fuzz_corpus.rs` replays the committed corpus through them on stable Rust.
+//!
+//! Expensive setup (providers, configs) is built once per process.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::plan::{AttemptEnd, Method, Plan, Transport};
+use crate::{ApplicationData, Config, Negotiated, Negotiation, Poll, SslMode, SslNegotiation};
+
+/// A cursor over fuzz input that hands out small decisions.
+struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let n = n.min(self.data.len());
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// One config per (sslmode, negotiation, sni) built once: no roots, so every TLS mode
+/// but verify-* is reachable; verify-* use a root set with no certificates.
+fn configs() -> &'static Vec<Config> {
+    static CONFIGS: OnceLock<Vec<Config>> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let mut out = Vec::new();
+        for mode in SslMode::ALL {
+            for negotiation in [SslNegotiation::Postgres, SslNegotiation::Direct] {
+                let roots = if mode.requires_verification() {
+                    crate::RootCertificates::Certificates(Vec::new())
+                } else {
+                    crate::RootCertificates::None
+                };
+                let built = Config::builder()
+                    .sslmode(mode)
+                    .negotiation(negotiation)
+                    .host("db.example.com")
+                    .root_certificates(roots)
+                    .build();
+                if let Ok(config) = built {
+                    out.push(config);
+                }
+            }
+        }
+        out
+    })
+}
+
+/// The SSLRequest response decoder on every byte of the input.
+pub fn response_byte(data: &[u8]) {
+    for &b in data {
+        let _ = crate::wire::decode_ssl_response(b);
+    }
+}
+
+/// The whole client machine fed arbitrary server bytes with fuzz-chosen chunking and
+/// output buffer sizes, for every sslmode and negotiation.
+pub fn client_machine(data: &[u8]) {
+    let mut input = Input { data };
+    let configs = configs();
+    let config = &configs[usize::from(input.byte()) % configs.len()];
+    let mut plan = config.plan();
+    let method = match plan.poll_step() {
+        crate::plan::Step::Connect(m) => m,
+        _ => return,
+    };
+    let Ok(mut attempt) = Negotiation::new(config, method) else {
+        return;
+    };
+    let mut out = vec![0u8; 20 * 1024];
+    let mut steps = 0usize;
+    let mut failed = None;
+    while steps < 10_000 {
+        steps += 1;
+        let out_len = (usize::from(input.byte()) * 67) % out.len();
+        match attempt.poll_output(&mut out[..out_len]) {
+            Ok(Poll::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
+            Ok(Poll::BufferTooSmall { needed }) => assert!(needed > 0),
+            Ok(Poll::Done) => break,
+            Ok(Poll::NeedInput) => {
+                if input.is_empty() {
+                    failed = attempt.handle_eof().err();
+                    if failed.is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                let chunk_len = usize::from(input.byte());
+                let chunk = input.take(chunk_len);
+                match attempt.handle_input(chunk) {
+                    Ok(consumed) => assert!(consumed <= chunk.len()),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+            Err(err) => {
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    if let Some(err) = failed {
+        // The last gasp is bounded; then the error comes back.
+        for _ in 0..64 {
+            match attempt.poll_output(&mut out) {
+                Ok(Poll::Transmit(_)) => continue,
+                _ => break,
+            }
+        }
+        let _ = err.to_string();
+        plan.handle_attempt_end(AttemptEnd::Failed(err));
+        let _ = plan.poll_step();
+        return;
+    }
+    match attempt.into_negotiated() {
+        Ok(Negotiated::Tls(mut session)) => drive_session(&mut session, &mut input, &mut out),
+        Ok(Negotiated::SslRefused) => {
+            plan.handle_attempt_end(AttemptEnd::SslRefused);
+            let _ = plan.poll_step();
+        }
+        Ok(Negotiated::Plaintext) => {}
+        Err(err) => {
+            let _ = err.to_string();
+        }
+    }
+}
+
+fn drive_session(session: &mut crate::Session, input: &mut Input<'_>, out: &mut [u8]) {
+    let _ = session.channel_binding();
+    for _ in 0..10_000 {
+        if input.is_empty() {
+            let _ = session.handle_eof();
+            let _ = session.poll_application_data(out);
+            return;
+        }
+        match input.byte() % 4 {
+            0 => {
+                let n = usize::from(input.byte());
+                let chunk = input.take(n);
+                if session.handle_input(chunk).is_err() {
+                    let _ = session.poll_output(out);
+                    return;
+                }
+            }
+            1 => {
+                let _ = session.poll_application_data(out);
+            }
+            2 => {
+                let n = usize::from(input.byte());
+                let _ = session.handle_application_data(input.take(n));
+                let _ = session.poll_output(out);
+            }
+            _ => session.close(),
+        }
+    }
+}
+
+/// Arbitrary call sequences on the public API: misuse gives typed errors, never panics.
+pub fn call_sequence(data: &[u8]) {
+    let mut input = Input { data };
+    let configs = configs();
+    let config = &configs[usize::from(input.byte()) % configs.len()];
+    let method = match input.byte() % 3 {
+        0 => Method::Plaintext,
+        1 => Method::SslRequest,
+        _ => Method::DirectTls,
+    };
+    let mut plan = Plan::new(
+        config.sslmode(),
+        config.negotiation(),
+        if input.byte() % 2 == 0 {
+            Transport::Tcp
+        } else {
+            Transport::UnixSocket
+        },
+    );
+    let Ok(mut attempt) = Negotiation::new(config, method) else {
+        return;
+    };
+    let mut out = [0u8; 512];
+    for _ in 0..512 {
+        if input.is_empty() {
+            break;
+        }
+        match input.byte() % 8 {
+            0 => {
+                let n = usize::from(input.byte() % 32);
+                let _ = attempt.handle_input(input.take(n));
+            }
+            1 => {
+                let _ = attempt.handle_eof();
+            }
+            2 => {
+                let n = usize::from(input.byte()) % out.len();
+                let _ = attempt.poll_output(&mut out[..n]);
+            }
+            3 => {
+                let _ = attempt.is_done();
+            }
+            4 => plan.handle_attempt_end(AttemptEnd::SslRefused),
+            5 => plan.handle_attempt_end(AttemptEnd::StartupRejected {
+                sqlstate: Some(
+                    if input.byte() % 2 == 0 {
+                        "57P03"
+                    } else {
+                        "28000"
+                    }
+                    .into(),
+                ),
+                message: String::new(),
+            }),
+            6 => plan.handle_attempt_end(AttemptEnd::Established),
+            _ => {
+                let _ = plan.poll_step();
+            }
+        }
+    }
+    if let Ok(Negotiated::Tls(mut session)) = attempt.into_negotiated() {
+        let mut buf = [0u8; 64];
+        let _ = session.poll_application_data(&mut buf);
+        if let Ok(ApplicationData::Data(n)) = session.poll_application_data(&mut buf) {
+            assert!(n <= buf.len());
+        }
+    }
+}
+
+/// libpq's host-name rules on arbitrary certificate DER and host strings.
+pub fn host_name(data: &[u8]) {
+    let mut input = Input { data };
+    let host_len = usize::from(input.byte());
+    let host = String::from_utf8_lossy(input.take(host_len)).into_owned();
+    let der = input.data;
+    let _ = crate::verify::fuzz_check_host_name(der, &host);
+    let _ = crate::verify::parse_host_ip(&host);
+    let _ = crate::verify::sni_allowed(&host);
+}
+
+/// Channel-binding computation on arbitrary DER.
+pub fn channel_binding(data: &[u8]) {
+    let _ = crate::tls_server_end_point(data);
+}
+
+/// PEM/DER certificate, CRL and key loading, and trust-store construction.
+pub fn credentials(data: &[u8]) {
+    use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+    let _ = crate::RootCertificates::from_pem(data);
+    let cert = CertificateDer::from(data.to_vec());
+    let crl = CertificateRevocationListDer::from(data.to_vec());
+    let _ = crate::verify::store_from_root_file(&[cert.clone()], &[crl]);
+    let _ = crate::verify::subject_public_key_info(&cert);
+    let provider = provider();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(data.to_vec().into());
+    let _ = provider.key_provider.load_private_key(key);
+}
+
+fn provider() -> &'static Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        configs()
+            .iter()
+            .find_map(|c| c.rustls_config().map(|r| r.crypto_provider().clone()))
+            .expect("a TLS config exists")
+    })
+}
