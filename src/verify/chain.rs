@@ -10,29 +10,62 @@
 //!    issuer is first looked up in the store, then among the presented certificates. A candidate
 //!    issuer must have a subject equal to the certificate's issuer (compared like `X509_NAME_cmp`,
 //!    on a canonical form), agree with its Authority Key Identifier, and have a key type matching
-//!    the signature algorithm (`x509_likely_issued`). Among several, the first one valid now wins,
-//!    else the one expiring last. Signatures are *not* checked while building. Once a store
-//!    certificate is in the chain, only the store is searched. The chain is trusted when its top is
-//!    a self-signed store certificate; a self-signed presented certificate is replaced by its exact
-//!    (byte-identical) copy from the store, so a self-signed leaf that is in the root file verifies.
+//!    the signature algorithm (`x509_likely_issued`); certificates with a malformed or repeated
+//!    basicConstraints/keyUsage/EKU/SKID/AKID/SAN/nameConstraints/CRLDP extension are never
+//!    issuers nor issued (`EXFLAG_INVALID`). Among several, the first one valid now wins, else the
+//!    one expiring last. Signatures are *not* checked while building. Once a store certificate is
+//!    in the chain, only the store is searched. The chain is trusted when its top is a self-signed
+//!    store certificate; a self-signed presented certificate is replaced by its exact
+//!    (byte-identical) copy from the store, so a self-signed leaf that is in the root file
+//!    verifies. Failures: "self-signed certificate" (lone self-signed leaf), "self-signed
+//!    certificate in certificate chain", "unable to get issuer certificate" (the chain reached a
+//!    non-self-signed store certificate, e.g. a root file holding only an intermediate), "unable to
+//!    get local issuer certificate", "certificate chain too long" (depth 100).
 //! 2. **Extension checks** (`check_extensions`), from the leaf up: unhandled critical extensions,
-//!    CA-ness of every issuer, the `ssl_server` purpose, path length constraints.
+//!    proxy certificates, CA-ness of every issuer (intermediates need basicConstraints cA:TRUE and
+//!    keyCertSign if keyUsage is present; the top may also be a v1 self-signed root or a
+//!    keyUsage-only CA), explicit EC parameters, the `ssl_server` purpose (EKU, if present, must
+//!    list serverAuth or SGC on every certificate; anyExtendedKeyUsage does not count; the leaf's
+//!    keyUsage, if present, needs digitalSignature, keyEncipherment or keyAgreement), path length
+//!    constraints.
 //! 3. **Revocation** (`check_revocation`), only when CRL checking is on: every certificate needs a
 //!    usable CRL from its issuer, the self-signed anchor included (see `crl.rs`).
 //! 4. **Signatures and validity** (`internal_verify`), from the anchor down: each signature with the
 //!    issuer's key (the anchor's own self-signature is not checked), then notBefore/notAfter of each
 //!    certificate, the anchor included.
-//! 5. **Name constraints** (`check_name_constraints`).
+//! 5. **Name constraints** (`check_name_constraints`): dNSName, rfc822Name, URI, iPAddress and
+//!    directoryName subtrees of every certificate (or bare anchor) above, applied to the subject,
+//!    its emailAddress attributes, the SANs and, for a leaf without DNS SAN, host-name-like CNs.
 //!
 //! The first failure is reported, with OpenSSL's `X509_verify_cert_error_string` text, because
-//! libpq's callback never overrides an error.
+//! libpq's callback never overrides an error. The reference is OpenSSL 3.0 (the LTS most libpq
+//! builds use); the tests compare every verdict and error depth with `openssl verify` when the
+//! tool is installed.
 //!
-//! **Deviation (accepting more):** when the OpenSSL-like chain fails, a bounded depth-first search
-//! over the other candidate issuers looks for a path that passes every check above; if one exists
-//! the chain is accepted, otherwise the OpenSSL-like error is reported. OpenSSL only tries one chain
-//! (its "alternative chains" logic is inert with trusted-first), so this can only turn a failure
-//! into a success when a fully valid path to a trust anchor exists (for example two intermediates
-//! with the same name, where the first presented one does not verify).
+//! Deviations from OpenSSL, and why:
+//!
+//! * **Alternative paths (accepting more).** When the OpenSSL-like chain fails, a bounded
+//!   depth-first search over the other candidate issuers looks for a path that passes every check
+//!   above; if one exists the chain is accepted, otherwise the OpenSSL-like error is reported.
+//!   OpenSSL only tries one chain (its "alternative chains" logic is inert with trusted-first), so
+//!   this only turns a failure into a success when a fully valid path to a trust anchor exists
+//!   (e.g. two intermediates with the same name where the first presented one does not verify).
+//! * **Signature algorithms** are the rustls provider's (the crate stays provider-agnostic): what
+//!   it lacks (SHA-1, MD5, DSA, Ed448, RSA keys under 2048 bits, RSA-PSS with a non-standard salt
+//!   length) fails, as "certificate signature algorithm not supported by the crypto provider" or
+//!   "certificate signature failure". OpenSSL's security-level checks ("CA signature digest
+//!   algorithm too weak", "… key too weak") are not reproduced; the provider's set stands in.
+//! * **Parsing** is x509-parser's: a certificate it rejects fails as "certificate could not be
+//!   parsed" (OpenSSL would fail while decoding the handshake message, or accept it).
+//! * **Bare trust anchors** (`from_trust_anchors`) have no OpenSSL equivalent: a certificate whose
+//!   issuer name and key type match an anchor is checked against its key; the anchor has no
+//!   validity, extensions or AKID serial to check; its name constraints are enforced.
+//! * **Name constraints**: x509-parser drops subtree minimum/maximum (OpenSSL rejects them) and
+//!   SmtpUTF8Mailbox otherNames are not matched against rfc822Name subtrees (RFC 8398).
+//! * **Version-dependent details follow OpenSSL 3.0–3.5**: a certificate is expired from its
+//!   notAfter second on, the self-signed anchor needs a CRL too, the leaf's CN is constrained
+//!   when it has no DNS SAN, and "certificate is not yet valid" is printed without the "or the
+//!   system clock is incorrect" suffix of newer releases.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -62,8 +95,6 @@ const MAX_ALTERNATIVE_SIGNATURES: usize = 64;
 const MAX_ALTERNATIVE_VALIDATIONS: usize = 8;
 /// OpenSSL's `NAME_CHECK_MAX`: names × constraints above this fail as unspecified.
 const NAME_CHECK_MAX: usize = 1 << 20;
-/// `99991231235959Z`, RFC 5280's "no well-defined expiration date", never expires in OpenSSL.
-const NO_EXPIRY: i64 = 253_402_300_799;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -105,6 +136,8 @@ pub(crate) enum ChainError {
     UnhandledCriticalExtension,
     /// `X509_V_ERR_PROXY_CERTIFICATES_NOT_ALLOWED`: an RFC 3820 proxy certificate.
     ProxyCertificatesNotAllowed,
+    /// `X509_V_ERR_EC_KEY_EXPLICIT_PARAMS`: an EC key with explicit curve parameters.
+    EcKeyExplicitParams,
     /// `X509_V_ERR_CERT_REVOKED`.
     CertRevoked,
     /// `X509_V_ERR_UNABLE_TO_GET_CRL`: CRL checking is on and no usable CRL covers a certificate.
@@ -158,6 +191,7 @@ impl ChainError {
             Self::ProxyCertificatesNotAllowed => {
                 "proxy certificates not allowed, please set the appropriate flag"
             }
+            Self::EcKeyExplicitParams => "Certificate public key has explicit ECC parameters",
             Self::CertRevoked => "certificate revoked",
             Self::UnableToGetCrl => "unable to get certificate CRL",
             Self::CrlHasExpired => "CRL has expired",
@@ -583,8 +617,15 @@ pub(crate) enum GeneralNameOwned {
     Uri(Vec<u8>),
     /// iPAddress (`GEN_IPADD`, 7): 4 or 16 bytes, or 8/32 (address and mask) in constraints.
     Ip(Vec<u8>),
-    /// Any other type (otherName 0, x400Address 3, ediPartyName 5, registeredID 8) with its
-    /// contents, compared only by type and bytes.
+    /// otherName (`GEN_OTHERNAME`, 0): type-id OID and raw value.
+    OtherName {
+        /// The type-id OID (DER contents).
+        oid: Vec<u8>,
+        /// The explicitly tagged value, raw.
+        value: Vec<u8>,
+    },
+    /// Any other type (x400Address 3, ediPartyName 5, registeredID 8) with its contents,
+    /// compared only by type and bytes.
     Other(u8, Vec<u8>),
 }
 
@@ -597,11 +638,10 @@ impl GeneralNameOwned {
             GeneralName::URI(s) => Self::Uri(s.as_bytes().to_vec()),
             GeneralName::IPAddress(b) => Self::Ip(b.to_vec()),
             GeneralName::DirectoryName(n) => Self::Directory(Name::from_x509(n)?),
-            GeneralName::OtherName(o, data) => {
-                let mut v = o.as_bytes().to_vec();
-                v.extend_from_slice(data);
-                Self::Other(0, v)
-            }
+            GeneralName::OtherName(o, data) => Self::OtherName {
+                oid: o.as_bytes().to_vec(),
+                value: data.to_vec(),
+            },
             GeneralName::X400Address(any) => Self::Other(3, any.data.to_vec()),
             GeneralName::EDIPartyName(any) => Self::Other(5, any.data.to_vec()),
             GeneralName::RegisteredID(o) => Self::Other(8, o.as_bytes().to_vec()),
@@ -623,7 +663,17 @@ impl GeneralNameOwned {
             Self::Directory(_) => 4,
             Self::Uri(_) => 6,
             Self::Ip(_) => 7,
+            Self::OtherName { .. } => 0,
             Self::Other(t, _) => *t,
+        }
+    }
+
+    /// Whether a constraint `base` applies to this name (`nc_match`): same type, and for
+    /// otherNames the same type-id.
+    fn constrained_by(&self, base: &Self) -> bool {
+        match (self, base) {
+            (Self::OtherName { oid: a, .. }, Self::OtherName { oid: b, .. }) => a == b,
+            _ => self.type_id() == base.type_id(),
         }
     }
 }
@@ -759,6 +809,16 @@ impl KeyKind {
     }
 }
 
+/// Whether an EC SubjectPublicKeyInfo spells its curve out (a SEQUENCE) instead of naming it.
+fn has_explicit_ec_params(spki: &SubjectPublicKeyInfo<'_>) -> bool {
+    KeyKind::from_spki(spki) == KeyKind::Ec
+        && spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .is_some_and(|p| p.tag().0 == 16)
+}
+
 /// The key type a signature algorithm needs (`OBJ_find_sigid_algs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SigKind {
@@ -859,6 +919,8 @@ struct NsCertType {
     ssl_server: bool,
     /// Any CA bit (SSL CA, S/MIME CA, object-signing CA).
     any_ca: bool,
+    /// SSL CA.
+    ssl_ca: bool,
 }
 
 /// What the verifier uses from a certificate's extensions (OpenSSL's cached `ex_*` fields).
@@ -917,7 +979,8 @@ impl Extensions {
                 }
                 seen.push(id);
             }
-            if out.absorb(ext.parsed_extension(), issuer).is_none() {
+            let malformed = out.absorb(ext.parsed_extension(), issuer).is_none();
+            if malformed && oid::CACHED.contains(&id) {
                 out.invalid = true;
             }
         }
@@ -942,6 +1005,7 @@ impl Extensions {
                 self.ns_cert_type = Some(NsCertType {
                     ssl_server: ns.ssl_server(),
                     any_ca: ns.ssl_ca() || ns.smime_ca() || ns.object_signing_ca(),
+                    ssl_ca: ns.ssl_ca(),
                 });
             }
             ParsedExtension::SubjectKeyIdentifier(k) => self.skid = Some(k.0.to_vec()),
@@ -1079,6 +1143,8 @@ pub(crate) struct Cert {
     pub(crate) spki: Vec<u8>,
     /// Type of the subject public key.
     key_kind: KeyKind,
+    /// An EC key with explicit curve parameters instead of a named curve.
+    ec_explicit_params: bool,
     /// Key type needed by the TBS `signature` algorithm (`None`: unknown algorithm).
     signed_with: Option<SigKind>,
     /// Canonical subject.
@@ -1123,6 +1189,7 @@ impl Cert {
             signature: parts.signature.to_vec(),
             spki: tbs.public_key().raw.to_vec(),
             key_kind: KeyKind::from_spki(tbs.public_key()),
+            ec_explicit_params: has_explicit_ec_params(tbs.public_key()),
             signed_with: SigKind::from_oid(tbs.signature.algorithm.as_bytes()),
             self_issued: subject == issuer,
             subject,
@@ -1144,9 +1211,10 @@ impl Cert {
         matches!(self.ext.basic_constraints, Some((true, _)))
     }
 
-    /// Valid at `now` (both bounds inclusive).
+    /// Valid at `now` like OpenSSL 3.0's `X509_cmp_time`: notBefore ≤ now < notAfter (a
+    /// certificate is already expired at its notAfter second).
     fn time_valid(&self, now: i64) -> bool {
-        self.not_before <= now && (now <= self.not_after || self.not_after == NO_EXPIRY)
+        self.not_before <= now && now < self.not_after
     }
 
     /// OpenSSL's `check_ca`: 0 not a CA, 1 a CA by basicConstraints, 3 a v1 self-signed root,
@@ -1182,9 +1250,12 @@ impl Cert {
             && self.ext.key_usage.is_none_or(|ku| ku & KU_TLS != 0)
     }
 
-    /// The `ssl_server` purpose for a CA: only the EKU matters (CA-ness is checked separately).
+    /// The `ssl_server` purpose for a CA (`check_ssl_ca`): the EKU (if any) allows TLS servers,
+    /// and a CA known only by its Netscape type must be an SSL CA.
     fn is_tls_server_ca(&self) -> bool {
+        let netscape_only = self.ca_kind() == 5;
         self.ext.server_eku != Some(false)
+            && (!netscape_only || self.ext.ns_cert_type.is_some_and(|ns| ns.ssl_ca))
     }
 }
 
@@ -1297,10 +1368,13 @@ impl TrustStore {
         crls: &[CertificateRevocationListDer<'_>],
     ) -> Result<Self, ChainSetupError> {
         let mut store = Self::default();
+        let mut seen = HashSet::new();
         for (index, der) in certs.iter().enumerate() {
             let cert = Cert::parse(der.as_ref())
                 .ok_or(ChainSetupError::UnparsableCertificate { index })?;
-            store.add_cert(cert);
+            if seen.insert(der.as_ref().to_vec()) {
+                store.add_cert(cert);
+            }
         }
         store.crls =
             CrlSet::parse(crls).map_err(|index| ChainSetupError::UnparsableCrl { index })?;
@@ -1336,11 +1410,8 @@ impl TrustStore {
         self
     }
 
-    /// Adds a root-file certificate (duplicates are ignored, like `X509_STORE_add_cert`).
+    /// Adds a root-file certificate (the caller drops duplicates, like `X509_STORE_add_cert`).
     fn add_cert(&mut self, cert: Cert) {
-        if self.certs.iter().any(|c| c.der == cert.der) {
-            return;
-        }
         if cert.self_signed {
             self.trusted_der.insert(cert.der.clone());
         }
@@ -1705,12 +1776,13 @@ impl<'a> Verifier<'a> {
         })
     }
 
-    /// `ossl_x509_check_cert_time`: not yet valid, then expired.
+    /// `ossl_x509_check_cert_time` (OpenSSL 3.0): not yet valid while now < notBefore, expired
+    /// from notAfter on.
     fn check_time(&self, cert: &Cert, depth: usize) -> Result<(), ChainFailure> {
         if self.now < cert.not_before {
             return Err(ChainFailure::at(ChainError::CertNotYetValid, depth));
         }
-        if cert.not_after != NO_EXPIRY && self.now > cert.not_after {
+        if self.now >= cert.not_after {
             return Err(ChainFailure::at(ChainError::CertHasExpired, depth));
         }
         Ok(())
@@ -1720,7 +1792,8 @@ impl<'a> Verifier<'a> {
 /// `check_extensions` for the `ssl_server` purpose: per certificate from the leaf up, unhandled
 /// critical extensions, proxy certificates, CA-ness of issuers (`X509_check_ca`: intermediates
 /// need basicConstraints cA; the top may also be a v1 self-signed root, a keyUsage-only or a
-/// Netscape CA), the purpose, and path length constraints (self-issued intermediates not counted).
+/// Netscape CA), explicit EC parameters (chains longer than one), the purpose, and path length
+/// constraints (self-issued intermediates not counted).
 fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
     let num = path.len();
     let mut plen: u64 = 0;
@@ -1738,6 +1811,9 @@ fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
             if kind == 0 || (i + 1 < num && kind != 1) {
                 return fail(ChainError::InvalidCa);
             }
+        }
+        if num > 1 && cert.ec_explicit_params {
+            return fail(ChainError::EcKeyExplicitParams);
         }
         let purpose_ok = if i == 0 {
             cert.is_tls_server_leaf()
@@ -1814,10 +1890,9 @@ fn check_names_against(cert: &Cert, nc: &NameConstraints, is_leaf: bool) -> Resu
 /// `nc_match`: if any permitted subtree has the name's type one must match; no excluded subtree
 /// of that type may match.
 fn nc_match(name: &GeneralNameOwned, nc: &NameConstraints) -> Result<(), ChainError> {
-    let ty = name.type_id();
     let mut permitted_of_type = false;
     let mut permitted_match = false;
-    for base in nc.permitted.iter().filter(|b| b.type_id() == ty) {
+    for base in nc.permitted.iter().filter(|b| name.constrained_by(b)) {
         permitted_of_type = true;
         if permitted_match {
             continue;
@@ -1831,7 +1906,7 @@ fn nc_match(name: &GeneralNameOwned, nc: &NameConstraints) -> Result<(), ChainEr
     if permitted_of_type && !permitted_match {
         return Err(ChainError::PermittedViolation);
     }
-    for base in nc.excluded.iter().filter(|b| b.type_id() == ty) {
+    for base in nc.excluded.iter().filter(|b| name.constrained_by(b)) {
         match nc_match_single(name, base) {
             Ok(()) => return Err(ChainError::ExcludedViolation),
             Err(ChainError::PermittedViolation) => {}
@@ -2630,6 +2705,29 @@ mod tests {
         Case::new(&[&old_root], &[&inter], &leaf_cert).expect(Err((ChainError::CertHasExpired, 2)));
     }
 
+    #[test]
+    fn validity_boundaries_follow_openssl_3_0() {
+        let root = self_signed(ca("Test Root"));
+        let at_now = OffsetDateTime::from_unix_timestamp(NOW).expect("time");
+        let mut p = leaf("db.example.com");
+        p.not_after = at_now;
+        let ends_now = issue(p, &root);
+        Case::new(&[&root], &[], &ends_now).expect(Err((ChainError::CertHasExpired, 0)));
+        let mut p = leaf("db.example.com");
+        p.not_before = at_now;
+        let starts_now = issue(p, &root);
+        Case::new(&[&root], &[], &starts_now).expect(Ok(()));
+        let l = issue(leaf("db.example.com"), &root);
+        let crl_ends_now = crl_between(&root, &[], date(2025, 1, 1), at_now);
+        Case::new(&[&root], &[], &l)
+            .crls(vec![crl_ends_now])
+            .expect(Err((ChainError::CrlHasExpired, 0)));
+        let crl_starts_now = crl_between(&root, &[], at_now, date(2026, 1, 1));
+        Case::new(&[&root], &[], &l)
+            .crls(vec![crl_starts_now])
+            .expect(Ok(()));
+    }
+
     // --- CA-ness, purpose, path length, critical extensions ----------------------------------
 
     #[test]
@@ -2648,6 +2746,59 @@ mod tests {
         let inter = issue(p, &root);
         let l = issue(leaf("db.example.com"), &inter);
         Case::new(&[&root], &[&inter], &l).expect(Err((ChainError::InvalidCa, 1)));
+    }
+
+    #[test]
+    fn root_must_be_a_ca_too() {
+        // A v3 root without basicConstraints or keyUsage is not a CA (only v1 roots are).
+        let mut p = ca("Bare Root");
+        p.is_ca = IsCa::NoCa;
+        p.key_usages.clear();
+        let bare = self_signed(p);
+        let l = issue(leaf("db.example.com"), &bare);
+        Case::new(&[&bare], &[], &l).expect(Err((ChainError::InvalidCa, 1)));
+        // keyUsage with keyCertSign but no basicConstraints is enough for the top.
+        let mut p = ca("KeyUsage Root");
+        p.is_ca = IsCa::NoCa;
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ku_root = self_signed(p);
+        let l = issue(leaf("db.example.com"), &ku_root);
+        Case::new(&[&ku_root], &[], &l).expect(Ok(()));
+        // A root whose EKU excludes TLS servers.
+        let mut p = ca("Client Root");
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_root = self_signed(p);
+        let l = issue(leaf("db.example.com"), &client_root);
+        Case::new(&[&client_root], &[], &l).expect(Err((ChainError::InvalidPurpose, 1)));
+    }
+
+    #[test]
+    fn malformed_or_repeated_known_extensions_make_a_certificate_unusable() {
+        let root = self_signed(ca("Test Root"));
+        let mut p = leaf("db.example.com");
+        p.subject_alt_names.clear();
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            &[2, 5, 29, 17],
+            vec![0x04, 0x00],
+        ));
+        let bad_san = issue(p, &root);
+        Case::new(&[&root], &[], &bad_san)
+            .expect(Err((ChainError::UnableToGetIssuerCertLocally, 0)));
+        let mut p = leaf("db.example.com");
+        // keyUsage digitalSignature, a second time.
+        let ku = vec![0x03, 0x02, 0x07, 0x80];
+        p.custom_extensions
+            .push(CustomExtension::from_oid_content(&[2, 5, 29, 15], ku));
+        let twice = issue(p, &root);
+        Case::new(&[&root], &[], &twice).expect(Err((ChainError::UnableToGetIssuerCertLocally, 0)));
+        // A malformed extension OpenSSL does not cache is harmless.
+        let mut p = leaf("db.example.com");
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            &[2, 5, 29, 32],
+            vec![0x04, 0x00],
+        ));
+        let odd_policy = issue(p, &root);
+        Case::new(&[&root], &[], &odd_policy).expect(Ok(()));
     }
 
     #[test]
@@ -2782,6 +2933,15 @@ mod tests {
         case.expect(Err((ChainError::UnableToGetCrl, 0)));
         // Without CRLs there is no checking at all.
         Case::new(&[&root], &[&inter], &l).expect(Ok(()));
+    }
+
+    #[test]
+    fn crls_in_the_store_are_ignored_without_crl_checking() {
+        // libpq: CRL blocks in the root file but no loadable sslcrl file.
+        let (root, inter, l) = three();
+        let mut case = Case::new(&[&root], &[&inter], &l).crls(vec![crl(&inter, &[&l])]);
+        case.crl_check = Some(false);
+        case.expect(Ok(()));
     }
 
     #[test]
@@ -3057,6 +3217,143 @@ mod tests {
             store.verify_chain(&server, &[], expired, &algs()),
             Err(ChainError::CertHasExpired)
         );
+    }
+
+    /// Runs `openssl` with `args` in `dir`, asserting success.
+    fn openssl_in(dir: &std::path::Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+
+    #[test]
+    fn openssl_generated_algorithms() {
+        // Certificates signed by OpenSSL itself: RSA-PSS (salt = digest length), RSA PKCS#1,
+        // ECDSA P-384 and Ed25519. RSA-PSS with OpenSSL's default maximal salt is not one of the
+        // provider's encodings (webpki rejects it too), unlike OpenSSL.
+        if !openssl::available() {
+            return;
+        }
+        let dir = openssl::scratch();
+        let ca_ext = [
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=keyCertSign,cRLSign",
+        ];
+        let roots: [(&str, &[&str]); 4] = [
+            (
+                "pss",
+                &[
+                    "-newkey",
+                    "rsa:2048",
+                    "-sigopt",
+                    "rsa_padding_mode:pss",
+                    "-sigopt",
+                    "rsa_pss_saltlen:digest",
+                    "-sha256",
+                ],
+            ),
+            (
+                "pssmax",
+                &[
+                    "-newkey",
+                    "rsa:2048",
+                    "-sigopt",
+                    "rsa_padding_mode:pss",
+                    "-sha256",
+                ],
+            ),
+            ("pkcs1", &["-newkey", "rsa:3072", "-sha384"]),
+            ("ed25519", &["-newkey", "ed25519"]),
+        ];
+        for (name, key_args) in roots {
+            let mut args = vec!["req", "-x509", "-nodes", "-days", "30", "-subj"];
+            let subject = format!("/CN={name} root");
+            args.push(&subject);
+            let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+            args.extend(["-keyout", &key, "-out", &crt]);
+            args.extend(key_args);
+            args.extend(ca_ext);
+            openssl_in(&dir, &args);
+        }
+        openssl_in(
+            &dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-nodes",
+                "-keyout",
+                "srv.key",
+                "-out",
+                "srv.csr",
+                "-subj",
+                "/CN=db.example.com",
+            ],
+        );
+        let sign = |ca: &str, extra: &[&str]| {
+            let (crt, key, out) = (
+                format!("{ca}.crt"),
+                format!("{ca}.key"),
+                format!("srv-{ca}.crt"),
+            );
+            let mut args = vec![
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-days",
+                "10",
+                "-set_serial",
+                "7",
+                "-CA",
+                &crt,
+                "-CAkey",
+                &key,
+                "-out",
+                &out,
+            ];
+            args.extend(extra);
+            openssl_in(&dir, &args);
+        };
+        sign(
+            "pss",
+            &[
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ],
+        );
+        sign("pssmax", &["-sha256", "-sigopt", "rsa_padding_mode:pss"]);
+        sign("pkcs1", &["-sha512"]);
+        sign("ed25519", &[]);
+        let read = |name: &str| CertificateDer::from_pem_file(dir.join(name)).expect("pem");
+        let now = UnixTime::now();
+        for (ca, expected) in [
+            ("pss", Ok(())),
+            ("pssmax", Err(ChainError::UnsupportedSignatureAlgorithm)),
+            ("pkcs1", Ok(())),
+            ("ed25519", Ok(())),
+        ] {
+            let store =
+                TrustStore::from_root_certs(&[read(&format!("{ca}.crt"))], &[]).expect("store");
+            let leaf = read(&format!("srv-{ca}.crt"));
+            assert_eq!(
+                store.verify_chain(&leaf, &[], now, &algs()),
+                expected,
+                "{ca}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // --- name constraints -------------------------------------------------------------------------
@@ -3427,6 +3724,22 @@ mod tests {
         assert_eq!(normalize_integer(&[0x00, 0x80]), vec![0x00, 0x80]);
         assert_eq!(normalize_integer(&[0xff, 0xff, 0x80]), vec![0x80]);
         assert_eq!(normalize_integer(&[0xff, 0x7f]), vec![0xff, 0x7f]);
+    }
+
+    #[test]
+    fn explicit_ec_parameters_are_detected() {
+        let ec_public_key = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        let named = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let explicit = der(0x30, &[0x02, 0x01, 0x01]);
+        let spki = |params: &[u8]| {
+            let alg = der(0x30, &[&ec_public_key[..], params].concat());
+            der(0x30, &[alg, der(0x03, &[0x00, 0x04, 0x01, 0x02])].concat())
+        };
+        for (params, expected) in [(&named[..], false), (&explicit[..], true)] {
+            let bytes = spki(params);
+            let (_, parsed) = SubjectPublicKeyInfo::from_der(&bytes).expect("spki");
+            assert_eq!(has_explicit_ec_params(&parsed), expected);
+        }
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! anchor included: OpenSSL 3.0–3.5 want a CRL the anchor issued itself (openssl/openssl#8439;
 //! later releases skip self-signed certificates):
 //!
-//! * Candidates are the CRLs whose issuer name equals the certificate's issuer name. Delta CRLs,
-//!   indirect CRLs and CRLs limited to some reasons are never used (they need
-//!   `X509_V_FLAG_EXTENDED_CRL_SUPPORT`/`X509_V_FLAG_USE_DELTAS`, which libpq does not set).
+//! * Candidates are the CRLs whose issuer name equals the certificate's issuer name. Indirect CRLs
+//!   and CRLs limited to some reasons are never used (they need
+//!   `X509_V_FLAG_EXTENDED_CRL_SUPPORT`, which libpq does not set). Delta CRLs are never used
+//!   either, as in current OpenSSL (libpq does not set `X509_V_FLAG_USE_DELTAS`); OpenSSL 3.0's
+//!   scoring only skips them with extended CRL support, so it may take a lone delta CRL for a
+//!   complete one — a corner case not reproduced.
 //! * The CRL's signer must be on the path: the certificate's issuer, or a certificate higher up
 //!   with the same name, in both cases agreeing with the CRL's Authority Key Identifier.
 //! * Each candidate is scored like `get_crl_score` (no unhandled critical extension, in time,
@@ -210,9 +213,9 @@ impl Crl {
         Some(())
     }
 
-    /// thisUpdate ≤ now ≤ nextUpdate (nextUpdate optional).
+    /// thisUpdate ≤ now < nextUpdate (nextUpdate optional), as OpenSSL 3.0 compares times.
     fn time_ok(&self, now: i64) -> bool {
-        now >= self.this_update && self.next_update.is_none_or(|next| now <= next)
+        now >= self.this_update && self.next_update.is_none_or(|next| now < next)
     }
 
     /// The name of the IDP's distribution point, if any.
@@ -469,7 +472,7 @@ fn check_crl(
         if now < crl.this_update {
             return Err(ChainError::CrlNotYetValid);
         }
-        if crl.next_update.is_some_and(|next| now > next) {
+        if crl.next_update.is_some_and(|next| now >= next) {
             return Err(ChainError::CrlHasExpired);
         }
     }
