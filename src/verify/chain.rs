@@ -3073,6 +3073,37 @@ mod tests {
             .expect(Err((ChainError::DifferentCrlScope, 0)));
     }
 
+    #[test]
+    fn distribution_point_with_some_reasons_needs_more_crls() {
+        // The leaf's CRL distribution point covers keyCompromise only: one CRL covers only that
+        // reason, so OpenSSL keeps looking for the other reasons and gives up.
+        let (root, inter, _) = three();
+        let uri = b"http://crl.example.com/inter.crl";
+        let dp_name = der(0xa0, &der(0xa0, &der(0x86, uri)));
+        let reasons = [0x81, 0x02, 0x06, 0x40];
+        let dps = der(0x30, &der(0x30, &[dp_name, reasons.to_vec()].concat()));
+        let mut p = leaf("db.example.com");
+        p.custom_extensions
+            .push(CustomExtension::from_oid_content(&[2, 5, 29, 31], dps));
+        let l = issue(p, &inter);
+        Case::new(&[&root], &[&inter], &l)
+            .crls(vec![crl(&root, &[]), crl(&inter, &[])])
+            .expect(Err((ChainError::UnableToGetCrl, 0)));
+    }
+
+    #[test]
+    fn crl_from_another_key_with_the_same_name_is_unusable() {
+        let (root, inter, l) = three();
+        let impostor = Pki {
+            params: inter.params.clone(),
+            key: key(),
+            der: inter.der.clone(),
+        };
+        Case::new(&[&root], &[&inter], &l)
+            .crls(vec![crl(&root, &[]), crl(&impostor, &[])])
+            .expect(Err((ChainError::UnableToGetCrl, 0)));
+    }
+
     // --- X.509 v1 ------------------------------------------------------------------------------
 
     #[test]
@@ -3623,6 +3654,27 @@ mod tests {
                 now,
                 &algs(),
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = Cert::parse(&bytes);
+            let _ = Name::from_contents(&bytes);
+            let _ = NameConstraints::from_contents(&bytes);
+            let _ = CrlSet::parse(&[CertificateRevocationListDer::from(bytes.clone())]);
+            let anchor = TrustAnchor {
+                subject: bytes.clone().into(),
+                subject_public_key_info: bytes.clone().into(),
+                name_constraints: Some(bytes.clone().into()),
+            };
+            let store = TrustStore::from_trust_anchors(&[anchor]);
+            let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW as u64));
+            let cert = CertificateDer::from(bytes);
+            proptest::prop_assert!(store.verify_chain(&cert, std::slice::from_ref(&cert), now, &algs()).is_err());
         }
     }
 

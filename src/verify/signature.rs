@@ -614,6 +614,20 @@ mod tests {
         assert_eq!(normalize_signature_alg(pss.as_ref()), pss.as_ref());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn der_helpers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = read_tlv(&bytes);
+            let _ = split_signed(&bytes);
+            let _ = split_spki(&bytes);
+            let _ = normalize_signature_alg(&bytes);
+            let _ = verify_signed_data(&algs(), &bytes, &bytes, &bytes, &bytes);
+            let d = dss(SignatureScheme::ED25519, &bytes);
+            let cert = CertificateDer::from(bytes.clone());
+            proptest::prop_assert!(verify_tls13_signature(&bytes, &cert, &d, &algs()).is_err());
+        }
+    }
+
     #[test]
     fn tlv_reader_never_panics_on_short_input() {
         let inputs: [&[u8]; 7] = [
