@@ -147,6 +147,7 @@
 pub mod channel_binding;
 mod config;
 mod error;
+pub mod libpq;
 mod negotiate;
 pub mod plan;
 mod session;
