@@ -675,13 +675,17 @@ fn postgresql_documented_openssl_recipe_under_verify_full() {
     let _ = std::fs::remove_dir_all(&dir);
     for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
         let result = attempt(
-            &with_roots(mode, HOST, &[root.clone()]),
-            &[cert.clone()],
+            &with_roots(mode, HOST, std::slice::from_ref(&root)),
+            std::slice::from_ref(&cert),
             &key,
         );
         assert!(result.is_ok(), "{mode}: {result:?}");
     }
-    let result = attempt(&no_roots(SslMode::Require), &[cert.clone()], &key);
+    let result = attempt(
+        &no_roots(SslMode::Require),
+        std::slice::from_ref(&cert),
+        &key,
+    );
     assert!(result.is_ok(), "no roots: {result:?}");
     assert_host_failure(
         attempt(
