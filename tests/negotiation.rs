@@ -1165,3 +1165,77 @@ fn cancel_request_bytes_and_a_cancel_connection_over_tls() {
     pair.send(&long).unwrap();
     assert_eq!(pair.server.tls_plaintext_received(), &long[..]);
 }
+
+// ------------------------------------------------------------------------------------------
+// Edge cases of the contract
+
+#[test]
+fn a_reply_offered_before_the_ssl_request_is_out_does_not_truncate_it() {
+    // A caller that reads while writing (a select loop) may offer a byte before the whole
+    // SSLRequest was handed out. The request must still go out whole, before any TLS byte:
+    // the byte is either kept for later (0 consumed) or acted on only after the request.
+    let mut neg = Negotiation::new(&config(SslMode::Require), Method::SslRequest).unwrap();
+    let mut three = [0u8; 3];
+    assert_eq!(neg.poll_output(&mut three).unwrap(), Poll::Transmit(3));
+    let mut wire = three.to_vec();
+    let early = neg.handle_input(b"S").unwrap();
+    let mut out = vec![0u8; 17 * 1024];
+    let mut polls = Vec::new();
+    for _ in 0..4 {
+        let poll = neg.poll_output(&mut out).unwrap();
+        polls.push(poll);
+        match poll {
+            Poll::Transmit(n) => wire.extend_from_slice(&out[..n]),
+            _ => break,
+        }
+    }
+    assert_eq!(&wire[..8], &SSL_REQUEST, "the SSLRequest was cut short");
+    if early == 0 {
+        // Kept: the request is out, now the byte is taken and TLS starts.
+        assert_eq!(wire, SSL_REQUEST, "{polls:?}");
+        assert_eq!(neg.handle_input(b"S").unwrap(), 1);
+        let Poll::Transmit(n) = neg.poll_output(&mut out).unwrap() else {
+            panic!("a ClientHello was expected");
+        };
+        assert_eq!((out[0], out[5], n > 100), (0x16, 0x01, true));
+    } else {
+        assert_eq!((wire[8], wire[13]), (0x16, 0x01));
+    }
+}
+
+#[test]
+fn no_application_data_after_close() {
+    let (_leaf, script) = ssl_server();
+    let script = script.with_after_tls(AfterTls::Echo);
+    let t = run(&config(SslMode::Require), Method::SslRequest, script);
+    let mut pair = t.into_session();
+    pair.session.close();
+    pair.flush();
+    assert!(pair.server.peer_sent_close_notify());
+    // Nothing may follow close_notify: the session refuses more plaintext.
+    let late = pair.session.handle_application_data(b"late data");
+    assert!(
+        matches!(late, Err(Error::Misuse(_)) | Ok(0)),
+        "plaintext accepted after close_notify: {late:?}"
+    );
+    assert_eq!(pair.flush(), 0, "records sent after close_notify");
+}
+
+#[test]
+fn sslcertmode_require_without_a_certificate_when_the_server_asks() {
+    // libpq's check is that the server asked; sending no certificate is then the server's
+    // business (an optional client certificate is accepted).
+    let (client_ca, _client) = client_cert_setup();
+    let config = builder(HOST)
+        .sslmode(SslMode::Require)
+        .certmode(SslCertMode::Require)
+        .build()
+        .unwrap();
+    let t = run(
+        &config,
+        Method::SslRequest,
+        server_asking(&client_ca, false),
+    );
+    assert_eq!(t.server_obs.client_certs, vec![]);
+    assert_eq!(t.outcome.kind(), "tls", "{:?}", t.outcome);
+}
