@@ -1239,3 +1239,114 @@ fn sslcertmode_require_without_a_certificate_when_the_server_asks() {
     assert_eq!(t.server_obs.client_certs, vec![]);
     assert_eq!(t.outcome.kind(), "tls", "{:?}", t.outcome);
 }
+
+#[test]
+fn another_host_from_the_same_config_sends_its_own_sni() {
+    let (_leaf, script) = ssl_server();
+    let first = config(SslMode::Require);
+    let second = first.with_host("replica.example.com").unwrap();
+    let t = run(&second, Method::SslRequest, script.clone());
+    assert_eq!(t.server_obs.sni.as_deref(), Some("replica.example.com"));
+    assert_eq!(t.outcome.expect_tls().sni(), Some("replica.example.com"));
+    let t = run(&first, Method::SslRequest, script);
+    assert_eq!(t.server_obs.sni.as_deref(), Some(HOST));
+}
+
+// ------------------------------------------------------------------------------------------
+// The blocking adapter over the in-memory transport
+
+mod blocking_adapter {
+    use std::io::{Read, Write};
+
+    use pgtls::blocking::{negotiate, Attempt, ConnectError, Stream};
+
+    use super::support::fake_server::FakeServer;
+    use super::support::pair::MemTransport;
+    use super::*;
+
+    #[test]
+    fn bytes_after_n_come_first_from_the_plain_stream() {
+        let script =
+            ServerScript::plaintext_only().with_reply(Reply::NThenBytes(b"hello".to_vec()));
+        for reads in [&[][..], &[1], &[3, 1]] {
+            let transport = MemTransport::new(FakeServer::new(script.clone()), reads);
+            let conn = transport.conn();
+            let Ok(Attempt::Refused(mut plain)) =
+                negotiate(&config(SslMode::Prefer), Method::SslRequest, transport)
+            else {
+                panic!("N expected");
+            };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2];
+            while got.len() < 5 {
+                let n = plain.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, b"hello", "{reads:?}");
+            assert_eq!(conn.borrow().written, SSL_REQUEST);
+        }
+    }
+
+    #[test]
+    fn bytes_glued_to_s_never_reach_the_stream() {
+        let (_leaf, script) = ssl_server();
+        let script = script.with_reply(Reply::SThenBytes(b"hello".to_vec()));
+        let transport = MemTransport::new(FakeServer::new(script), &[]);
+        let conn = transport.conn();
+        let err = match negotiate(&config(SslMode::Prefer), Method::SslRequest, transport) {
+            Err(ConnectError::Tls(err)) => err,
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a stream came out of S + glued bytes"),
+        };
+        assert!(matches!(err, Error::UnencryptedDataAfterSslResponse));
+        assert_eq!(conn.borrow().written, SSL_REQUEST);
+    }
+
+    #[test]
+    fn a_silent_server_times_out_instead_of_hanging() {
+        let net = MemNetwork::same(ServerScript::replying(Reply::Silent));
+        let failed = connect(
+            &config(SslMode::Prefer),
+            None,
+            |t| net.open(t),
+            |s| net.startup(s, "alice", "app"),
+        )
+        .unwrap_err();
+        assert_eq!(failed.error.to_string(), "timeout expired");
+        assert!(failed.try_next_host);
+        assert_eq!(net.events(), ["connect", "sslrequest", "timeout"]);
+    }
+
+    #[test]
+    fn a_large_echo_through_the_blocking_tls_stream() {
+        let (_leaf, script) = ssl_server();
+        let script = script.with_after_tls(AfterTls::Echo);
+        let transport = MemTransport::new(FakeServer::new(script), &[1000, 7, 17_000]);
+        let Ok(Attempt::Ready(mut stream)) =
+            negotiate(&config(SslMode::Require), Method::SslRequest, transport)
+        else {
+            panic!("TLS expected");
+        };
+        assert!(stream.is_tls());
+        // More than the session's outgoing limit in one write_all.
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        stream.write_all(&data).unwrap();
+        stream.flush().unwrap();
+        let mut got = vec![0u8; data.len()];
+        stream.read_exact(&mut got).unwrap();
+        assert!(got == data);
+        let Stream::Tls(tls) = &stream else {
+            unreachable!()
+        };
+        assert_eq!(
+            tls.get_ref()
+                .conn()
+                .borrow()
+                .server
+                .tls_plaintext_received()
+                .len(),
+            200_000
+        );
+    }
+}
