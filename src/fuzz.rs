@@ -267,7 +267,7 @@ pub fn credentials(data: &[u8]) {
     let _ = crate::RootCertificates::from_pem(data);
     let cert = CertificateDer::from(data.to_vec());
     let crl = CertificateRevocationListDer::from(data.to_vec());
-    let _ = crate::verify::store_from_root_file(std::slice::from_ref(&cert), &[crl]);
+    let _ = crate::verify::store_from_root_file(std::slice::from_ref(&cert), &[crl], None);
     let _ = crate::verify::subject_public_key_info(&cert);
     let provider = provider();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(data.to_vec().into());
