@@ -563,7 +563,8 @@ impl Settings {
             .min_protocol_version(self.min_version.unwrap_or(TlsVersion::Tls1_0))
             .max_protocol_version(self.max_version)
             .root_certificates(files.roots.clone())
-            .crls(files.crls.clone());
+            .crls(files.crls.clone())
+            .crl_check(files.crl_checking);
         let key_file = files.key_file.clone();
         let cert_file = files.cert_file.clone();
         let root_file = files.root_file.clone();

@@ -10,4 +10,5 @@
 pub mod certs;
 pub mod fake_server;
 pub mod pair;
+pub mod probe;
 pub mod startup;
