@@ -283,3 +283,22 @@ fn provider() -> &'static Arc<rustls::crypto::CryptoProvider> {
             .expect("a TLS config exists")
     })
 }
+
+/// Connection-string and URI parsing, environment resolution, and the render/parse
+/// round trip.
+pub fn conninfo(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(params) = crate::libpq::ConnParams::parse(text) else {
+        return;
+    };
+    let rendered = params.to_connection_string();
+    let reparsed = crate::libpq::ConnParams::parse(&rendered)
+        .expect("a rendered connection string parses");
+    assert_eq!(params, reparsed, "render/parse round trip changed the settings");
+    let env = crate::libpq::Environment::empty().with_os_user("fuzz");
+    if let Ok(settings) = params.resolve(&env) {
+        let _ = settings.hosts();
+    }
+}
