@@ -200,7 +200,7 @@ impl fmt::Display for Error {
                 f.write_str("server sent an error response during SSL exchange")
             }
             Error::ClosedBeforeSslResponse => f.write_str(
-                "server closed the connection unexpectedly before answering the SSL request",
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
             ),
             Error::ClosedDuringHandshake => f.write_str("SSL SYSCALL error: EOF detected"),
             Error::UncleanEof => {
