@@ -1,0 +1,417 @@
+//! Client CPU per real connection, side by side: starts a PostgreSQL 15 on loopback (TLS 1.3
+//! only, the bench certificate, `max_connections = 1100`), then runs, in turn and `ROUNDS`
+//! times, each client as its own process for N connections (`connbench`-style: connect over
+//! TLS with verify-full, `SELECT 1`, close):
+//!
+//! - libpq: `pgbench -n -C -t N -f select1.sql` (OpenSSL 3),
+//! - tokio-postgres + tokio-postgres-rustls (`examples/connbench_tokio_postgres_rustls.rs`),
+//! - pgtls blocking (`examples/connbench.rs`),
+//! - pgtls tokio (`examples/connbench_tokio.rs`, when built),
+//!
+//! and the same clients without TLS as the floor. Client CPU is the child's user + sys time
+//! from `wait4` (whole process, as the figures), divided by N; each client keeps its
+//! median round. Then the memory-per-connection and scale figures against the same server
+//! (`common/realserver.rs`), and a callgrind profile of `connbench`.
+//!
+//! `cargo bench --bench connections [-- N]` (default 300). The example binaries must be built
+//! first with the same profile: `cargo build --profile bench --examples` (scripts/bench.sh
+//! does both).
+
+#[path = "common/alloc.rs"]
+mod alloc;
+#[path = "common/mod.rs"]
+mod common;
+#[path = "../tests/support/pg.rs"]
+mod pg;
+#[path = "common/realserver.rs"]
+mod realserver;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Material;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+const ROUNDS: usize = 3;
+
+/// One client under test.
+struct Client {
+    name: &'static str,
+    /// The command line, given the conninfo and N.
+    command: Box<dyn Fn(&str, usize) -> Command>,
+    tls: bool,
+}
+
+/// One run's figures.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// Whole-process CPU (user + sys) per connection, from wait4.
+    cpu_per_conn: Duration,
+    /// Of which sys.
+    sys_per_conn: Duration,
+    /// CPU per connection the client measured around its loop (connbench only).
+    self_cpu_per_conn: Option<Duration>,
+    conns_per_s: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300);
+    let Some(install) = pg::PgInstall::find(pg::PgVersion::V15) else {
+        eprintln!("{}", pg::SKIP_NOTICE);
+        std::process::exit(1);
+    };
+    let material = Material::load_or_generate(&Material::default_dir());
+    let chain_pem = std::fs::read_to_string(material.dir.join("server.crt")).expect("server.crt");
+    let key_pem = std::fs::read_to_string(material.dir.join("server.key")).expect("server.key");
+    let server = pg::PgServer::start(
+        &install,
+        Some(pg::ServerTls::new(chain_pem, key_pem)),
+        pg::Hba::Host,
+    )
+    .expect("start PostgreSQL 15");
+    configure(&server);
+    let ca = material.dir.join("ca.pem");
+    let base = format!(
+        "host={} hostaddr=127.0.0.1 port={} user=postgres dbname=postgres",
+        common::HOST,
+        server.port
+    );
+    let tls_conninfo = format!("{base} sslmode=verify-full sslrootcert={}", ca.display());
+    let plain_conninfo = format!("{base} sslmode=disable");
+    let work = server.root_dir.join("bench");
+    std::fs::create_dir_all(&work).expect("work dir");
+    std::fs::write(work.join("select1.sql"), "SELECT 1;\n").expect("select1.sql");
+
+    let clients = clients(&install, &work);
+    let mut runs: BTreeMap<(&str, bool), Vec<Run>> = BTreeMap::new();
+    for round in 0..ROUNDS {
+        for client in &clients {
+            for tls in [true, false] {
+                if !tls && !client.tls {
+                    continue;
+                }
+                let conninfo = if tls { &tls_conninfo } else { &plain_conninfo };
+                let run = run_client(client, conninfo, n);
+                eprintln!(
+                    "round {round}: {} {}: {:.3} ms CPU/conn, {:.0} conn/s",
+                    client.name,
+                    if tls { "TLS" } else { "plain" },
+                    ms(run.cpu_per_conn),
+                    run.conns_per_s
+                );
+                runs.entry((client.name, tls)).or_default().push(run);
+            }
+        }
+    }
+    print_table(&clients, &runs, n);
+    realserver::run(common::HOST, server.port, &ca.display().to_string());
+    profile(&clients, &tls_conninfo);
+    drop(server);
+}
+
+/// TLS 1.3 only and room for the scale test (restart: max_connections needs one).
+fn configure(server: &pg::PgServer) {
+    // The reload reports that max_connections needs a restart; the file is written.
+    let _ = server.set_conf(&[
+        ("ssl_min_protocol_version", "TLSv1.3"),
+        ("max_connections", "1100"),
+        ("shared_buffers", "128MB"),
+    ]);
+    let mut ctl = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(server.install.bin("pg_ctl"));
+        c
+    } else {
+        Command::new(server.install.bin("pg_ctl"))
+    };
+    ctl.arg("-D")
+        .arg(&server.data_dir)
+        .arg("-l")
+        .arg(&server.log_file)
+        .args(["-w", "-t", "60", "restart", "-m", "fast"])
+        .current_dir(&server.root_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(lib) = &server.install.lib_dir {
+        ctl.env("LD_LIBRARY_PATH", lib);
+    }
+    let ok = ctl.status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "pg_ctl restart failed:\n{}", server.log());
+    assert_eq!(server.show("max_connections").expect("SHOW"), "1100");
+    assert_eq!(
+        server.show("ssl_min_protocol_version").expect("SHOW"),
+        "TLSv1.3"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn example(name: &str) -> PathBuf {
+    common::target_dir().join("release").join("examples").join(name)
+}
+
+fn clients(install: &pg::PgInstall, work: &Path) -> Vec<Client> {
+    let mut clients = Vec::new();
+    let pgbench = install.bin("pgbench");
+    let pgbench = if pgbench.exists() { pgbench } else { PathBuf::from("pgbench") };
+    let work = work.to_owned();
+    clients.push(Client {
+        name: "libpq (pgbench -C, OpenSSL 3)",
+        tls: true,
+        command: Box::new(move |conninfo, n| {
+            let mut c = Command::new(&pgbench);
+            c.args(["-n", "-C", "-t", &n.to_string(), "-f"])
+                .arg(work.join("select1.sql"))
+                .arg(conninfo)
+                .env("HOME", &work)
+                .env("PGSYSCONFDIR", &work);
+            c
+        }),
+    });
+    for (name, bin) in [
+        (
+            "tokio-postgres + tokio-postgres-rustls",
+            "connbench_tokio_postgres_rustls",
+        ),
+        ("pgtls blocking (connbench)", "connbench"),
+        ("pgtls tokio adapter (connbench_tokio)", "connbench_tokio"),
+        (
+            "tokio-postgres + pgtls connector (connbench_tokio --tokio-postgres)",
+            "connbench_tokio",
+        ),
+    ] {
+        let path = example(bin);
+        if !path.exists() {
+            eprintln!("skipping {name}: {} not built", path.display());
+            continue;
+        }
+        let connector = name.contains("--tokio-postgres");
+        clients.push(Client {
+            name,
+            tls: true,
+            command: Box::new(move |conninfo, n| {
+                let mut c = Command::new(&path);
+                if connector {
+                    c.arg("--tokio-postgres");
+                }
+                c.arg(conninfo).arg(n.to_string());
+                c
+            }),
+        });
+    }
+    clients
+}
+
+fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
+    let mut command = (client.command)(conninfo, n);
+    command
+        .env_remove("PGSSLMODE")
+        .env_remove("PGSSLROOTCERT")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", client.name));
+    let pid = child.id() as libc::pid_t;
+    // Reap with wait4 for the child's own rusage; read its output first.
+    let output = {
+        use std::io::Read;
+        let mut child = child;
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child.stdout.take().expect("stdout").read_to_string(&mut stdout).ok();
+        child.stderr.take().expect("stderr").read_to_string(&mut stderr).ok();
+        std::mem::forget(child);
+        (stdout, stderr)
+    };
+    let mut status = 0;
+    // SAFETY: wait4 writes into the status and rusage we own; pid is our child.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        let r = libc::wait4(pid, &mut status, 0, &mut usage);
+        assert_eq!(r, pid, "wait4");
+        usage
+    };
+    let wall = start.elapsed();
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    assert!(
+        exited_ok,
+        "{} failed ({status}):\n{}\n{}",
+        client.name, output.0, output.1
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let (user, sys) = (tv(usage.ru_utime), tv(usage.ru_stime));
+    let self_cpu = output
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("connbench: "))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|kv| kv.strip_prefix("cpu_s="))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map(|s| Duration::from_secs_f64(s / n as f64));
+    Run {
+        cpu_per_conn: (user + sys) / n as u32,
+        sys_per_conn: sys / n as u32,
+        self_cpu_per_conn: self_cpu,
+        conns_per_s: n as f64 / wall.as_secs_f64(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median_run(runs: &[Run]) -> Run {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by_key(|r| r.cpu_per_conn);
+    sorted[sorted.len() / 2]
+}
+
+fn print_table(clients: &[Client], runs: &BTreeMap<(&str, bool), Vec<Run>>, n: usize) {
+    let get = |name: &str, tls: bool| runs.get(&(name, tls)).map(|r| median_run(r));
+    let libpq = get(clients[0].name, true).expect("libpq run");
+    let tpr = get("tokio-postgres + tokio-postgres-rustls", true);
+    println!("### Client CPU per connection, real PostgreSQL 15 on loopback (TLS 1.3, verify-full, `SELECT 1`; {n} connections per run, whole client process from wait4, median of {ROUNDS} rounds)\n");
+    println!("| client | CPU/conn (user+sys) | of which sys | CPU/conn measured in-process | without TLS | TLS share | conn/s | vs libpq | vs tokio-postgres-rustls |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---|");
+    for client in clients {
+        let Some(run) = get(client.name, true) else {
+            continue;
+        };
+        let plain = get(client.name, false);
+        let vs_libpq = libpq.cpu_per_conn.as_secs_f64() / run.cpu_per_conn.as_secs_f64();
+        let vs_tpr = tpr
+            .map(|t| run.cpu_per_conn.as_secs_f64() / t.cpu_per_conn.as_secs_f64())
+            .map_or("—".into(), |r| format!("{r:.2} ×"));
+        let pgtls = client.name.starts_with("pgtls") || client.name.contains("pgtls connector");
+        println!(
+            "| {} | {:.3} ms | {:.3} ms | {} | {} | {} | {:.0} | {} | {}{} |",
+            client.name,
+            ms(run.cpu_per_conn),
+            ms(run.sys_per_conn),
+            run.self_cpu_per_conn
+                .map_or("—".into(), |d| format!("{:.3} ms", ms(d))),
+            plain.map_or("—".into(), |p| format!("{:.3} ms", ms(p.cpu_per_conn))),
+            plain.map_or("—".into(), |p| format!(
+                "{:.3} ms",
+                ms(run.cpu_per_conn.saturating_sub(p.cpu_per_conn))
+            )),
+            run.conns_per_s,
+            if pgtls {
+                format!("{vs_libpq:.1} × less (target ≥ 10)")
+            } else {
+                format!("{vs_libpq:.1} × less")
+            },
+            vs_tpr,
+            if pgtls { " (target ≤ 0.5)" } else { "" },
+        );
+    }
+    println!();
+}
+
+/// A callgrind profile of `connbench` (a few connections): instructions by component.
+fn profile(clients: &[Client], conninfo: &str) {
+    let path = example("connbench");
+    if !path.exists() || !clients.iter().any(|c| c.name.starts_with("pgtls blocking")) {
+        return;
+    }
+    let dir = common::target_dir().join("bench").join("callgrind");
+    std::fs::create_dir_all(&dir).expect("callgrind dir");
+    let out = dir.join("connbench.out");
+    let conns = 20;
+    let status = Command::new("valgrind")
+        .args(["--tool=callgrind", "--collect-atstart=no", "--toggle-collect=*run_connections*"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&path)
+        .arg(conninfo)
+        .arg(conns.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !status.map(|s| s.success()).unwrap_or(false) {
+        eprintln!("callgrind profile of connbench failed; skipped");
+        return;
+    }
+    let annotate = Command::new("callgrind_annotate")
+        .arg("--threshold=100")
+        .arg(&out)
+        .output()
+        .expect("callgrind_annotate");
+    let text = String::from_utf8_lossy(&annotate.stdout);
+    let mut groups: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some((count, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        if rest.contains("PROGRAM TOTALS") {
+            continue;
+        }
+        total += count;
+        *groups.entry(component(rest)).or_default() += count;
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    println!("### Where pgtls's client instructions go (callgrind, `connbench`, {conns} TLS connections, user space only)\n");
+    println!("| component | instructions per connection | share |");
+    println!("|---|---:|---:|");
+    for (name, count) in groups {
+        println!(
+            "| {name} | {} | {:.1} % |",
+            common::thousands(count / conns),
+            count as f64 * 100.0 / total as f64
+        );
+    }
+    println!(
+        "| total | {} | 100 % |\n",
+        common::thousands(total / conns)
+    );
+    println!("Profile: `callgrind_annotate {}`.\n", out.display());
+}
+
+/// Which part of the stack a callgrind_annotate function line belongs to.
+fn component(line: &str) -> &'static str {
+    let l = line.to_ascii_lowercase();
+    if l.contains("aws_lc") || l.contains("aws-lc") {
+        if l.contains("sha") || l.contains("hmac") || l.contains("hkdf") {
+            "aws-lc: hashing (transcript, HKDF)"
+        } else if l.contains("p256") || l.contains("ecdsa") || l.contains("ec_") || l.contains("bn_") || l.contains("ecp_nistz256") {
+            "aws-lc: ECDSA P-256 verify"
+        } else if l.contains("x25519") || l.contains("curve25519") || l.contains("fiat_25519") {
+            "aws-lc: X25519"
+        } else if l.contains("aes") || l.contains("gcm") || l.contains("ghash") {
+            "aws-lc: AES-GCM records"
+        } else {
+            "aws-lc: other"
+        }
+    } else if l.contains("x509_parser") || l.contains("der_parser") || l.contains("asn1_rs") || l.contains("nom::") {
+        "x509-parser (pgtls verifier)"
+    } else if l.contains("webpki") {
+        "webpki"
+    } else if l.contains("rustls") {
+        "rustls"
+    } else if l.contains("pgtls") {
+        "pgtls"
+    } else if l.contains("malloc") || l.contains("free") || l.contains("realloc") || l.contains("memcpy") || l.contains("memmove") || l.contains("memset") || l.contains("libc") || l.contains("ld-linux") {
+        "libc (malloc, memcpy, syscalls wrappers)"
+    } else if l.contains("connbench") {
+        "connbench (startup, query)"
+    } else {
+        "other (std, core, …)"
+    }
+}

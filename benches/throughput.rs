@@ -1,0 +1,250 @@
+//! Session throughput: 256 MiB of application data each way in 8 KiB writes through an
+//! established pgtls [`pgtls::Session`], through a bare rustls `ClientConnection`, and through
+//! the provider's AEAD alone (aws-lc-rs seal/open on 16 KiB records, the practical limit).
+//!
+//! Only the client's work is timed, as CPU time of the thread (`CLOCK_THREAD_CPUTIME_ID`), in
+//! batches of 512 KiB: the in-memory rustls server decrypts and encrypts between batches,
+//! outside the clock. The three are run in turn, `ROUNDS` times, and each keeps its best
+//! round, so a burst of load on this shared machine does not land on one of them only.
+//!
+//! `cargo bench --bench throughput [-- MiB]` (default 256).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305};
+use common::{thread_cpu, Material};
+use pgtls::rustls::{ClientConnection, ServerConnection};
+use pgtls::{ApplicationData, Session};
+
+const CHUNK: usize = 8 * 1024;
+const BATCH: usize = 64; // writes per timed batch: 512 KiB
+const ROUNDS: usize = 3;
+const RECORD: usize = 16 * 1024;
+
+/// One direction's client-side calls for an established connection.
+trait Tunnel {
+    /// Encrypts `chunk`; writes the records into `out`, returns their length.
+    fn send(&mut self, chunk: &[u8], out: &mut [u8]) -> usize;
+    /// Decrypts all of `wire`; returns the number of plaintext bytes taken out.
+    fn receive(&mut self, wire: &[u8], plain: &mut [u8]) -> usize;
+}
+
+impl Tunnel for Session {
+    fn send(&mut self, chunk: &[u8], out: &mut [u8]) -> usize {
+        let taken = self.handle_application_data(chunk).expect("send");
+        assert_eq!(taken, chunk.len());
+        self.poll_output(out)
+    }
+
+    fn receive(&mut self, mut wire: &[u8], plain: &mut [u8]) -> usize {
+        let mut total = 0;
+        loop {
+            let consumed = self.handle_input(wire).expect("input");
+            wire = &wire[consumed..];
+            loop {
+                match self.poll_application_data(plain).expect("data") {
+                    ApplicationData::Data(n) => total += n,
+                    ApplicationData::NeedInput => break,
+                    ApplicationData::Closed => panic!("closed"),
+                }
+            }
+            if wire.is_empty() {
+                return total;
+            }
+        }
+    }
+}
+
+impl Tunnel for ClientConnection {
+    fn send(&mut self, chunk: &[u8], mut out: &mut [u8]) -> usize {
+        let taken = self.writer().write(chunk).expect("send");
+        assert_eq!(taken, chunk.len());
+        let mut n = 0;
+        while self.wants_write() {
+            n += self.write_tls(&mut out).expect("write_tls");
+        }
+        n
+    }
+
+    fn receive(&mut self, mut wire: &[u8], plain: &mut [u8]) -> usize {
+        let mut total = 0;
+        while !wire.is_empty() {
+            // read_tls refuses input while 16 KiB of plaintext wait: drain, then go on.
+            if let Ok(n) = self.read_tls(&mut wire) {
+                if n > 0 {
+                    self.process_new_packets().expect("process");
+                }
+            }
+            loop {
+                match self.reader().read(plain) {
+                    Ok(0) => panic!("closed"),
+                    Ok(n) => total += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+        }
+        total
+    }
+}
+
+/// Client CPU time for `total` bytes up and `total` bytes down.
+fn run_tunnel(client: &mut dyn Tunnel, server: &mut ServerConnection, total: usize) -> (Duration, Duration) {
+    let chunk = vec![0x42u8; CHUNK];
+    let mut wire = vec![0u8; BATCH * (CHUNK + 64)];
+    let mut server_wire = Vec::with_capacity(BATCH * (CHUNK + 64));
+    let mut plain = vec![0u8; RECORD];
+    let batches = total / (CHUNK * BATCH);
+    let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..batches {
+        // Up: the client encrypts a batch (timed), the server decrypts it.
+        let t0 = thread_cpu();
+        let mut len = 0;
+        for _ in 0..BATCH {
+            len += client.send(&chunk, &mut wire[len..]);
+        }
+        up += thread_cpu() - t0;
+        let mut input = &wire[..len];
+        let mut received = 0;
+        while !input.is_empty() {
+            server.read_tls(&mut input).expect("server read");
+            server.process_new_packets().expect("server process");
+            loop {
+                match server.reader().read(&mut plain) {
+                    Ok(n) if n > 0 => received += n,
+                    _ => break,
+                }
+            }
+        }
+        assert_eq!(received, CHUNK * BATCH);
+        // Down: the server encrypts a batch, the client decrypts it (timed).
+        server_wire.clear();
+        for _ in 0..BATCH {
+            server.writer().write_all(&chunk).expect("server write");
+            while server.wants_write() {
+                server.write_tls(&mut server_wire).expect("server write_tls");
+            }
+        }
+        let t0 = thread_cpu();
+        let got = client.receive(&server_wire, &mut plain);
+        down += thread_cpu() - t0;
+        assert_eq!(got, CHUNK * BATCH);
+    }
+    (up, down)
+}
+
+/// The provider's AEAD on 16 KiB records: seal (up) and open (down), in place.
+fn run_aead(suite: &str, total: usize) -> (Duration, Duration) {
+    let algorithm = if suite.contains("AES_256_GCM") {
+        &AES_256_GCM
+    } else if suite.contains("AES_128_GCM") {
+        &AES_128_GCM
+    } else {
+        &CHACHA20_POLY1305
+    };
+    let key = LessSafeKey::new(UnboundKey::new(algorithm, &vec![7u8; algorithm.key_len()]).expect("key"));
+    let records = total / RECORD;
+    let per_batch = (BATCH * CHUNK) / RECORD;
+    let mut batch: Vec<Vec<u8>> = (0..per_batch).map(|_| vec![0x42u8; RECORD + 16]).collect();
+    let mut sealed: Vec<Vec<u8>> = Vec::new();
+    let nonce = |seq: u64| {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&seq.to_be_bytes());
+        Nonce::assume_unique_for_key(n)
+    };
+    let header = [23u8, 3, 3, 0x40, 0x11];
+    let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);
+    let mut seq = 0u64;
+    for _ in 0..records / per_batch {
+        let t0 = thread_cpu();
+        for record in batch.iter_mut() {
+            let (data, tag_space) = record.split_at_mut(RECORD);
+            let tag = key
+                .seal_in_place_separate_tag(nonce(seq), Aad::from(header), data)
+                .expect("seal");
+            tag_space.copy_from_slice(tag.as_ref());
+            seq += 1;
+        }
+        up += thread_cpu() - t0;
+        // Open what was just sealed (in place: they are consumed).
+        sealed.clear();
+        sealed.extend(batch.iter().cloned());
+        let first = seq - per_batch as u64;
+        let t0 = thread_cpu();
+        for (i, record) in sealed.iter_mut().enumerate() {
+            let plain = key
+                .open_in_place(nonce(first + i as u64), Aad::from(header), record)
+                .expect("open");
+            std::hint::black_box(plain);
+        }
+        down += thread_cpu() - t0;
+        for record in batch.iter_mut() {
+            record.fill(0x42);
+        }
+    }
+    (up, down)
+}
+
+fn mib_s(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mib: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
+    let total = mib * 1024 * 1024;
+    let material = Material::load_or_generate(&Material::default_dir());
+    let server_config = material.server_config();
+    let pgtls_config = material.pgtls_verify_full();
+    let rustls_config = material.rustls_webpki();
+
+    let mut best = [(Duration::MAX, Duration::MAX); 3];
+    let mut suite = String::new();
+    for _ in 0..ROUNDS {
+        let (mut session, mut server) = common::pgtls_pair(&pgtls_config, &server_config);
+        suite = format!("{:?}", session.cipher_suite().expect("suite").suite());
+        let r = run_tunnel(&mut session, &mut server, total);
+        best[0] = (best[0].0.min(r.0), best[0].1.min(r.1));
+
+        let (mut conn, mut server) = common::rustls_pair(&rustls_config, &server_config);
+        let r = run_tunnel(&mut conn, &mut server, total);
+        best[1] = (best[1].0.min(r.0), best[1].1.min(r.1));
+
+        let r = run_aead(&suite, total);
+        best[2] = (best[2].0.min(r.0), best[2].1.min(r.1));
+    }
+    let [pg, rl, ae] = best;
+    println!("### Session throughput ({mib} MiB each way, 8 KiB writes, {suite}; client CPU, best of {ROUNDS})\n");
+    println!("| | up (encrypt) MiB/s | down (decrypt) MiB/s | up ratio | down ratio |");
+    println!("|---|---:|---:|---|---|");
+    let row = |name: &str, (u, d): (Duration, Duration), ratio: String| {
+        println!(
+            "| {name} | {:.0} | {:.0} | {ratio} |",
+            mib_s(total, u),
+            mib_s(total, d)
+        );
+    };
+    let r = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
+    row(
+        "pgtls `Session`",
+        pg,
+        format!(
+            "{:.2} × rustls (target ≥ 0.9), {:.2} × AEAD | {:.2} × rustls, {:.2} × AEAD",
+            r(pg.0, rl.0),
+            r(pg.0, ae.0),
+            r(pg.1, rl.1),
+            r(pg.1, ae.1)
+        ),
+    );
+    row(
+        "bare rustls `ClientConnection`",
+        rl,
+        format!("{:.2} × AEAD | {:.2} × AEAD", r(rl.0, ae.0), r(rl.1, ae.1)),
+    );
+    row("aws-lc-rs AEAD, 16 KiB records", ae, "1 | 1".into());
+    println!();
+}

@@ -1,0 +1,107 @@
+//! The tokio-postgres + tokio-postgres-rustls baseline for `connbench`: N connections one
+//! after another on a current-thread runtime, `SELECT 1` on each, then the client is dropped
+//! (tokio-postgres sends Terminate) and the connection task awaited.
+//!
+//! ```text
+//! cargo run --release --example connbench_tokio_postgres_rustls -- \
+//!     'host=localhost hostaddr=127.0.0.1 port=5432 user=postgres dbname=postgres \
+//!      sslmode=verify-full sslrootcert=root.crt' 300
+//! ```
+//!
+//! tokio-postgres knows neither `verify-full` nor `sslrootcert`: they are taken out of the
+//! string here and turned into what a tokio-postgres-rustls user writes — `sslmode=require`
+//! and a rustls `ClientConfig` (aws-lc-rs, WebPKI verifier) whose root store holds that
+//! file, built once. Output as `connbench`.
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use pgtls::rustls;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(conninfo), Some(n)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: connbench_tokio_postgres_rustls 'CONNINFO' N");
+        std::process::exit(2);
+    };
+    let n: usize = n.parse()?;
+    let mut rootcert = None;
+    let mut verify = false;
+    let kept: Vec<&str> = conninfo
+        .split_whitespace()
+        .filter(|kv| match kv.split_once('=') {
+            Some(("sslrootcert", v)) => {
+                rootcert = Some(v.to_owned());
+                false
+            }
+            Some(("sslmode", v)) => {
+                verify = matches!(v, "verify-ca" | "verify-full" | "require");
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let mut pg = tokio_postgres::Config::from_str(&kept.join(" "))?;
+    let mut roots = RootCertStore::empty();
+    if let Some(path) = &rootcert {
+        for cert in CertificateDer::pem_slice_iter(&std::fs::read(path)?) {
+            roots.add(cert?)?;
+        }
+    }
+    pg.ssl_mode(if verify {
+        tokio_postgres::config::SslMode::Require
+    } else {
+        tokio_postgres::config::SslMode::Disable
+    });
+    let config = ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = MakeRustlsConnect::new(config);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (cpu0, wall0) = (cpu_time(), Instant::now());
+    rt.block_on(async {
+        for _ in 0..n {
+            let (client, connection) = pg.connect(tls.clone()).await?;
+            let task = tokio::spawn(connection);
+            let rows = client.simple_query("SELECT 1").await?;
+            assert_eq!(rows.len(), 2, "one row and the command tag");
+            drop(client);
+            task.await??;
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
+    let tls_count = if verify { n } else { 0 };
+    println!("connections: {n} ({tls_count} over TLS)");
+    println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
+    println!(
+        "client CPU per connection: {:.3} ms (user + sys)",
+        cpu.as_secs_f64() * 1000.0 / n as f64
+    );
+    println!(
+        "connbench: n={n} tls={tls_count} wall_s={:.6} cpu_s={:.6}",
+        wall.as_secs_f64(),
+        cpu.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
