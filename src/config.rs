@@ -513,8 +513,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// The rustls crypto provider. Default: aws-lc-rs if that feature is on, else ring.
-    /// Randomness reaches rustls only through it.
+    /// The rustls crypto provider. Default: aws-lc-rs if that feature is on, else ring,
+    /// with P-256 moved before X25519 so that the ClientHello's key share suits
+    /// PostgreSQL's default `ssl_ecdh_curve` (no HelloRetryRequest). A provider given here
+    /// is used as it is. Randomness reaches rustls only through it.
     pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
         self.provider = Some(provider);
         self
@@ -636,20 +638,50 @@ impl ConfigBuilder {
     }
 }
 
-/// The provider chosen by cargo features when the caller passes none.
+/// The provider chosen by cargo features when the caller passes none, with
+/// [`postgres_key_share_first`] applied.
 fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "aws-lc-rs")]
     {
-        Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        Ok(Arc::new(postgres_key_share_first(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        )))
     }
     #[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
     {
-        Ok(Arc::new(rustls::crypto::ring::default_provider()))
+        Ok(Arc::new(postgres_key_share_first(
+            rustls::crypto::ring::default_provider(),
+        )))
     }
     #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
     {
         Err(ConfigError::NoCryptoProvider)
     }
+}
+
+/// Puts P-256 first among the key-exchange groups when the provider would start with
+/// X25519, so that the one key share rustls sends in its ClientHello is one every
+/// default-configured PostgreSQL accepts.
+///
+/// PostgreSQL up to 17 offers a single group, `ssl_ecdh_curve = prime256v1`; 18's
+/// `ssl_groups` defaults to `X25519:prime256v1`. With X25519 first, every TLS connection
+/// to a default PostgreSQL 17 or older costs a HelloRetryRequest: one more round trip, a
+/// second ClientHello and a key pair made for nothing (libpq with OpenSSL pays it too).
+/// P-256 first is accepted at once by both. The groups offered stay the same; a provider
+/// that prefers a post-quantum hybrid is left as it is, and so is any provider the caller
+/// passes to [`ConfigBuilder::crypto_provider`].
+fn postgres_key_share_first(mut provider: CryptoProvider) -> CryptoProvider {
+    let groups = &mut provider.kx_groups;
+    if groups.first().map(|g| g.name()) == Some(rustls::NamedGroup::X25519) {
+        if let Some(p256) = groups
+            .iter()
+            .position(|g| g.name() == rustls::NamedGroup::secp256r1)
+        {
+            let group = groups.remove(p256);
+            groups.insert(0, group);
+        }
+    }
+    provider
 }
 
 /// The TLS versions rustls may use between libpq's min and max.
@@ -947,6 +979,19 @@ impl ResolvesClientCert for ClientCertResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_provider_sends_a_p256_key_share_first() {
+        let provider = default_provider().unwrap();
+        let names: Vec<_> = provider.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(names.first(), Some(&rustls::NamedGroup::secp256r1));
+        assert!(names.contains(&rustls::NamedGroup::X25519));
+        #[cfg(feature = "aws-lc-rs")]
+        assert_eq!(
+            names.len(),
+            rustls::crypto::aws_lc_rs::default_provider().kx_groups.len()
+        );
+    }
 
     #[test]
     fn sslmode_parsing_is_case_sensitive_with_libpq_message() {
