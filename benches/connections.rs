@@ -13,7 +13,8 @@
 //! median round. Then the memory-per-connection and scale figures against the same server
 //! (`common/realserver.rs`), and a callgrind profile of `connbench`.
 //!
-//! `cargo bench --bench connections [-- N]` (default 300). The example binaries must be built
+//! `cargo bench --bench connections [-- N]` (default 300); `-- serve` only starts the server,
+//! prints the connection string and waits until stdin closes (for profiling by hand). The example binaries must be built
 //! first with the same profile: `cargo build --profile bench --examples` (scripts/bench.sh
 //! does both).
 
@@ -46,20 +47,45 @@ struct Client {
     tls: bool,
 }
 
-/// One run's figures.
+/// One run's figures: a client for `n` connections, and the same client for 1 connection
+/// (process start-up, library initialisation, RNG seeding: what the marginal cost leaves out).
 #[derive(Clone, Copy, Debug)]
 struct Run {
-    /// Whole-process CPU (user + sys) per connection, from wait4.
-    cpu_per_conn: Duration,
+    n: usize,
+    /// Whole-process CPU (user + sys) from wait4.
+    cpu: Duration,
     /// Of which sys.
-    sys_per_conn: Duration,
-    /// CPU per connection the client measured around its loop (connbench only).
-    self_cpu_per_conn: Option<Duration>,
-    conns_per_s: f64,
+    sys: Duration,
+    /// Whole-process CPU of the one-connection run.
+    cpu_one: Duration,
+    /// CPU the client measured around its loop (connbench examples only).
+    self_cpu: Option<Duration>,
+    wall: Duration,
+}
+
+impl Run {
+    /// Whole-process CPU per connection (the issue's figure).
+    fn per_conn(&self) -> Duration {
+        self.cpu / self.n as u32
+    }
+
+    fn sys_per_conn(&self) -> Duration {
+        self.sys / self.n as u32
+    }
+
+    /// What one more connection costs: (CPU(n) − CPU(1)) / (n − 1).
+    fn marginal(&self) -> Duration {
+        self.cpu.saturating_sub(self.cpu_one) / (self.n.max(2) - 1) as u32
+    }
+
+    fn conns_per_s(&self) -> f64 {
+        self.n as f64 / self.wall.as_secs_f64()
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let serve = args.first().is_some_and(|a| a == "serve");
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300);
     let Some(install) = pg::PgInstall::find(pg::PgVersion::V15) else {
         eprintln!("{}", pg::SKIP_NOTICE);
@@ -86,9 +112,16 @@ fn main() {
     let work = server.root_dir.join("bench");
     std::fs::create_dir_all(&work).expect("work dir");
     std::fs::write(work.join("select1.sql"), "SELECT 1;\n").expect("select1.sql");
+    if serve {
+        // For profiling by hand: the server stays up until stdin closes.
+        println!("{tls_conninfo}");
+        println!("select1.sql: {}", work.join("select1.sql").display());
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        return;
+    }
 
     let clients = clients(&install, &work);
-    let mut runs: BTreeMap<(&str, bool), Vec<Run>> = BTreeMap::new();
+    let mut runs: BTreeMap<(&'static str, bool), Vec<Run>> = BTreeMap::new();
     for round in 0..ROUNDS {
         for client in &clients {
             for tls in [true, false] {
@@ -96,13 +129,16 @@ fn main() {
                     continue;
                 }
                 let conninfo = if tls { &tls_conninfo } else { &plain_conninfo };
-                let run = run_client(client, conninfo, n);
+                let one = run_client(client, conninfo, 1);
+                let mut run = run_client(client, conninfo, n);
+                run.cpu_one = one.cpu;
                 eprintln!(
-                    "round {round}: {} {}: {:.3} ms CPU/conn, {:.0} conn/s",
+                    "round {round}: {} {}: {:.3} ms CPU/conn whole process, {:.3} ms marginal, {:.0} conn/s",
                     client.name,
                     if tls { "TLS" } else { "plain" },
-                    ms(run.cpu_per_conn),
-                    run.conns_per_s
+                    ms(run.per_conn()),
+                    ms(run.marginal()),
+                    run.conns_per_s()
                 );
                 runs.entry((client.name, tls)).or_default().push(run);
             }
@@ -259,12 +295,14 @@ fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
                 .find_map(|kv| kv.strip_prefix("cpu_s="))
                 .and_then(|v| v.parse::<f64>().ok())
         })
-        .map(|s| Duration::from_secs_f64(s / n as f64));
+        .map(Duration::from_secs_f64);
     Run {
-        cpu_per_conn: (user + sys) / n as u32,
-        sys_per_conn: sys / n as u32,
-        self_cpu_per_conn: self_cpu,
-        conns_per_s: n as f64 / wall.as_secs_f64(),
+        n,
+        cpu: user + sys,
+        sys,
+        cpu_one: Duration::ZERO,
+        self_cpu,
+        wall,
     }
 }
 
@@ -274,47 +312,58 @@ fn ms(d: Duration) -> f64 {
 
 fn median_run(runs: &[Run]) -> Run {
     let mut sorted = runs.to_vec();
-    sorted.sort_by_key(|r| r.cpu_per_conn);
+    sorted.sort_by_key(|r| r.cpu);
     sorted[sorted.len() / 2]
 }
 
-fn print_table(clients: &[Client], runs: &BTreeMap<(&str, bool), Vec<Run>>, n: usize) {
-    let get = |name: &str, tls: bool| runs.get(&(name, tls)).map(|r| median_run(r));
+fn median_of(runs: &[Run], f: impl Fn(&Run) -> Duration) -> Duration {
+    let mut v: Vec<Duration> = runs.iter().map(f).collect();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn print_table(clients: &[Client], runs: &BTreeMap<(&'static str, bool), Vec<Run>>, n: usize) {
+    let get = |name: &'static str, tls: bool| runs.get(&(name, tls));
     let libpq = get(clients[0].name, true).expect("libpq run");
     let tpr = get("tokio-postgres + tokio-postgres-rustls", true);
-    println!("### Client CPU per connection, real PostgreSQL 15 on loopback (TLS 1.3, verify-full, `SELECT 1`; {n} connections per run, whole client process from wait4, median of {ROUNDS} rounds)\n");
-    println!("| client | CPU/conn (user+sys) | of which sys | CPU/conn measured in-process | without TLS | TLS share | conn/s | vs libpq | vs tokio-postgres-rustls |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---|---|");
+    let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
+    println!("### Client CPU per connection, real PostgreSQL 15 on loopback (TLS 1.3, verify-full, `SELECT 1`; {n} connections per run; medians of {ROUNDS} rounds)\n");
+    println!("Whole process: the client process's user + sys time (wait4) / {n}, as in the issue. Marginal: (CPU({n}) − CPU(1)) / {}, i.e. without process start-up, library initialisation and aws-lc's once-per-process RNG seeding. In-process: what the example measured around its loop (after seeding).\n", n - 1);
+    println!("| client | whole process | of which sys | marginal | in-process | marginal without TLS | TLS share (marginal) | conn/s | whole: libpq ÷ this | marginal: libpq ÷ this | marginal: this ÷ tokio-postgres-rustls |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
     for client in clients {
-        let Some(run) = get(client.name, true) else {
+        let Some(runs) = get(client.name, true) else {
             continue;
         };
-        let plain = get(client.name, false);
-        let vs_libpq = libpq.cpu_per_conn.as_secs_f64() / run.cpu_per_conn.as_secs_f64();
-        let vs_tpr = tpr
-            .map(|t| run.cpu_per_conn.as_secs_f64() / t.cpu_per_conn.as_secs_f64())
-            .map_or("—".into(), |r| format!("{r:.2} ×"));
+        let whole = median_of(runs, Run::per_conn);
+        let marginal = median_of(runs, Run::marginal);
+        let sys = median_of(runs, Run::sys_per_conn);
+        let in_process = runs
+            .iter()
+            .all(|r| r.self_cpu.is_some())
+            .then(|| median_of(runs, |r| r.self_cpu.unwrap_or_default() / r.n as u32));
+        let plain = get(client.name, false).map(|p| median_of(p, Run::marginal));
+        let rate = median_run(runs).conns_per_s();
         let pgtls = client.name.starts_with("pgtls") || client.name.contains("pgtls connector");
+        let target = |t: &str| if pgtls { format!(" (target {t})") } else { String::new() };
         println!(
-            "| {} | {:.3} ms | {:.3} ms | {} | {} | {} | {:.0} | {} | {}{} |",
+            "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {rate:.0} | {:.1} ×{} | {:.1} ×{} | {} |",
             client.name,
-            ms(run.cpu_per_conn),
-            ms(run.sys_per_conn),
-            run.self_cpu_per_conn
-                .map_or("—".into(), |d| format!("{:.3} ms", ms(d))),
-            plain.map_or("—".into(), |p| format!("{:.3} ms", ms(p.cpu_per_conn))),
-            plain.map_or("—".into(), |p| format!(
-                "{:.3} ms",
-                ms(run.cpu_per_conn.saturating_sub(p.cpu_per_conn))
+            ms(whole),
+            ms(sys),
+            ms(marginal),
+            in_process.map_or("—".into(), |d| format!("{:.3} ms", ms(d))),
+            plain.map_or("—".into(), |p| format!("{:.3} ms", ms(p))),
+            plain.map_or("—".into(), |p| format!("{:.3} ms", ms(marginal.saturating_sub(p)))),
+            ratio(whole, median_of(libpq, Run::per_conn)),
+            target("≥ 10"),
+            ratio(marginal, median_of(libpq, Run::marginal)),
+            target("≥ 10"),
+            tpr.map_or("—".into(), |t| format!(
+                "{:.2} ×{}",
+                1.0 / ratio(marginal, median_of(t, Run::marginal)),
+                target("≤ 0.5")
             )),
-            run.conns_per_s,
-            if pgtls {
-                format!("{vs_libpq:.1} × less (target ≥ 10)")
-            } else {
-                format!("{vs_libpq:.1} × less")
-            },
-            vs_tpr,
-            if pgtls { " (target ≤ 0.5)" } else { "" },
         );
     }
     println!();
@@ -344,7 +393,7 @@ fn profile(clients: &[Client], conninfo: &str) {
         return;
     }
     let annotate = Command::new("callgrind_annotate")
-        .arg("--threshold=100")
+        .args(["--threshold=100", "--auto=no"])
         .arg(&out)
         .output()
         .expect("callgrind_annotate");
@@ -384,34 +433,49 @@ fn profile(clients: &[Client], conninfo: &str) {
     println!("Profile: `callgrind_annotate {}`.\n", out.display());
 }
 
-/// Which part of the stack a callgrind_annotate function line belongs to.
+/// Which part of the stack a callgrind_annotate `file:function [object]` line belongs to.
 fn component(line: &str) -> &'static str {
-    let l = line.to_ascii_lowercase();
-    if l.contains("aws_lc") || l.contains("aws-lc") {
-        if l.contains("sha") || l.contains("hmac") || l.contains("hkdf") {
-            "aws-lc: hashing (transcript, HKDF)"
-        } else if l.contains("p256") || l.contains("ecdsa") || l.contains("ec_") || l.contains("bn_") || l.contains("ecp_nistz256") {
-            "aws-lc: ECDSA P-256 verify"
-        } else if l.contains("x25519") || l.contains("curve25519") || l.contains("fiat_25519") {
+    let line = line.split(" [").next().unwrap_or(line);
+    // The first ':' that is not part of a '::' separates the file from the function.
+    let bytes = line.as_bytes();
+    let split = (0..bytes.len()).find(|&i| {
+        bytes[i] == b':'
+            && (i == 0 || bytes[i - 1] != b':')
+            && bytes.get(i + 1) != Some(&b':')
+    });
+    let (file, function) = match split {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => ("", line),
+    };
+    let has = |needles: &[&str]| needles.iter().any(|n| function.contains(n));
+    if file.contains("jitterentropy") || function.starts_with("jent_") {
+        "aws-lc: RNG seeding (jitterentropy, once per process)"
+    } else if file.contains("aws-lc") || function.starts_with("aws_lc_") {
+        let f = function.to_ascii_lowercase();
+        if f.contains("sha") || f.contains("hmac") || f.contains("hkdf") || f.contains("keccak") {
+            "aws-lc: hashing (transcript, HKDF, HMAC)"
+        } else if f.contains("25519") {
             "aws-lc: X25519"
-        } else if l.contains("aes") || l.contains("gcm") || l.contains("ghash") {
+        } else if f.contains("p256") || f.contains("nistz256") || f.contains("ecdsa") || f.contains("bn_") || f.contains("mont") || f.contains("ec_") {
+            "aws-lc: ECDSA P-256 verify"
+        } else if f.contains("aes") || f.contains("gcm") || f.contains("ghash") {
             "aws-lc: AES-GCM records"
         } else {
-            "aws-lc: other"
+            "aws-lc: other (RNG, DRBG, glue)"
         }
-    } else if l.contains("x509_parser") || l.contains("der_parser") || l.contains("asn1_rs") || l.contains("nom::") {
+    } else if has(&["x509_parser", "der_parser", "asn1_rs", "nom::"]) {
         "x509-parser (pgtls verifier)"
-    } else if l.contains("webpki") {
+    } else if has(&["webpki"]) {
         "webpki"
-    } else if l.contains("rustls") {
+    } else if has(&["rustls"]) {
         "rustls"
-    } else if l.contains("pgtls") {
+    } else if has(&["pgtls"]) {
         "pgtls"
-    } else if l.contains("malloc") || l.contains("free") || l.contains("realloc") || l.contains("memcpy") || l.contains("memmove") || l.contains("memset") || l.contains("libc") || l.contains("ld-linux") {
-        "libc (malloc, memcpy, syscalls wrappers)"
-    } else if l.contains("connbench") {
+    } else if has(&["connbench"]) {
         "connbench (startup, query)"
+    } else if file.starts_with("./") || file.contains("glibc") || file.contains("sysdeps") {
+        "libc (malloc, memcpy, memset, syscall wrappers)"
     } else {
-        "other (std, core, …)"
+        "other (std, core, alloc, …)"
     }
 }

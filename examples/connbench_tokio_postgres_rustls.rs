@@ -61,6 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // Seed aws-lc's random generator before the clock starts, as `connbench` does.
+    config.crypto_provider().secure_random.fill(&mut [0u8; 1]).map_err(|_| "no randomness")?;
     let tls = MakeRustlsConnect::new(config);
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -71,8 +73,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..n {
             let (client, connection) = pg.connect(tls.clone()).await?;
             let task = tokio::spawn(connection);
-            let rows = client.simple_query("SELECT 1").await?;
-            assert_eq!(rows.len(), 2, "one row and the command tag");
+            let messages = client.simple_query("SELECT 1").await?;
+            let rows = messages
+                .iter()
+                .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+                .count();
+            assert_eq!(rows, 1, "SELECT 1 returns one row");
             drop(client);
             task.await??;
         }
