@@ -47,7 +47,7 @@
 //!   `disable`, and `gssencmode=require` fails with
 //!   [`ConfigError::GssEncryptionUnsupported`](crate::ConfigError::GssEncryptionUnsupported).
 //! - A root or client certificate file may also be one DER certificate (libpq reads PEM
-//!   only); `sslcrldir` is read whole rather than by OpenSSL's hashed names.
+//!   only).
 //! - Percent-decoded URI parts must be UTF-8.
 
 mod conninfo;
