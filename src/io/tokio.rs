@@ -480,6 +480,9 @@ pub enum ConnectError {
     Io(io::Error),
     /// The negotiation, TLS or the policy failed (libpq's messages).
     Tls(Error),
+    /// The transport failed during the TLS handshake (libpq: `SSL SYSCALL error: ...`).
+    /// A failed TLS attempt: `prefer` falls back to plaintext on a new connection.
+    TlsIo(io::Error),
     /// `connect_timeout` expired (libpq: `timeout expired`).
     Timeout,
     /// The driver's startup failed in a way that must not be retried.
@@ -494,6 +497,7 @@ impl fmt::Display for ConnectError {
             ),
             ConnectError::Io(err) => write!(f, "{err}"),
             ConnectError::Tls(err) => write!(f, "{err}"),
+            ConnectError::TlsIo(err) => write!(f, "SSL SYSCALL error: {err}"),
             ConnectError::Timeout => f.write_str("timeout expired"),
             ConnectError::Startup(err) => write!(f, "{err}"),
         }
@@ -503,7 +507,7 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConnectError::Io(err) => Some(err),
+            ConnectError::Io(err) | ConnectError::TlsIo(err) => Some(err),
             ConnectError::Tls(err) => Some(err),
             ConnectError::Startup(err) => Some(err.as_ref()),
             ConnectError::Timeout => None,
@@ -572,7 +576,12 @@ pub async fn negotiate<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    drive(Negotiation::new(config, method)?, transport).await
+    let phase = match method {
+        Method::Plaintext => Phase::Plaintext,
+        Method::SslRequest => Phase::AwaitingResponse,
+        Method::DirectTls => Phase::Handshake,
+    };
+    drive(Negotiation::new(config, method)?, transport, phase).await
 }
 
 /// Runs the TLS handshake at once over `transport`, for drivers that sent `SSLRequest`
@@ -597,7 +606,7 @@ where
     if method == Method::SslRequest {
         refuse_bytes_after_s(&mut transport).await?;
     }
-    match drive(attempt, transport).await? {
+    match drive(attempt, transport, Phase::Handshake).await? {
         Attempt::Ready(Stream::Tls(tls)) => Ok(*tls),
         _ => Err(ConnectError::Tls(Error::Misuse(
             "start_tls ended without TLS (pgtls bug)",
@@ -605,8 +614,9 @@ where
     }
 }
 
-/// libpq's rule that nothing may follow `S` before the ClientHello, for drivers that read
-/// the `S` themselves: one poll of the transport; anything already there is refused.
+/// libpq's rule that nothing may follow `S` before the ClientHello, applied to bytes the
+/// transport already holds: one poll; anything there is refused. (Bytes in the same read
+/// as the `S` are refused by the core itself.)
 async fn refuse_bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> Result<(), ConnectError> {
     let mut probe = [0u8; 1];
     let polled = std::future::poll_fn(|cx| {
@@ -623,25 +633,54 @@ async fn refuse_bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> Result
         Ok(None) => Ok(()),
         Ok(Some(0)) => Err(ConnectError::Tls(Error::ClosedDuringHandshake)),
         Ok(Some(_)) => Err(ConnectError::Tls(Error::UnencryptedDataAfterSslResponse)),
-        Err(err) => Err(ConnectError::Io(err)),
+        Err(err) => Err(ConnectError::TlsIo(err)),
     }
 }
 
+/// Where an attempt stands, as far as transport errors are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Plaintext attempt: nothing is exchanged.
+    Plaintext,
+    /// `SSLRequest` sent or being sent, the answer not yet read.
+    AwaitingResponse,
+    /// The TLS handshake: a transport failure here is a failed TLS attempt (libpq's
+    /// `SSL SYSCALL error`), after which `prefer` falls back.
+    Handshake,
+}
+
 /// The negotiation loop of the crate docs over an async transport.
-async fn drive<S>(mut attempt: Negotiation, mut transport: S) -> Result<Attempt<S>, ConnectError>
+///
+/// During the handshake a failed write does not end the attempt at once: the server may
+/// have closed after sending an alert that says why, so reading goes on until the
+/// negotiation fails or the transport ends, and the most telling error is reported.
+async fn drive<S>(
+    mut attempt: Negotiation,
+    mut transport: S,
+    mut phase: Phase,
+) -> Result<Attempt<S>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut out = vec![0u8; BUF_LEN];
     let mut incoming = vec![0u8; BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
+    // The first transport failure of the handshake (output is discarded after it).
+    let mut broken: Option<io::Error> = None;
+    let tls_io = |broken: &mut Option<io::Error>, err: io::Error| {
+        ConnectError::TlsIo(broken.take().unwrap_or(err))
+    };
     loop {
         match attempt.poll_output(&mut out) {
             Ok(Poll::Transmit(n)) => {
-                transport
-                    .write_all(&out[..n])
-                    .await
-                    .map_err(ConnectError::Io)?;
+                if broken.is_none() {
+                    if let Err(err) = transport.write_all(&out[..n]).await {
+                        if phase != Phase::Handshake {
+                            return Err(ConnectError::Io(err));
+                        }
+                        broken = Some(err);
+                    }
+                }
                 continue;
             }
             Ok(Poll::BufferTooSmall { .. }) => {
@@ -649,19 +688,34 @@ where
                     "output buffer too small (pgtls bug)",
                 )))
             }
-            Ok(Poll::Done) => break,
+            Ok(Poll::Done) => match broken {
+                Some(err) => return Err(ConnectError::TlsIo(err)),
+                None => break,
+            },
             Ok(Poll::NeedInput) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
-        transport.flush().await.map_err(ConnectError::Io)?;
+        if broken.is_none() {
+            if let Err(err) = transport.flush().await {
+                if phase != Phase::Handshake {
+                    return Err(ConnectError::Io(err));
+                }
+                broken = Some(err);
+            }
+        }
         if start == end {
             start = 0;
-            end = transport
-                .read(&mut incoming)
-                .await
-                .map_err(ConnectError::Io)?;
+            end = match transport.read(&mut incoming).await {
+                Ok(n) => n,
+                Err(err) if phase == Phase::Handshake => return Err(tls_io(&mut broken, err)),
+                Err(err) => return Err(ConnectError::Io(err)),
+            };
             if end == 0 {
                 if let Err(err) = attempt.handle_eof() {
+                    if let (Some(io), Error::ClosedDuringHandshake) = (broken.take(), &err) {
+                        // The write failure says more than the EOF that followed it.
+                        return Err(ConnectError::TlsIo(io));
+                    }
                     flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
                     return Err(ConnectError::Tls(err));
                 }
@@ -677,8 +731,18 @@ where
             }
             Ok(consumed) => start += consumed,
             Err(err) => {
-                flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
+                if broken.is_none() {
+                    flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
+                }
                 return Err(ConnectError::Tls(err));
+            }
+        }
+        if phase == Phase::AwaitingResponse && !attempt.is_done() {
+            // The answer was `S` (an `N` finishes the attempt, anything else fails it):
+            // the handshake starts, and nothing else may have arrived.
+            phase = Phase::Handshake;
+            if start == end {
+                refuse_bytes_after_s(&mut transport).await?;
             }
         }
         if attempt.is_done() {
@@ -807,6 +871,9 @@ where
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut attempts: Vec<AttemptRecord> = Vec::new();
     let mut refused: Option<PlainStream<S>> = None;
+    // The transport failure of the last TLS attempt, reported instead of the plan's
+    // stand-in error if nothing else is left to try.
+    let mut handshake_io: Option<io::Error> = None;
     let fail = |error, attempts, try_next_host| {
         Box::new(Failed {
             error,
@@ -818,7 +885,13 @@ where
         let (method, reuse) = match plan.poll_step() {
             Step::Connect(method) => (method, false),
             Step::Continue(method) => (method, true),
-            Step::Fail(err) => return Err(fail(ConnectError::Tls(err), attempts, false)),
+            Step::Fail(err) => {
+                let error = match (handshake_io.take(), err) {
+                    (Some(io), Error::ClosedDuringHandshake) => ConnectError::TlsIo(io),
+                    (_, err) => ConnectError::Tls(err),
+                };
+                return Err(fail(error, attempts, false));
+            }
             Step::NextHost(err) => return Err(fail(ConnectError::Tls(err), attempts, true)),
             Step::Done => {
                 return Err(fail(
@@ -828,6 +901,7 @@ where
                 ))
             }
         };
+        handshake_io = None;
         let negotiated = match (reuse, refused.take()) {
             (true, Some(plain)) => Ok(Attempt::Ready(Stream::Plain(plain))),
             _ => {
@@ -853,6 +927,15 @@ where
             Err(ConnectError::Tls(err)) => {
                 attempts.push(record(method, reuse, Some(err.to_string())));
                 plan.handle_attempt_end(AttemptEnd::Failed(err));
+                continue;
+            }
+            Err(ConnectError::TlsIo(io)) => {
+                // A failed TLS attempt for the plan. The core has no error for a
+                // transport failure mid-handshake; its EOF error stands in (same policy).
+                let message = format!("SSL SYSCALL error: {io}");
+                attempts.push(record(method, reuse, Some(message)));
+                handshake_io = Some(io);
+                plan.handle_attempt_end(AttemptEnd::Failed(Error::ClosedDuringHandshake));
                 continue;
             }
             Err(err) => {
