@@ -361,6 +361,7 @@ pub struct ConfigBuilder {
     host: String,
     roots: RootCertificates,
     crls: Vec<CertificateRevocationListDer<'static>>,
+    crl_check: Option<bool>,
     client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     sni: bool,
     min_version: TlsVersion,
@@ -379,6 +380,7 @@ impl Default for ConfigBuilder {
             host: String::new(),
             roots: RootCertificates::None,
             crls: Vec::new(),
+            crl_check: None,
             client_cert: None,
             sni: true,
             min_version: TlsVersion::Tls1_2,
@@ -399,6 +401,7 @@ impl Clone for ConfigBuilder {
             host: self.host.clone(),
             roots: self.roots.clone(),
             crls: self.crls.clone(),
+            crl_check: self.crl_check,
             client_cert: self
                 .client_cert
                 .as_ref()
@@ -461,6 +464,15 @@ impl ConfigBuilder {
     /// CRLs (`sslcrl` / `sslcrldir`), DER. Used only with a root file, as libpq does.
     pub fn crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
         self.crls = crls;
+        self
+    }
+
+    /// Forces CRL checking on or off. By default it is on exactly when CRLs were given
+    /// (libpq: when the CRL file loaded). libpq also turns it on for an `sslcrldir` that
+    /// exists but holds no CRL — every certificate then fails with
+    /// `unable to get certificate CRL` — which the settings layer expresses with `true`.
+    pub fn crl_check(mut self, enabled: bool) -> Self {
+        self.crl_check = Some(enabled);
         self
     }
 
@@ -578,12 +590,12 @@ impl ConfigBuilder {
         };
         let chain = match &self.roots {
             RootCertificates::None => ChainPolicy::Nothing,
-            RootCertificates::Certificates(certs) => {
-                ChainPolicy::Store(Arc::new(verify::store_from_root_file(certs, &self.crls)?))
-            }
+            RootCertificates::Certificates(certs) => ChainPolicy::Store(Arc::new(
+                verify::store_from_root_file(certs, &self.crls, self.crl_check)?,
+            )),
             // libpq never applies CRLs to sslrootcert=system.
             RootCertificates::System(certs) => {
-                ChainPolicy::Store(Arc::new(verify::store_from_root_file(certs, &[])?))
+                ChainPolicy::Store(Arc::new(verify::store_from_root_file(certs, &[], None)?))
             }
             #[cfg(feature = "webpki-roots")]
             RootCertificates::WebPki => ChainPolicy::Store(Arc::new(verify::store_from_anchors(

@@ -385,14 +385,24 @@ pub(crate) fn from_rustls(err: rustls::Error) -> Error {
         }
     }
     if let rustls::Error::InvalidCertificate(cert_err) = &err {
-        let problem = match cert_err {
-            rustls::CertificateError::BadSignature => CertificateProblem::Signature,
-            rustls::CertificateError::BadEncoding => CertificateProblem::Malformed,
-            _ => CertificateProblem::Chain,
+        // What OpenSSL (and so libpq) reports for the same failures.
+        let (problem, message) = match cert_err {
+            rustls::CertificateError::BadSignature => (
+                CertificateProblem::Signature,
+                "SSL error: bad signature".to_owned(),
+            ),
+            rustls::CertificateError::BadEncoding => (
+                CertificateProblem::Malformed,
+                "SSL error: certificate verify failed: certificate could not be parsed".to_owned(),
+            ),
+            other => (
+                CertificateProblem::Chain,
+                format!("SSL error: certificate verify failed: {other}"),
+            ),
         };
         return Error::Certificate {
             problem,
-            message: format!("SSL error: certificate verify failed: {cert_err:?}"),
+            message,
             source: err.clone(),
         };
     }

@@ -267,7 +267,7 @@ pub fn credentials(data: &[u8]) {
     let _ = crate::RootCertificates::from_pem(data);
     let cert = CertificateDer::from(data.to_vec());
     let crl = CertificateRevocationListDer::from(data.to_vec());
-    let _ = crate::verify::store_from_root_file(std::slice::from_ref(&cert), &[crl]);
+    let _ = crate::verify::store_from_root_file(std::slice::from_ref(&cert), &[crl], None);
     let _ = crate::verify::subject_public_key_info(&cert);
     let provider = provider();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(data.to_vec().into());
@@ -282,4 +282,23 @@ fn provider() -> &'static Arc<rustls::crypto::CryptoProvider> {
             .find_map(|c| c.rustls_config().map(|r| r.crypto_provider().clone()))
             .expect("a TLS config exists")
     })
+}
+
+/// Connection-string and URI parsing, environment resolution, and the render/parse
+/// round trip.
+pub fn conninfo(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(params) = crate::libpq::ConnParams::parse(text) else {
+        return;
+    };
+    let rendered = params.to_connection_string();
+    let reparsed = crate::libpq::ConnParams::parse(&rendered)
+        .expect("a rendered connection string parses");
+    assert_eq!(params, reparsed, "render/parse round trip changed the settings");
+    let env = crate::libpq::Environment::empty().with_os_user("fuzz");
+    if let Ok(settings) = params.resolve(&env) {
+        let _ = settings.hosts();
+    }
 }

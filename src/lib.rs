@@ -153,6 +153,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod libpq;
 mod negotiate;
 pub mod plan;
 mod session;

@@ -194,9 +194,10 @@ impl Negotiation {
     /// next. A TLS alert for the server may still be waiting in [`Self::poll_output`].
     pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, Error> {
         match &mut self.state {
-            State::SendingRequest { .. } | State::AwaitingResponse => {
-                self.handle_response_byte(input)
-            }
+            // No server can answer an SSLRequest it has not received whole: keep the
+            // bytes for later (the request goes out first), never cut the request short.
+            State::SendingRequest { .. } => Ok(0),
+            State::AwaitingResponse => self.handle_response_byte(input),
             State::Handshaking(tls) => {
                 let result = tls.handle_tls_input(input);
                 let handshake_done = !tls.is_handshaking();

@@ -40,6 +40,8 @@ pub struct Session {
     tls: TlsConn,
     sni: Option<String>,
     failed: Option<Error>,
+    /// close_notify was queued: no more plaintext may be sent.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -58,6 +60,7 @@ impl Session {
             tls,
             sni,
             failed: None,
+            closed: false,
         }
     }
 
@@ -96,10 +99,16 @@ impl Session {
     /// [`crate::tls::OUTGOING_LIMIT`] bytes already wait in [`Self::poll_output`]).
     ///
     /// # Errors
-    /// The session failed earlier.
+    /// The session failed earlier, or [`Error::Misuse`] after [`Self::close`] (nothing may
+    /// follow close_notify; rustls's buffered API would encrypt it anyway).
     pub fn handle_application_data(&mut self, data: &[u8]) -> Result<usize, Error> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
+        }
+        if self.closed {
+            return Err(Error::Misuse(
+                "the session was closed (close_notify queued)",
+            ));
         }
         Ok(self.tls.handle_plaintext(data))
     }
@@ -135,8 +144,9 @@ impl Session {
     }
 
     /// Queues close_notify (send it with [`Self::poll_output`]). Further plaintext is
-    /// refused by rustls.
+    /// refused ([`Self::handle_application_data`] returns [`Error::Misuse`]).
     pub fn close(&mut self) {
+        self.closed = true;
         self.tls.send_close_notify();
     }
 

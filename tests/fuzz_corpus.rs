@@ -13,6 +13,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("host_name", pgtls::fuzz::host_name),
     ("channel_binding", pgtls::fuzz::channel_binding),
     ("credentials", pgtls::fuzz::credentials),
+    ("conninfo", pgtls::fuzz::conninfo),
 ];
 
 #[test]

@@ -36,7 +36,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::plan::{AttemptEnd, Method, Step};
+use crate::plan::{AttemptEnd, Method, Plan, Step, Transport};
 use crate::session::{ApplicationData, Session};
 use crate::{Config, Error, Negotiated, Negotiation, Poll};
 
@@ -50,6 +50,15 @@ pub trait Deadline {
     /// # Errors
     /// The transport rejected the timeout.
     fn set_io_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+#[cfg(unix)]
+impl Deadline for std::os::unix::net::UnixStream {
+    fn set_io_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
 }
 
 impl Deadline for TcpStream {
@@ -501,6 +510,26 @@ impl std::error::Error for Failed {
 pub fn connect<S, T, O, U>(
     config: &Config,
     timeout: Option<Duration>,
+    open: O,
+    startup: U,
+) -> Result<Connected<S, T>, Box<Failed>>
+where
+    S: Read + Write + Deadline,
+    O: FnMut(Option<Duration>) -> io::Result<S>,
+    U: FnMut(&mut Stream<S>) -> Result<T, StartupError>,
+{
+    connect_over(config, Transport::Tcp, timeout, open, startup)
+}
+
+/// [`connect`] for a given kind of transport: over a Unix-domain socket libpq never
+/// uses TLS, whatever sslmode says ([`Transport::UnixSocket`]).
+///
+/// # Errors
+/// As [`connect`].
+pub fn connect_over<S, T, O, U>(
+    config: &Config,
+    transport: Transport,
+    timeout: Option<Duration>,
     mut open: O,
     mut startup: U,
 ) -> Result<Connected<S, T>, Box<Failed>>
@@ -511,7 +540,7 @@ where
 {
     let deadline = timeout.map(|t| Instant::now() + t);
     let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let mut plan = config.plan();
+    let mut plan = Plan::new(config.sslmode(), config.negotiation(), transport);
     let mut attempts: Vec<AttemptRecord> = Vec::new();
     let mut refused: Option<PlainStream<S>> = None;
     let fail = |error, attempts, try_next_host| {

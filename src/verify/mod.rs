@@ -34,7 +34,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{CarriedCertificateError, CertificateProblem, ConfigError};
 
-pub(crate) use chain::TrustStore;
+pub(crate) use chain::{ChainSetupError, TrustStore};
 pub(crate) use hostname::{parse_host_ip, sni_allowed};
 
 /// What to check about the server's chain.
@@ -47,14 +47,35 @@ pub(crate) enum ChainPolicy {
 }
 
 /// Builds the store for a root file (or the platform store), with CRLs.
+///
+/// A CRL that does not parse is dropped, as libpq silently ignores a CRL it cannot
+/// load (the settings layer drops whole files). `crl_check` forces CRL checking on or
+/// off; `None` means "on when any CRL loaded" (libpq's rule).
 pub(crate) fn store_from_root_file(
     certs: &[CertificateDer<'static>],
     crls: &[CertificateRevocationListDer<'static>],
+    crl_check: Option<bool>,
 ) -> Result<TrustStore, ConfigError> {
-    TrustStore::from_root_certs(certs, crls).map_err(|e| ConfigError::BadCredential {
-        what: "root certificate",
-        reason: e.to_string(),
-    })
+    let mut crls = crls.to_vec();
+    loop {
+        match TrustStore::from_root_certs(certs, &crls) {
+            Ok(store) => {
+                return Ok(match crl_check {
+                    Some(enabled) => store.with_crl_check(enabled),
+                    None => store,
+                })
+            }
+            Err(ChainSetupError::UnparsableCrl { index }) if index < crls.len() => {
+                crls.remove(index);
+            }
+            Err(err) => {
+                return Err(ConfigError::BadCredential {
+                    what: "root certificate",
+                    reason: err.to_string(),
+                })
+            }
+        }
+    }
 }
 
 /// Builds the store for anchors given as subject + SPKI (webpki-roots).

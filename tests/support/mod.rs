@@ -4,8 +4,11 @@
 //!   openssl CLI recipe PostgreSQL documents. Self-contained: examples include it with
 //!   `#[path = "../tests/support/certs.rs"] mod certs;`.
 //! * [`fake_server`]: a scripted, in-memory postmaster in front of a real rustls server.
+//! * [`pair`]: bounded drivers connecting pgtls to a fake server (sans-IO and blocking).
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod fake_server;
+pub mod pair;
+pub mod probe;
 pub mod startup;

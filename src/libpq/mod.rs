@@ -1,0 +1,63 @@
+//! libpq's settings surface: connection strings, environment variables and the
+//! `~/.postgresql/` files, turned into [`Config`](crate::Config)s.
+//!
+//! This layer reads files and (through [`Environment::from_process_env`]) the process
+//! environment; the core it feeds does neither.
+//!
+//! ```no_run
+//! use pgtls::libpq::{ConnParams, Environment};
+//! # fn main() -> Result<(), pgtls::libpq::SettingsError> {
+//! let params = ConnParams::parse("postgresql://app@db.example.com/shop?sslmode=verify-full")?;
+//! let settings = params.resolve(&Environment::from_process_env())?;
+//! for (target, config) in settings.to_configs()? {
+//!     // connect to (target.connect_host(), target.port()) and run config.plan()
+//!     # let _ = (target, config);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Three steps, each with libpq's rules and messages:
+//!
+//! 1. [`ConnParams::parse`]: the string, in `key=value` or URI form. Syntax and unknown
+//!    keywords fail here (`missing "=" after "host" in connection info string`,
+//!    `invalid connection option "foo"`, `invalid URI query parameter: "foo"`).
+//! 2. [`ConnParams::resolve`]: environment defaults for what the string left out
+//!    (`PGHOST`, `PGHOSTADDR`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
+//!    `PGCONNECT_TIMEOUT`, `PGAPPNAME`, `PGSSLMODE`, `PGSSLNEGOTIATION`, `PGSSLROOTCERT`,
+//!    `PGSSLCRL`, `PGSSLCRLDIR`, `PGSSLCERT`, `PGSSLKEY`, `PGSSLCERTMODE`, `PGSSLSNI`,
+//!    `PGSSLMINPROTOCOLVERSION`, `PGSSLMAXPROTOCOLVERSION`, `PGCHANNELBINDING`,
+//!    `PGGSSENCMODE`, the legacy `PGREQUIRESSL=1`, and the other variables of libpq's
+//!    table), then validation: host/port lists, the enumerated values, protocol
+//!    versions, integers. The result is a [`Settings`].
+//! 3. [`Settings::to_configs`]: reads the TLS files ([`TlsFiles`]) and builds one
+//!    [`Config`](crate::Config) per host of [`Settings::hosts`].
+//!
+//! ## Where pgtls differs from libpq here
+//! - The default host is [`DEFAULT_HOST`] (`localhost`), not a Unix-socket directory.
+//! - Service files (`service`, `PGSERVICE`, `pg_service.conf`) and the password file
+//!   (`passfile`, `~/.pgpass`) are not read; the keywords are accepted and kept.
+//! - Keywords pgtls does not act on are kept and, except for `target_session_attrs` and
+//!   `load_balance_hosts` (whose values are checked as libpq checks them), not validated.
+//! - Values checked by libpq only while connecting (`connect_timeout`, each `port`) are
+//!   checked by [`ConnParams::resolve`]; an out-of-range port fails the whole settings
+//!   where libpq would skip to the next host.
+//! - TLS files are read by [`Settings::to_configs`], before any connection, so a broken
+//!   file fails even where libpq, under `allow`/`prefer`, would have ended in plaintext.
+//! - GSSAPI is absent, as in a libpq built without it: `gssencmode` defaults to
+//!   `disable`, and `gssencmode=require` fails with
+//!   [`ConfigError::GssEncryptionUnsupported`](crate::ConfigError::GssEncryptionUnsupported).
+//! - A root or client certificate file may also be one DER certificate (libpq reads PEM
+//!   only); `sslcrldir` is read whole rather than by OpenSSL's hashed names.
+//! - Percent-decoded URI parts must be UTF-8.
+
+mod conninfo;
+mod env;
+mod error;
+mod files;
+mod params;
+
+pub use conninfo::ConnParams;
+pub use env::Environment;
+pub use error::SettingsError;
+pub use files::TlsFiles;
+pub use params::{ChannelBinding, GssEncMode, HostTarget, Settings, DEFAULT_HOST, DEFAULT_PORT};

@@ -1,0 +1,481 @@
+//! The probe: connect the way libpq does (every host and address, the sslmode plan with
+//! its reconnects, `connect_timeout`), complete the startup to ReadyForQuery, and report
+//! what happened. Shared by `examples/probe.rs` and the real-server conformance tests.
+//!
+//! Needs `startup.rs` beside it; include both with `#[path]` (see examples/probe.rs).
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use pgtls::blocking::{connect_over, AttemptRecord, Deadline, StartupError, Stream};
+use pgtls::libpq::{ChannelBinding, ConnParams, Environment, HostTarget, Settings};
+use pgtls::plan::Method;
+use pgtls::Config;
+use serde_json::{json, Value};
+use x509_parser::prelude::*;
+
+use super::startup::{
+    run_startup, simple_query, terminate, ChannelBindingMode, StartupFailure, StartupParams,
+    TlsFacts,
+};
+
+/// One certificate of the server's chain, for the report.
+#[derive(Debug, Clone)]
+pub struct CertSummary {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Subject alternative names (`DNS:x`, `IP:y`).
+    pub sans: Vec<String>,
+    /// notBefore.
+    pub not_before: String,
+    /// notAfter.
+    pub not_after: String,
+    /// X.509 version (1 or 3).
+    pub version: u32,
+}
+
+/// One attempt, for the report.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    /// The server tried (`host:port` and address).
+    pub server: String,
+    /// `plaintext`, `SSLRequest`, `direct TLS`.
+    pub method: String,
+    /// Whether it reused the previous socket (plaintext after `N`).
+    pub same_connection: bool,
+    /// `None` for success, else the error.
+    pub error: Option<String>,
+}
+
+/// What the probe found.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeReport {
+    /// ReadyForQuery reached.
+    pub ok: bool,
+    /// Encrypted (None when no connection).
+    pub tls: Option<bool>,
+    /// TLS version.
+    pub protocol: Option<String>,
+    /// Cipher suite.
+    pub cipher: Option<String>,
+    /// ALPN selected by the server.
+    pub alpn: Option<String>,
+    /// SNI sent.
+    pub sni: Option<String>,
+    /// The server's chain.
+    pub certificates: Vec<CertSummary>,
+    /// What verification was applied.
+    pub verification: String,
+    /// The authentication method and whether channel binding was used.
+    pub auth: Option<String>,
+    /// Channel binding used (SCRAM-SHA-256-PLUS).
+    pub channel_binding: bool,
+    /// The server's view, from pg_stat_ssl (ssl, version, cipher).
+    pub server_view: Option<Vec<Option<String>>>,
+    /// Every attempt.
+    pub attempts: Vec<AttemptReport>,
+    /// The error in libpq's words.
+    pub error: Option<String>,
+    /// The server version (ParameterStatus server_version).
+    pub server_version: Option<String>,
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Plaintext => "plaintext",
+        Method::SslRequest => "SSLRequest",
+        Method::DirectTls => "direct TLS",
+    }
+}
+
+/// Parses, resolves and connects; never panics on bad input.
+pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
+    let mut report = ProbeReport::default();
+    let settings = match ConnParams::parse(conninfo).and_then(|p| p.resolve(env)) {
+        Ok(settings) => settings,
+        Err(err) => {
+            report.error = Some(err.to_string());
+            return report;
+        }
+    };
+    let targets = match settings.to_configs() {
+        Ok(targets) => targets,
+        Err(err) => {
+            report.error = Some(err.to_string());
+            return report;
+        }
+    };
+    let mut last_error = None;
+    for (target, config) in &targets {
+        report.verification = describe_verification(config);
+        match probe_host(&settings, target, config, &mut report) {
+            Ok(()) => {
+                report.ok = true;
+                report.error = None;
+                return report;
+            }
+            Err((message, try_next)) => {
+                last_error = Some(message);
+                if !try_next {
+                    break;
+                }
+            }
+        }
+    }
+    report.error = last_error;
+    report
+}
+
+fn describe_verification(config: &Config) -> String {
+    use pgtls::SslMode::*;
+    let chain = if config.verifies_chain() {
+        "chain verified against the root certificates"
+    } else {
+        "no chain verification (no root certificates)"
+    };
+    match config.sslmode() {
+        Disable => "none (sslmode=disable)".into(),
+        VerifyFull => format!(
+            "{chain}; host name \"{}\" verified (verify-full)",
+            config.host()
+        ),
+        mode => format!("{chain}; host name not verified (sslmode={mode})"),
+    }
+}
+
+/// Tries each address of one host; Err((message, try next host)).
+fn probe_host(
+    settings: &Settings,
+    target: &HostTarget,
+    config: &Config,
+    report: &mut ProbeReport,
+) -> Result<(), (String, bool)> {
+    let server_label = |addr: &str| {
+        if target.is_unix_socket() {
+            format!(
+                "connection to server on socket \"{}\"",
+                target.unix_socket_path().unwrap_or_default()
+            )
+        } else if target.host().is_empty() || target.host() == addr {
+            format!("connection to server at \"{addr}\", port {}", target.port())
+        } else {
+            format!(
+                "connection to server at \"{}\" ({addr}), port {}",
+                target.host(),
+                target.port()
+            )
+        }
+    };
+    #[cfg(unix)]
+    if let Some(path) = target.unix_socket_path() {
+        let label = server_label(&path);
+        let open = |_timeout: Option<Duration>| std::os::unix::net::UnixStream::connect(&path);
+        return run_plan(settings, target, config, report, &label, open);
+    }
+    let addrs: Vec<SocketAddr> = match (target.connect_host(), target.port()).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(err) => {
+            return Err((
+                format!(
+                    "could not translate host name \"{}\" to address: {err}",
+                    target.connect_host()
+                ),
+                true,
+            ))
+        }
+    };
+    let mut last = (String::from("no addresses"), true);
+    for addr in addrs {
+        let label = server_label(&addr.ip().to_string());
+        let open = |timeout: Option<Duration>| match timeout {
+            Some(t) => TcpStream::connect_timeout(&addr, t.max(Duration::from_millis(1))),
+            None => TcpStream::connect(addr),
+        };
+        match run_plan(settings, target, config, report, &label, open) {
+            Ok(()) => return Ok(()),
+            Err((message, try_next)) => {
+                last = (message, try_next);
+                if !try_next {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+fn run_plan<S, O>(
+    settings: &Settings,
+    target: &HostTarget,
+    config: &Config,
+    report: &mut ProbeReport,
+    label: &str,
+    open: O,
+) -> Result<(), (String, bool)>
+where
+    S: std::io::Read + std::io::Write + Deadline,
+    O: FnMut(Option<Duration>) -> std::io::Result<S>,
+{
+    let params = StartupParams {
+        user: settings.user().to_owned(),
+        database: settings.dbname().to_owned(),
+        password: settings.password().map(str::to_owned),
+        application_name: settings.application_name().map(str::to_owned),
+        channel_binding: match settings.channel_binding() {
+            ChannelBinding::Disable => ChannelBindingMode::Disable,
+            ChannelBinding::Prefer => ChannelBindingMode::Prefer,
+            ChannelBinding::Require => ChannelBindingMode::Require,
+        },
+    };
+    let started = Instant::now();
+    let result = connect_over(
+        config,
+        target.transport(),
+        settings.connect_timeout(),
+        open,
+        |stream: &mut Stream<S>| {
+            let facts = TlsFacts {
+                tls: stream.is_tls(),
+                channel_binding: stream.session().and_then(|s| s.channel_binding().ok()),
+            };
+            run_startup(stream, &params, &facts).map_err(|err| match err {
+                StartupFailure::Rejected { sqlstate, message } => {
+                    StartupError::Rejected { sqlstate, message }
+                }
+                StartupFailure::Fatal(msg) => StartupError::Fatal(msg),
+                StartupFailure::Io(err) => StartupError::Io(err),
+            })
+        },
+    );
+    let _ = started;
+    let record = |attempts: &[AttemptRecord], report: &mut ProbeReport| {
+        for a in attempts {
+            report.attempts.push(AttemptReport {
+                server: label.to_owned(),
+                method: method_name(a.method).to_owned(),
+                same_connection: a.same_connection,
+                error: a.error.clone(),
+            });
+        }
+    };
+    match result {
+        Ok(mut connected) => {
+            record(&connected.attempts, report);
+            fill_tls(report, &connected.stream);
+            report.auth = Some(connected.startup.auth.clone());
+            report.channel_binding = connected.startup.channel_bound;
+            report.server_version = connected
+                .startup
+                .parameters
+                .iter()
+                .find(|(k, _)| k == "server_version")
+                .map(|(_, v)| v.clone());
+            report.server_view = simple_query(
+                &mut connected.stream,
+                "SELECT ssl::text, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            )
+            .ok()
+            .and_then(|rows| rows.into_iter().next());
+            let _ = terminate(&mut connected.stream);
+            if let Stream::Tls(tls) = &mut connected.stream {
+                let _ = tls.close();
+            }
+            Ok(())
+        }
+        Err(failed) => {
+            record(&failed.attempts, report);
+            Err((
+                format!("{label} failed: {}", failed.error),
+                failed.try_next_host,
+            ))
+        }
+    }
+}
+
+fn fill_tls<S>(report: &mut ProbeReport, stream: &Stream<S>) {
+    report.tls = Some(stream.is_tls());
+    let Some(session) = stream.session() else {
+        return;
+    };
+    report.protocol = session.protocol_version().map(|v| match v {
+        pgtls::rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+        pgtls::rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+        other => format!("{other:?}"),
+    });
+    report.cipher = session.cipher_suite().map(|s| format!("{:?}", s.suite()));
+    report.alpn = session
+        .alpn_protocol()
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    report.sni = session.sni().map(str::to_owned);
+    report.certificates = session
+        .peer_certificates()
+        .iter()
+        .map(|der| summarize(der.as_ref()))
+        .collect();
+}
+
+fn summarize(der: &[u8]) -> CertSummary {
+    match X509Certificate::from_der(der) {
+        Ok((_, cert)) => {
+            let sans = cert
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .map(|ext| {
+                    ext.value
+                        .general_names
+                        .iter()
+                        .map(|name| match name {
+                            GeneralName::DNSName(d) => format!("DNS:{d}"),
+                            GeneralName::IPAddress(ip) => match ip.len() {
+                                4 => format!(
+                                    "IP:{}",
+                                    std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3])
+                                ),
+                                16 => {
+                                    let mut b = [0u8; 16];
+                                    b.copy_from_slice(ip);
+                                    format!("IP:{}", std::net::Ipv6Addr::from(b))
+                                }
+                                _ => "IP:<invalid>".into(),
+                            },
+                            other => format!("{other}"),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            CertSummary {
+                subject: cert.subject().to_string(),
+                issuer: cert.issuer().to_string(),
+                sans,
+                not_before: cert.validity().not_before.to_string(),
+                not_after: cert.validity().not_after.to_string(),
+                version: cert.version().0 + 1,
+            }
+        }
+        Err(err) => CertSummary {
+            subject: format!("<unparsable certificate: {err}>"),
+            issuer: String::new(),
+            sans: Vec::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            version: 0,
+        },
+    }
+}
+
+impl ProbeReport {
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ok": self.ok,
+            "tls": self.tls,
+            "protocol": self.protocol,
+            "cipher": self.cipher,
+            "alpn": self.alpn,
+            "sni": self.sni,
+            "verification": self.verification,
+            "auth": self.auth,
+            "channel_binding": self.channel_binding,
+            "server_version": self.server_version,
+            "server_view": self.server_view.as_ref().map(|row| json!({
+                "ssl": row.first().cloned().flatten(),
+                "version": row.get(1).cloned().flatten(),
+                "cipher": row.get(2).cloned().flatten(),
+            })),
+            "certificates": self.certificates.iter().map(|c| json!({
+                "subject": c.subject, "issuer": c.issuer, "sans": c.sans,
+                "not_before": c.not_before, "not_after": c.not_after, "version": c.version,
+            })).collect::<Vec<_>>(),
+            "attempts": self.attempts.iter().map(|a| json!({
+                "server": a.server, "method": a.method,
+                "same_connection": a.same_connection, "error": a.error,
+            })).collect::<Vec<_>>(),
+            "error": self.error,
+        })
+    }
+
+    /// The report for a person.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        for (i, a) in self.attempts.iter().enumerate() {
+            line(format!(
+                "attempt {}: {} via {}{} -> {}",
+                i + 1,
+                a.server.trim_end_matches(" failed"),
+                a.method,
+                if a.same_connection {
+                    " (same connection)"
+                } else {
+                    ""
+                },
+                a.error.as_deref().unwrap_or("ready for query"),
+            ));
+        }
+        match self.tls {
+            Some(true) => {
+                line(format!(
+                    "TLS:          {} {}",
+                    self.protocol.as_deref().unwrap_or("?"),
+                    self.cipher.as_deref().unwrap_or("?")
+                ));
+                line(format!(
+                    "ALPN:         {}",
+                    self.alpn.as_deref().unwrap_or("(none)")
+                ));
+                line(format!(
+                    "SNI sent:     {}",
+                    self.sni.as_deref().unwrap_or("(none)")
+                ));
+                line(format!("verification: {}", self.verification));
+                for (i, c) in self.certificates.iter().enumerate() {
+                    line(format!(
+                        "certificate {i}: {} (X.509 v{})",
+                        c.subject, c.version
+                    ));
+                    line(format!("    issuer:   {}", c.issuer));
+                    if !c.sans.is_empty() {
+                        line(format!("    SANs:     {}", c.sans.join(", ")));
+                    }
+                    line(format!("    validity: {} .. {}", c.not_before, c.not_after));
+                }
+            }
+            Some(false) => line("TLS:          no (plaintext connection)".into()),
+            None => {}
+        }
+        if let Some(auth) = &self.auth {
+            line(format!(
+                "auth:         {auth}{}",
+                if self.channel_binding {
+                    " (channel binding: tls-server-end-point)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(v) = &self.server_version {
+            line(format!("server:       PostgreSQL {v}"));
+        }
+        if let Some(row) = &self.server_view {
+            line(format!(
+                "pg_stat_ssl:  ssl={} version={} cipher={}",
+                row.first().cloned().flatten().unwrap_or_default(),
+                row.get(1).cloned().flatten().unwrap_or_default(),
+                row.get(2).cloned().flatten().unwrap_or_default()
+            ));
+        }
+        match &self.error {
+            Some(err) => line(format!("result:       FAILED: {err}")),
+            None if self.ok => line("result:       ready for query".into()),
+            None => {}
+        }
+        out
+    }
+}
