@@ -294,9 +294,12 @@ pub fn conninfo(data: &[u8]) {
         return;
     };
     let rendered = params.to_connection_string();
-    let reparsed = crate::libpq::ConnParams::parse(&rendered)
-        .expect("a rendered connection string parses");
-    assert_eq!(params, reparsed, "render/parse round trip changed the settings");
+    let reparsed =
+        crate::libpq::ConnParams::parse(&rendered).expect("a rendered connection string parses");
+    assert_eq!(
+        params, reparsed,
+        "render/parse round trip changed the settings"
+    );
     let env = crate::libpq::Environment::empty().with_os_user("fuzz");
     if let Ok(settings) = params.resolve(&env) {
         let _ = settings.hosts();

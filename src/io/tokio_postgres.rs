@@ -85,9 +85,14 @@
 //! cancel connection (`cancel_token().cancel_query` fails): open a stream yourself and use
 //! `cancel_query_raw`.
 //!
-//! A constructor from a libpq connection string (tokio-postgres's parser refuses
-//! `verify-ca`, `verify-full` and pgtls's other keywords) belongs with pgtls's
-//! connection-string layer.
+//! ## From a libpq connection string
+//!
+//! tokio-postgres's own parser refuses `verify-ca`, `verify-full` and the other TLS
+//! keywords. [`connect_conninfo`] / [`connect_settings`] take a libpq connection string
+//! (or [`crate::libpq::Settings`]) and run [`connect`] with both sides set from it;
+//! [`MakeTlsConnector::from_conninfo`] / [`MakeTlsConnector::from_libpq`] give the
+//! connector plus a tokio-postgres config set consistently, for `Config::connect` or a
+//! pool.
 //!
 //! Module name: `pgtls::tokio_postgres`, like the feature; inside pgtls the crate is always
 //! written `::tokio_postgres`.
@@ -102,10 +107,14 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
 #[cfg(unix)]
 use ::tokio::net::UnixStream;
-use ::tokio_postgres::config::{Host, SslMode as PgSslMode, SslNegotiation as PgSslNegotiation};
+use ::tokio_postgres::config::{
+    ChannelBinding as PgChannelBinding, Host, SslMode as PgSslMode,
+    SslNegotiation as PgSslNegotiation,
+};
 use ::tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use ::tokio_postgres::Client;
 
+use crate::libpq::{ChannelBinding as LibpqChannelBinding, ConnParams, Environment, Settings};
 use crate::plan::{Method, Plan, Transport};
 use crate::tokio::{start_tls, ConnectError, Failed, StartupError, Stream, TlsStream};
 use crate::{Config, ConfigError, SslMode, SslNegotiation};
@@ -147,6 +156,56 @@ impl MakeTlsConnector {
         let connector = MakeTlsConnector::new(config);
         connector.apply(pg);
         connector
+    }
+
+    /// The connector and a matching tokio-postgres config from libpq settings
+    /// ([`crate::libpq`]): hosts, ports, `hostaddr`s, user, database, password,
+    /// `application_name`, `options`, `channel_binding`, `connect_timeout`, and the
+    /// `ssl_mode`/`ssl_negotiation` of [`Self::apply`]. The TLS files are read here.
+    ///
+    /// # Errors
+    /// The TLS files cannot be used (libpq's messages), or the hosts cannot be expressed
+    /// to tokio-postgres (a `hostaddr` for some hosts but not all, a `hostaddr` that is
+    /// not an IP address).
+    pub fn from_libpq(settings: &Settings) -> Result<(Self, ::tokio_postgres::Config), Error> {
+        let targets = settings
+            .to_configs()
+            .map_err(|err| Error::Config(Box::new(err)))?;
+        let Some((_, config)) = targets.first() else {
+            return Err(Error::Config("no host to connect to".into()));
+        };
+        let mut pg = startup_config(settings)?;
+        let hosts = settings.hosts();
+        let with_addr = hosts.iter().filter(|h| h.hostaddr().is_some()).count();
+        if with_addr != 0 && with_addr != hosts.len() {
+            return Err(Error::Config(
+                "tokio-postgres needs a hostaddr for every host or for none".into(),
+            ));
+        }
+        for host in hosts {
+            if !host.host().is_empty() {
+                pg.host(host.host());
+            }
+            if let Some(addr) = host.hostaddr() {
+                let ip = addr.parse().map_err(|_| {
+                    Error::Config(format!("could not parse network address \"{addr}\"").into())
+                })?;
+                pg.hostaddr(ip);
+            }
+            pg.port(host.port());
+        }
+        let connector = MakeTlsConnector::new(config.clone());
+        connector.apply(&mut pg);
+        Ok((connector, pg))
+    }
+
+    /// [`Self::from_libpq`] from a connection string (`key=value` or URI) and the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As [`Self::from_libpq`], plus the string's own errors (libpq's messages).
+    pub fn from_conninfo(conninfo: &str) -> Result<(Self, ::tokio_postgres::Config), Error> {
+        Self::from_libpq(&settings_from(conninfo)?)
     }
 
     /// Sets tokio-postgres's `ssl_mode` ([`pg_ssl_mode`]) and `ssl_negotiation` from the
@@ -448,13 +507,12 @@ pub async fn connect(
             .into(),
         ));
     }
-    let timeout = pg.get_connect_timeout().copied();
-    let mut last = None;
+    let mut candidates = Vec::with_capacity(count);
     for i in 0..count {
         let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
         let (name, target, transport) = match (hosts.get(i), hostaddrs.get(i)) {
-            (_, Some(addr)) => {
-                let name = match hosts.get(i) {
+            (host, Some(addr)) => {
+                let name = match host {
                     Some(Host::Tcp(name)) => name.clone(),
                     _ => String::new(),
                 };
@@ -472,22 +530,134 @@ pub async fn connect(
             (None, None) => continue,
         };
         let config = if name == tls.host() {
-            tls.clone()
+            Ok(tls.clone())
         } else {
-            match tls.with_host(&name) {
-                Ok(config) => config,
-                Err(err) => {
-                    last = Some(Error::Config(Box::new(err)));
-                    continue;
-                }
+            tls.with_host(&name)
+        };
+        candidates.push(Candidate {
+            target,
+            port,
+            transport,
+            config,
+        });
+    }
+    connect_candidates(candidates, pg).await
+}
+
+/// [`connect`] from libpq settings ([`crate::libpq`]): the hosts, ports, `hostaddr`s,
+/// `connect_timeout`, user, database, password, `application_name`, `options` and
+/// `channel_binding` of `settings`, with one pgtls [`Config`] per host
+/// ([`Settings::to_configs`]). Unix-socket hosts are reached without TLS, as in libpq.
+///
+/// # Errors
+/// [`Error::Config`] when the TLS files cannot be used (libpq's messages), else as
+/// [`connect`].
+pub async fn connect_settings(settings: &Settings) -> Result<(Client, Connection), Error> {
+    let targets = settings
+        .to_configs()
+        .map_err(|err| Error::Config(Box::new(err)))?;
+    let pg = startup_config(settings)?;
+    let candidates = targets
+        .into_iter()
+        .map(|(host, config)| Candidate {
+            target: match host.unix_socket_path() {
+                #[cfg(unix)]
+                Some(path) => Target::Unix(path.into()),
+                _ => Target::Tcp(host.connect_host().to_owned()),
+            },
+            port: host.port(),
+            transport: host.transport(),
+            config: Ok(config),
+        })
+        .collect();
+    connect_candidates(candidates, &pg).await
+}
+
+/// [`connect_settings`] from a libpq connection string (`key=value` or URI), with the
+/// process environment's `PG*` defaults, as `PQconnectdb` does.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pgtls::tokio_postgres::Error> {
+/// let (client, connection) = pgtls::tokio_postgres::connect_conninfo(
+///     "host=db.example.com user=app sslmode=verify-full sslrootcert=/etc/ssl/pg-root.crt",
+/// )
+/// .await?;
+/// tokio::spawn(connection);
+/// # drop(client); Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::Config`] for a string or environment libpq would refuse (its messages),
+/// else as [`connect_settings`].
+pub async fn connect_conninfo(conninfo: &str) -> Result<(Client, Connection), Error> {
+    let settings = settings_from(conninfo)?;
+    connect_settings(&settings).await
+}
+
+/// Parses and resolves a connection string against the process environment.
+fn settings_from(conninfo: &str) -> Result<Settings, Error> {
+    ConnParams::parse(conninfo)
+        .and_then(|params| params.resolve(&Environment::from_process_env()))
+        .map_err(|err| Error::Config(Box::new(err)))
+}
+
+/// tokio-postgres's settings for the startup: user, database, password,
+/// `application_name`, `options`, `channel_binding`, `connect_timeout`. No hosts and no
+/// sslmode (set by the caller).
+fn startup_config(settings: &Settings) -> Result<::tokio_postgres::Config, Error> {
+    let mut pg = ::tokio_postgres::Config::new();
+    pg.user(settings.user()).dbname(settings.dbname());
+    if let Some(password) = settings.password() {
+        pg.password(password);
+    }
+    if let Some(name) = settings.application_name() {
+        pg.application_name(name);
+    }
+    if let Some(options) = settings.options() {
+        pg.options(options);
+    }
+    if let Some(timeout) = settings.connect_timeout() {
+        pg.connect_timeout(timeout);
+    }
+    pg.channel_binding(match settings.channel_binding() {
+        LibpqChannelBinding::Disable => PgChannelBinding::Disable,
+        LibpqChannelBinding::Prefer => PgChannelBinding::Prefer,
+        LibpqChannelBinding::Require => PgChannelBinding::Require,
+    });
+    Ok(pg)
+}
+
+/// One server to try: where, and with which pgtls settings.
+struct Candidate {
+    target: Target,
+    port: u16,
+    transport: Transport,
+    config: Result<Config, ConfigError>,
+}
+
+/// libpq's host loop: each candidate in order, the plan on each, the next one when libpq
+/// would move on.
+async fn connect_candidates(
+    candidates: Vec<Candidate>,
+    pg: &::tokio_postgres::Config,
+) -> Result<(Client, Connection), Error> {
+    let timeout = pg.get_connect_timeout().copied();
+    let mut last = None;
+    for candidate in candidates {
+        let config = match candidate.config {
+            Ok(config) => config,
+            Err(err) => {
+                last = Some(Error::Config(Box::new(err)));
+                continue;
             }
         };
-        let plan = Plan::new(config.sslmode(), config.negotiation(), transport);
+        let plan = Plan::new(config.sslmode(), config.negotiation(), candidate.transport);
+        let (target, port) = (&candidate.target, candidate.port);
         let result = crate::tokio::connect_with_plan(
             &config,
             plan,
             timeout,
-            || open(&target, port),
+            || open(target, port),
             |stream| startup(pg.clone(), stream),
         )
         .await;
