@@ -707,11 +707,26 @@ async fn open(target: &Target, port: u16) -> io::Result<Socket> {
     }
 }
 
-/// tokio-postgres's startup and authentication over a stream pgtls negotiated.
-async fn startup(
+/// tokio-postgres's startup and authentication over a stream pgtls negotiated, for
+/// callers that run [`crate::tokio::connect`] over their own transports: the `startup`
+/// callback of that function, with `pg`'s user, database, password, `channel_binding`
+/// (its hosts and sslmode are not used). Over TLS, tokio-postgres gets the session's
+/// channel binding.
+///
+/// A server ErrorResponse comes back as [`StartupError::Rejected`] (so `allow`/`prefer`
+/// retry as libpq), a transport error as [`StartupError::Io`], anything else (e.g.
+/// `channel_binding=require` unmet) as [`StartupError::Fatal`] holding the
+/// `tokio_postgres::Error`.
+///
+/// # Errors
+/// As above.
+pub async fn startup<S>(
     mut pg: ::tokio_postgres::Config,
-    stream: Stream<Socket>,
-) -> Result<(Client, Connection), StartupError> {
+    stream: Stream<S>,
+) -> Result<(Client, ::tokio_postgres::Connection<Stream<S>, Stream<S>>), StartupError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if stream.is_tls() {
         // tokio-postgres then calls `AlreadyNegotiated::connect` at once (no SSLRequest)
         // and treats the stream as TLS: channel binding comes from it.
