@@ -370,6 +370,7 @@ pub struct ConfigBuilder {
     provider: Option<Arc<CryptoProvider>>,
     time_provider: Option<Arc<dyn TimeProvider>>,
     key_log: Option<Arc<dyn KeyLog>>,
+    tls_setup_error: Option<Arc<str>>,
 }
 
 impl Default for ConfigBuilder {
@@ -389,6 +390,7 @@ impl Default for ConfigBuilder {
             provider: None,
             time_provider: None,
             key_log: None,
+            tls_setup_error: None,
         }
     }
 }
@@ -413,6 +415,7 @@ impl Clone for ConfigBuilder {
             provider: self.provider.clone(),
             time_provider: self.time_provider.clone(),
             key_log: self.key_log.clone(),
+            tls_setup_error: self.tls_setup_error.clone(),
         }
     }
 }
@@ -529,6 +532,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// Makes every TLS attempt fail with `message`, as libpq's attempts fail when its TLS
+    /// files cannot be used (an unreadable key, a wrong `sslpassword`): libpq reads them
+    /// only when a TLS attempt starts, so under `prefer` such a failure falls back to
+    /// plaintext and under `allow` it matters only if plaintext is refused. The settings
+    /// layer uses this for allow/prefer; stronger modes fail when settings are built.
+    pub fn tls_setup_error(mut self, message: impl Into<String>) -> Self {
+        self.tls_setup_error = Some(Arc::from(message.into()));
+        self
+    }
+
     /// Validates the settings with libpq's rules and builds the shared rustls config.
     ///
     /// # Errors
@@ -548,14 +561,16 @@ impl ConfigBuilder {
                 return Err(ConfigError::InvalidVersionRange);
             }
         }
-        if sslmode.requires_verification() && self.roots.is_none() {
+        if sslmode.requires_verification() && self.roots.is_none() && self.tls_setup_error.is_none()
+        {
             return Err(ConfigError::NoRootCertificates { path: None });
         }
         let host = std::mem::take(&mut self.host);
         let negotiation = self.negotiation;
         let certmode = self.certmode;
         let sni = self.sni;
-        let shared = if sslmode == SslMode::Disable {
+        let tls_setup_error = self.tls_setup_error.clone();
+        let shared = if sslmode == SslMode::Disable || tls_setup_error.is_some() {
             None
         } else {
             Some(Arc::new(self.build_shared()?))
@@ -568,6 +583,7 @@ impl ConfigBuilder {
             shared,
             host: Arc::from(""),
             tls: None,
+            tls_setup_error,
         };
         config.with_host(&host)
     }
@@ -714,8 +730,10 @@ pub struct Config {
     sni: bool,
     host: Arc<str>,
     shared: Option<Arc<SharedTls>>,
-    /// `None` for `disable`, or when no TLS version is usable.
+    /// `None` for `disable`, when no TLS version is usable, or after a setup error.
     tls: Option<Arc<ClientConfig>>,
+    /// Why TLS attempts fail before they start (see [`ConfigBuilder::tls_setup_error`]).
+    tls_setup_error: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Config {
@@ -822,6 +840,14 @@ impl Config {
     /// rustls nothing to speak.
     pub fn rustls_config(&self) -> Option<&Arc<ClientConfig>> {
         self.tls.as_ref()
+    }
+
+    /// Why a TLS attempt cannot start with this config.
+    pub(crate) fn tls_unavailable(&self) -> crate::Error {
+        match &self.tls_setup_error {
+            Some(message) => crate::Error::TlsSetup(message.to_string()),
+            None => crate::Error::NoProtocolsAvailable,
+        }
     }
 
     /// The rustls config and server name for one new TLS connection, plus the resolver

@@ -106,6 +106,10 @@ pub enum Error {
     /// No TLS version is left between the configured minimum and maximum that rustls can
     /// speak (rustls has TLS 1.2 and 1.3). OpenSSL: `no protocols available`.
     NoProtocolsAvailable,
+    /// The client's TLS material could not be used (libpq fails the TLS attempt when it
+    /// cannot read its key or certificate files); see
+    /// [`crate::ConfigBuilder::tls_setup_error`]. A TLS failure for the policy.
+    TlsSetup(String),
 
     // --- Blame::Limit ---
     /// The peer sent more than pgtls is willing to buffer.
@@ -140,7 +144,10 @@ impl Error {
             | Error::AlpnNotNegotiated
             | Error::UnexpectedAlpn(_)
             | Error::CertificateNotRequested => Blame::Policy,
-            Error::Certificate { .. } | Error::Tls(_) | Error::NoProtocolsAvailable => Blame::Tls,
+            Error::Certificate { .. }
+            | Error::Tls(_)
+            | Error::NoProtocolsAvailable
+            | Error::TlsSetup(_) => Blame::Tls,
             Error::LimitExceeded(_) => Blame::Limit,
             Error::Misuse(_) => Blame::Misuse,
             Error::StartupRejected { .. } => Blame::Server,
@@ -162,6 +169,7 @@ impl Error {
                 | Error::Certificate { .. }
                 | Error::Tls(_)
                 | Error::NoProtocolsAvailable
+                | Error::TlsSetup(_)
                 | Error::StartupRejected { .. }
                 | Error::LimitExceeded(_)
         )
@@ -192,7 +200,7 @@ impl fmt::Display for Error {
                 f.write_str("server sent an error response during SSL exchange")
             }
             Error::ClosedBeforeSslResponse => f.write_str(
-                "server closed the connection unexpectedly before answering the SSL request",
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
             ),
             Error::ClosedDuringHandshake => f.write_str("SSL SYSCALL error: EOF detected"),
             Error::UncleanEof => {
@@ -213,6 +221,7 @@ impl fmt::Display for Error {
             Error::Certificate { message, .. } => f.write_str(message),
             Error::Tls(err) => write!(f, "SSL error: {err}"),
             Error::NoProtocolsAvailable => f.write_str("SSL error: no protocols available"),
+            Error::TlsSetup(message) => f.write_str(message),
             Error::LimitExceeded(what) => write!(f, "limit exceeded: {what}"),
             Error::Misuse(what) => write!(f, "pgtls API misuse: {what}"),
             Error::StartupRejected { message, .. } => f.write_str(message),

@@ -323,7 +323,7 @@ impl Negotiation {
     fn start_tls_state(&mut self) -> State {
         let Some(start) = self.config.tls_for_connection() else {
             return State::Failed {
-                error: Error::NoProtocolsAvailable,
+                error: self.config.tls_unavailable(),
                 tls: None,
             };
         };

@@ -270,7 +270,9 @@ fn root_files_pem_bundle_der_and_bad_ones() {
         matches!(&files.roots, RootCertificates::Certificates(c) if c[0].as_ref() == a.der.as_slice())
     );
 
-    // A file that exists but is unusable is an error in every mode.
+    // A file that exists but is unusable fails the settings under require and stronger;
+    // under allow/prefer it fails each TLS attempt instead (libpq reads it only then), so
+    // the plan can fall back to plaintext.
     for (name, contents) in [
         ("garbage.pem", b"this is not a certificate".to_vec()),
         ("empty.pem", Vec::new()),
@@ -289,8 +291,19 @@ fn root_files_pem_bundle_der_and_bad_ones() {
     ] {
         let path = home.file(name);
         write(&path, &contents, 0o644);
-        let settings = home.settings(&format!("sslmode=prefer sslrootcert={}", path.display()));
+        let prefer = home.settings(&format!("sslmode=prefer sslrootcert={}", path.display()));
+        let config = &prefer.to_configs().unwrap()[0].1;
+        let mut attempt = pgtls::Negotiation::new(config, pgtls::plan::Method::SslRequest).unwrap();
+        let mut request = [0u8; 8];
+        assert_eq!(
+            attempt.poll_output(&mut request).unwrap(),
+            pgtls::Poll::Transmit(8)
+        );
+        let deferred = attempt.handle_input(b"S").unwrap_err();
+        assert!(deferred.allows_fallback(), "{name}: {deferred}");
+        let settings = home.settings(&format!("sslmode=require sslrootcert={}", path.display()));
         let e = err(&settings);
+        assert_eq!(deferred.to_string(), e.to_string(), "{name}");
         assert!(
             matches!(&e, SettingsError::RootCertificateFile { path: p, .. } if p == path.to_str().unwrap()),
             "{name}: {e:?}"

@@ -370,7 +370,7 @@ fn close_after_ssl_request() {
     assert!(matches!(err, Error::ClosedBeforeSslResponse));
     assert_eq!(
         err.to_string(),
-        "server closed the connection unexpectedly before answering the SSL request"
+        "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."
     );
     assert!(!err.allows_fallback());
 }

@@ -550,10 +550,20 @@ impl Settings {
         &self,
         customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     ) -> Result<Vec<(HostTarget, Config)>, SettingsError> {
-        let files = if self.sslmode == SslMode::Disable {
-            TlsFiles::default()
-        } else {
-            self.load_tls_files()?
+        // libpq reads its TLS files when a TLS attempt starts; under allow/prefer a file
+        // that cannot be used fails that attempt (and the plan falls back), it does not
+        // fail the connection up front.
+        let mut setup_error = None;
+        let files = match self.sslmode {
+            SslMode::Disable => TlsFiles::default(),
+            SslMode::Allow | SslMode::Prefer => match self.load_tls_files() {
+                Ok(files) => files,
+                Err(err) => {
+                    setup_error = Some(err.to_string());
+                    TlsFiles::default()
+                }
+            },
+            _ => self.load_tls_files()?,
         };
         let mut builder = Config::builder()
             .sslmode(self.sslmode)
@@ -573,6 +583,9 @@ impl Settings {
         }
         if let Some(path) = non_empty(&self.params, "sslkeylogfile") {
             builder = builder.key_log(Arc::new(KeyLogToFile::new(path)));
+        }
+        if let Some(message) = setup_error {
+            builder = builder.tls_setup_error(message);
         }
         let builder = customize(builder);
         let map_err = |err: ConfigError| -> SettingsError {
@@ -615,10 +628,20 @@ impl Settings {
                 other => SettingsError::Config(other),
             }
         };
-        let first = builder
-            .host(self.hosts[0].host())
-            .build()
-            .map_err(map_err)?;
+        let weak = matches!(self.sslmode, SslMode::Allow | SslMode::Prefer);
+        let fallback = weak.then(|| builder.clone());
+        let first = match builder.host(self.hosts[0].host()).build() {
+            Ok(config) => config,
+            // A key that does not match its certificate, or a credential rustls cannot
+            // load: libpq fails the TLS attempt (initialize_SSL), so allow/prefer go on.
+            Err(err @ ConfigError::BadCredential { .. }) if fallback.is_some() => fallback
+                .unwrap_or_default()
+                .host(self.hosts[0].host())
+                .tls_setup_error(map_err(err).to_string())
+                .build()
+                .map_err(map_err)?,
+            Err(err) => return Err(map_err(err)),
+        };
         let mut out = Vec::with_capacity(self.hosts.len());
         for (i, target) in self.hosts.iter().enumerate() {
             let config = if i == 0 {

@@ -159,7 +159,7 @@ fn probe_host(
                 "connection to server on socket \"{}\"",
                 target.unix_socket_path().unwrap_or_default()
             )
-        } else if target.host().is_empty() || target.host() == addr {
+        } else if target.hostaddr().is_some() || target.host().is_empty() || target.host() == addr {
             format!("connection to server at \"{addr}\", port {}", target.port())
         } else {
             format!(
