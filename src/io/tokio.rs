@@ -25,6 +25,11 @@
 //!   close_notify, sends it and shuts the transport down.
 //! - It never returns `Pending` unless the transport returned `Pending` in the same call
 //!   (so a waker is registered): no busy loop, no lost wake-up.
+//! - An idle stream holds no buffer of its own: bytes move between the transport and the
+//!   session through one scratch buffer per thread (ciphertext and handshake records
+//!   only, never plaintext); only what the transport or the session has not taken yet is
+//!   kept in the stream, and released once taken. So a session costs what the rustls
+//!   connection inside it costs, however many are open.
 //! - A clean close (the server's close_notify) reads as EOF; a transport EOF without it
 //!   is an `UnexpectedEof` error ([`Error::UncleanEof`]).
 //!
@@ -83,6 +88,24 @@ use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Sessi
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
+
+std::thread_local! {
+    /// The scratch buffer of [`with_scratch`], one per thread.
+    static SCRATCH: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch buffer (`BUF_LEN` bytes), allocated on first use.
+/// A nested call (a transport that is itself a [`TlsStream`]) gets a buffer of its own.
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = SCRATCH
+        .try_with(std::cell::Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec![0u8; BUF_LEN].into_boxed_slice());
+    let result = f(&mut buf);
+    let _ = SCRATCH.try_with(|scratch| scratch.set(Some(buf)));
+    result
+}
 
 /// An established connection: TLS or plaintext.
 pub enum Stream<S> {
@@ -251,14 +274,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PlainStream<S> {
 pub struct TlsStream<S> {
     inner: S,
     session: Session,
-    /// TLS bytes read from the transport, `incoming[in_start..in_end]` not yet consumed.
-    incoming: Box<[u8]>,
+    /// TLS bytes read from the transport that the session has not taken yet,
+    /// `incoming[in_start..]`; empty (no allocation) unless the session refused some.
+    incoming: Vec<u8>,
     in_start: usize,
-    in_end: usize,
-    /// TLS records taken from the session, `outgoing[out_start..out_end]` not yet written.
-    outgoing: Box<[u8]>,
+    /// TLS records taken from the session that the transport has not taken yet,
+    /// `outgoing[out_start..]`; empty (no allocation) once all were written.
+    outgoing: Vec<u8>,
     out_start: usize,
-    out_end: usize,
     /// The transport reached EOF (and the session was told).
     read_eof: bool,
     /// close_notify was queued by `poll_shutdown`.
@@ -269,8 +292,8 @@ impl<S> fmt::Debug for TlsStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsStream")
             .field("session", &self.session)
-            .field("buffered_in", &(self.in_end - self.in_start))
-            .field("buffered_out", &(self.out_end - self.out_start))
+            .field("buffered_in", &(self.incoming.len() - self.in_start))
+            .field("buffered_out", &(self.outgoing.len() - self.out_start))
             .field("read_eof", &self.read_eof)
             .finish_non_exhaustive()
     }
@@ -280,17 +303,13 @@ impl<S> TlsStream<S> {
     /// Wraps a session established over `inner`; `leftover` are TLS bytes already read
     /// from `inner` that the negotiation did not consume.
     fn new(inner: S, session: Session, leftover: &[u8]) -> Self {
-        let mut incoming = vec![0u8; BUF_LEN.max(leftover.len())].into_boxed_slice();
-        incoming[..leftover.len()].copy_from_slice(leftover);
         TlsStream {
             inner,
             session,
-            incoming,
+            incoming: leftover.to_vec(),
             in_start: 0,
-            in_end: leftover.len(),
-            outgoing: vec![0u8; BUF_LEN].into_boxed_slice(),
+            outgoing: Vec::new(),
             out_start: 0,
-            out_end: 0,
             read_eof: false,
             close_queued: false,
         }
@@ -317,18 +336,51 @@ impl<S: AsyncWrite + Unpin> TlsStream<S> {
     /// `Pending` only when the transport returned `Pending`.
     fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
         loop {
-            while self.out_start < self.out_end {
-                let n = ready!(Pin::new(&mut self.inner)
-                    .poll_write(cx, &self.outgoing[self.out_start..self.out_end]))?;
+            // Records kept from an earlier call go first.
+            while self.out_start < self.outgoing.len() {
+                let n = ready!(
+                    Pin::new(&mut self.inner).poll_write(cx, &self.outgoing[self.out_start..])
+                )?;
                 if n == 0 {
                     return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
                 self.out_start += n;
             }
-            self.out_start = 0;
-            self.out_end = self.session.poll_output(&mut self.outgoing);
-            if self.out_end == 0 {
+            if self.outgoing.capacity() != 0 {
+                self.outgoing = Vec::new();
+                self.out_start = 0;
+            }
+            if !self.session.wants_output() {
                 return TaskPoll::Ready(Ok(()));
+            }
+            // New records, through the scratch buffer; what the transport does not take
+            // now (or takes with an error) is kept for the next call.
+            let (session, inner, outgoing) =
+                (&mut self.session, &mut self.inner, &mut self.outgoing);
+            let step = with_scratch(|scratch| {
+                let len = session.poll_output(scratch);
+                let mut written = 0;
+                while written < len {
+                    match Pin::new(&mut *inner).poll_write(cx, &scratch[written..len]) {
+                        TaskPoll::Ready(Ok(0)) => {
+                            outgoing.extend_from_slice(&scratch[written..len]);
+                            return Some(TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into())));
+                        }
+                        TaskPoll::Ready(Ok(n)) => written += n,
+                        TaskPoll::Ready(Err(err)) => {
+                            outgoing.extend_from_slice(&scratch[written..len]);
+                            return Some(TaskPoll::Ready(Err(err)));
+                        }
+                        TaskPoll::Pending => {
+                            outgoing.extend_from_slice(&scratch[written..len]);
+                            return Some(TaskPoll::Pending);
+                        }
+                    }
+                }
+                (len == 0).then_some(TaskPoll::Ready(Ok(())))
+            });
+            if let Some(done) = step {
+                return done;
             }
         }
     }
@@ -373,11 +425,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                 return TaskPoll::Ready(Err(err));
             }
             // 3. TLS bytes already read.
-            if this.in_start < this.in_end {
-                let consumed = match this
-                    .session
-                    .handle_input(&this.incoming[this.in_start..this.in_end])
-                {
+            if this.in_start < this.incoming.len() {
+                let consumed = match this.session.handle_input(&this.incoming[this.in_start..]) {
                     Ok(consumed) => consumed,
                     Err(err) => {
                         this.last_gasp(cx);
@@ -392,18 +441,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                     )));
                 }
                 this.in_start += consumed;
+                if this.in_start == this.incoming.len() {
+                    this.incoming = Vec::new();
+                    this.in_start = 0;
+                }
                 continue;
             }
             if this.read_eof {
                 // The session was told and has nothing more to say.
                 return TaskPoll::Ready(Err(to_io(Error::UncleanEof)));
             }
-            // 4. The transport. `Pending` here has registered the waker.
-            let mut read = ReadBuf::new(&mut this.incoming);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-            let n = read.filled().len();
-            this.in_start = 0;
-            this.in_end = n;
+            // 4. The transport, through the scratch buffer; the bytes go to the session at
+            //    once and only what it refuses is kept. `Pending` here has registered the
+            //    waker.
+            let (session, inner, incoming) =
+                (&mut this.session, &mut this.inner, &mut this.incoming);
+            let read = with_scratch(|scratch| -> TaskPoll<io::Result<Result<usize, Error>>> {
+                let mut read = ReadBuf::new(scratch);
+                ready!(Pin::new(&mut *inner).poll_read(cx, &mut read))?;
+                let filled = read.filled();
+                let consumed = match session.handle_input(filled) {
+                    Ok(consumed) => consumed,
+                    Err(err) => return TaskPoll::Ready(Ok(Err(err))),
+                };
+                incoming.extend_from_slice(&filled[consumed..]);
+                TaskPoll::Ready(Ok(Ok(filled.len())))
+            });
+            let n = match ready!(read)? {
+                Ok(n) => n,
+                Err(err) => {
+                    this.last_gasp(cx);
+                    return TaskPoll::Ready(Err(to_io(err)));
+                }
+            };
             if n == 0 {
                 this.read_eof = true;
                 if let Err(err) = this.session.handle_eof() {
