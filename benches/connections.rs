@@ -24,6 +24,8 @@ mod alloc;
 mod common;
 #[path = "../tests/support/pg.rs"]
 mod pg;
+#[path = "common/pgwire.rs"]
+mod pgwire;
 #[path = "common/realserver.rs"]
 mod realserver;
 
@@ -39,11 +41,14 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 const ROUNDS: usize = 3;
 
+/// Builds a client's command line from the conninfo and N.
+type CommandFor = Box<dyn Fn(&str, usize) -> Command>;
+
 /// One client under test.
 struct Client {
     name: &'static str,
     /// The command line, given the conninfo and N.
-    command: Box<dyn Fn(&str, usize) -> Command>,
+    command: CommandFor,
     tls: bool,
 }
 
@@ -84,7 +89,10 @@ impl Run {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let serve = args.first().is_some_and(|a| a == "serve");
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300);
     let Some(install) = pg::PgInstall::find(pg::PgVersion::V15) else {
@@ -160,7 +168,8 @@ fn configure(server: &pg::PgServer) {
     ]);
     let mut ctl = if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(server.install.bin("pg_ctl"));
+        c.args(["-u", "postgres", "--"])
+            .arg(server.install.bin("pg_ctl"));
         c
     } else {
         Command::new(server.install.bin("pg_ctl"))
@@ -191,13 +200,20 @@ fn is_root() -> bool {
 }
 
 fn example(name: &str) -> PathBuf {
-    common::target_dir().join("release").join("examples").join(name)
+    common::target_dir()
+        .join("release")
+        .join("examples")
+        .join(name)
 }
 
 fn clients(install: &pg::PgInstall, work: &Path) -> Vec<Client> {
     let mut clients = Vec::new();
     let pgbench = install.bin("pgbench");
-    let pgbench = if pgbench.exists() { pgbench } else { PathBuf::from("pgbench") };
+    let pgbench = if pgbench.exists() {
+        pgbench
+    } else {
+        PathBuf::from("pgbench")
+    };
     let work = work.to_owned();
     clients.push(Client {
         name: "libpq (pgbench -C, OpenSSL 3)",
@@ -256,7 +272,9 @@ fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
-    let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", client.name));
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", client.name));
     let pid = child.id() as libc::pid_t;
     // Reap with wait4 for the child's own rusage; read its output first.
     let output = {
@@ -264,8 +282,18 @@ fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
         let mut child = child;
         let mut stdout = String::new();
         let mut stderr = String::new();
-        child.stdout.take().expect("stdout").read_to_string(&mut stdout).ok();
-        child.stderr.take().expect("stderr").read_to_string(&mut stderr).ok();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut stdout)
+            .ok();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .ok();
         std::mem::forget(child);
         (stdout, stderr)
     };
@@ -345,7 +373,13 @@ fn print_table(clients: &[Client], runs: &BTreeMap<(&'static str, bool), Vec<Run
         let plain = get(client.name, false).map(|p| median_of(p, Run::marginal));
         let rate = median_run(runs).conns_per_s();
         let pgtls = client.name.starts_with("pgtls") || client.name.contains("pgtls connector");
-        let target = |t: &str| if pgtls { format!(" (target {t})") } else { String::new() };
+        let target = |t: &str| {
+            if pgtls {
+                format!(" (target {t})")
+            } else {
+                String::new()
+            }
+        };
         println!(
             "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {rate:.0} | {:.1} ×{} | {:.1} ×{} | {} |",
             client.name,
@@ -380,7 +414,11 @@ fn profile(clients: &[Client], conninfo: &str) {
     let out = dir.join("connbench.out");
     let conns = 20;
     let status = Command::new("valgrind")
-        .args(["--tool=callgrind", "--collect-atstart=no", "--toggle-collect=*run_connections*"])
+        .args([
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=*run_connections*",
+        ])
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(&path)
         .arg(conninfo)
@@ -415,7 +453,7 @@ fn profile(clients: &[Client], conninfo: &str) {
         *groups.entry(component(rest)).or_default() += count;
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     println!("### Where pgtls's client instructions go (callgrind, `connbench`, {conns} TLS connections, user space only)\n");
     println!("| component | instructions per connection | share |");
     println!("|---|---:|---:|");
@@ -426,10 +464,7 @@ fn profile(clients: &[Client], conninfo: &str) {
             count as f64 * 100.0 / total as f64
         );
     }
-    println!(
-        "| total | {} | 100 % |\n",
-        common::thousands(total / conns)
-    );
+    println!("| total | {} | 100 % |\n", common::thousands(total / conns));
     println!("Profile: `callgrind_annotate {}`.\n", out.display());
 }
 
@@ -439,9 +474,7 @@ fn component(line: &str) -> &'static str {
     // The first ':' that is not part of a '::' separates the file from the function.
     let bytes = line.as_bytes();
     let split = (0..bytes.len()).find(|&i| {
-        bytes[i] == b':'
-            && (i == 0 || bytes[i - 1] != b':')
-            && bytes.get(i + 1) != Some(&b':')
+        bytes[i] == b':' && (i == 0 || bytes[i - 1] != b':') && bytes.get(i + 1) != Some(&b':')
     });
     let (file, function) = match split {
         Some(i) => (&line[..i], &line[i + 1..]),
@@ -456,7 +489,13 @@ fn component(line: &str) -> &'static str {
             "aws-lc: hashing (transcript, HKDF, HMAC)"
         } else if f.contains("25519") {
             "aws-lc: X25519"
-        } else if f.contains("p256") || f.contains("nistz256") || f.contains("ecdsa") || f.contains("bn_") || f.contains("mont") || f.contains("ec_") {
+        } else if f.contains("p256")
+            || f.contains("nistz256")
+            || f.contains("ecdsa")
+            || f.contains("bn_")
+            || f.contains("mont")
+            || f.contains("ec_")
+        {
             "aws-lc: ECDSA P-256 verify"
         } else if f.contains("aes") || f.contains("gcm") || f.contains("ghash") {
             "aws-lc: AES-GCM records"

@@ -45,17 +45,38 @@ fn warm_client_side(f: &mut dyn FnMut()) {
 type Work<'a> = dyn FnMut(&mut Buffers, &mut dyn FnMut(&mut dyn FnMut())) + 'a;
 
 const VARIANTS: &[(&str, &str)] = &[
-    ("pgtls-none", "pgtls, sslmode=require, no roots (SSLRequest + TLS 1.3)"),
-    ("rustls-none", "bare rustls, any-cert verifier that checks the signature"),
-    ("pgtls-verify-full", "pgtls, sslmode=verify-full (SSLRequest + TLS 1.3)"),
-    ("rustls-webpki", "bare rustls, WebPkiServerVerifier, same root"),
+    (
+        "pgtls-none",
+        "pgtls, sslmode=require, no roots (SSLRequest + TLS 1.3)",
+    ),
+    (
+        "rustls-none",
+        "bare rustls, any-cert verifier that checks the signature",
+    ),
+    (
+        "pgtls-verify-full",
+        "pgtls, sslmode=verify-full (SSLRequest + TLS 1.3)",
+    ),
+    (
+        "rustls-webpki",
+        "bare rustls, WebPkiServerVerifier, same root",
+    ),
     ("sslrequest", "pgtls SSLRequest exchange alone (answer N)"),
-    ("crypto-none", "crypto floor: X25519 keygen + agree, 1 ECDSA P-256 verify"),
-    ("crypto-full", "crypto floor: X25519 keygen + agree, 2 ECDSA P-256 verifies"),
+    (
+        "crypto-none",
+        "crypto floor: X25519 keygen + agree, 1 ECDSA P-256 verify",
+    ),
+    (
+        "crypto-full",
+        "crypto floor: X25519 keygen + agree, 2 ECDSA P-256 verifies",
+    ),
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     match args.first().map(String::as_str) {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("")),
         _ => orchestrate(),
@@ -85,7 +106,13 @@ fn run(variant: &str) {
                 let mut client = None;
                 on_client(&mut || client = Some(PgtlsClient::new(&config)));
                 let mut client = client.expect("client");
-                drop(common::handshake(&mut client, &server, bufs, true, on_client));
+                drop(common::handshake(
+                    &mut client,
+                    &server,
+                    bufs,
+                    true,
+                    on_client,
+                ));
                 let mut client = Some(client);
                 on_client(&mut || drop(client.take().expect("client").into_session()));
             });
@@ -100,7 +127,13 @@ fn run(variant: &str) {
                 let mut client = None;
                 on_client(&mut || client = Some(RustlsClient::new(&config)));
                 let mut client = client.expect("client");
-                drop(common::handshake(&mut client, &server, bufs, false, on_client));
+                drop(common::handshake(
+                    &mut client,
+                    &server,
+                    bufs,
+                    false,
+                    on_client,
+                ));
                 let mut client = Some(client);
                 on_client(&mut || drop(client.take()));
             });
@@ -273,10 +306,7 @@ fn orchestrate() {
             ),
             _ => String::new(),
         };
-        println!(
-            "| `{name}`: {what} | {} | {r} |",
-            common::thousands(*ir)
-        );
+        println!("| `{name}`: {what} | {} | {r} |", common::thousands(*ir));
     }
     println!();
     println!(

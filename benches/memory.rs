@@ -14,6 +14,8 @@
 mod alloc;
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/pgwire.rs"]
+mod pgwire;
 #[path = "common/realserver.rs"]
 mod realserver;
 
@@ -30,7 +32,10 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 const HELD: usize = 100;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     match args.first().map(String::as_str) {
         Some("server") => {
             let host = args.get(1).expect("HOST").clone();
@@ -65,7 +70,13 @@ fn measure_pgtls(config: &pgtls::Config, server: &Arc<ServerConfig>) -> Figures 
         let mut client = None;
         alloc::gated(&mut || client = Some(PgtlsClient::new(config)));
         let mut client = client.expect("client");
-        servers.push(common::handshake(&mut client, server, &mut bufs, true, &mut alloc::gated));
+        servers.push(common::handshake(
+            &mut client,
+            server,
+            &mut bufs,
+            true,
+            &mut alloc::gated,
+        ));
         let mut client = Some(client);
         alloc::gated(&mut || held.push(client.take().expect("client").into_session()));
     }
@@ -76,7 +87,10 @@ fn measure_pgtls(config: &pgtls::Config, server: &Arc<ServerConfig>) -> Figures 
     figures
 }
 
-fn measure_rustls(config: &Arc<pgtls::rustls::ClientConfig>, server: &Arc<ServerConfig>) -> Figures {
+fn measure_rustls(
+    config: &Arc<pgtls::rustls::ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> Figures {
     let mut bufs = Buffers::default();
     let mut held: Vec<ClientConnection> = Vec::with_capacity(HELD);
     let mut servers = Vec::with_capacity(HELD);
@@ -85,7 +99,13 @@ fn measure_rustls(config: &Arc<pgtls::rustls::ClientConfig>, server: &Arc<Server
         let mut client = None;
         alloc::gated(&mut || client = Some(RustlsClient::new(config)));
         let mut client = client.expect("client");
-        servers.push(common::handshake(&mut client, server, &mut bufs, false, &mut alloc::gated));
+        servers.push(common::handshake(
+            &mut client,
+            server,
+            &mut bufs,
+            false,
+            &mut alloc::gated,
+        ));
         let mut client = Some(client);
         alloc::gated(&mut || held.push(client.take().expect("client").conn));
     }
@@ -114,10 +134,22 @@ fn in_memory() {
     let _ = measure_rustls(&material.rustls_no_roots(), &server);
 
     let rows = [
-        ("pgtls `Session`, no roots", measure_pgtls(&material.pgtls_no_roots(), &server)),
-        ("bare rustls, any-cert verifier", measure_rustls(&material.rustls_no_roots(), &server)),
-        ("pgtls `Session`, verify-full", measure_pgtls(&material.pgtls_verify_full(), &server)),
-        ("bare rustls, WebPKI verifier", measure_rustls(&material.rustls_webpki(), &server)),
+        (
+            "pgtls `Session`, no roots",
+            measure_pgtls(&material.pgtls_no_roots(), &server),
+        ),
+        (
+            "bare rustls, any-cert verifier",
+            measure_rustls(&material.rustls_no_roots(), &server),
+        ),
+        (
+            "pgtls `Session`, verify-full",
+            measure_pgtls(&material.pgtls_verify_full(), &server),
+        ),
+        (
+            "bare rustls, WebPKI verifier",
+            measure_rustls(&material.rustls_webpki(), &server),
+        ),
     ];
     println!("### Memory per session, in memory (client side only, mean over {HELD} sessions held at once)\n");
     println!("| client | allocations per handshake | bytes allocated per handshake | heap held per idle session | + struct | held total | vs bare rustls |");
@@ -150,7 +182,9 @@ fn in_memory() {
 fn scale_in_memory(material: &Material, server: &Arc<ServerConfig>) {
     let config = material.pgtls_verify_full();
     let mut bufs = Buffers::default();
-    println!("### Scale, in memory: pgtls core `Session`s held at once (client heap per session)\n");
+    println!(
+        "### Scale, in memory: pgtls core `Session`s held at once (client heap per session)\n"
+    );
     println!("| sessions | heap per session |");
     println!("|---:|---:|");
     for n in [1usize, 10, 100, 1000, 10_000] {
@@ -160,7 +194,13 @@ fn scale_in_memory(material: &Material, server: &Arc<ServerConfig>) {
             let mut client = None;
             alloc::gated(&mut || client = Some(PgtlsClient::new(&config)));
             let mut client = client.expect("client");
-            drop(common::handshake(&mut client, server, &mut bufs, true, &mut alloc::gated));
+            drop(common::handshake(
+                &mut client,
+                server,
+                &mut bufs,
+                true,
+                &mut alloc::gated,
+            ));
             let mut client = Some(client);
             alloc::gated(&mut || held.push(client.take().expect("client").into_session()));
         }

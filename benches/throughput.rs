@@ -15,7 +15,9 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305};
+use aws_lc_rs::aead::{
+    Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305,
+};
 use common::{thread_cpu, Material};
 use pgtls::rustls::{ClientConnection, ServerConnection};
 use pgtls::{ApplicationData, Session};
@@ -93,7 +95,11 @@ impl Tunnel for ClientConnection {
 }
 
 /// Client CPU time for `total` bytes up and `total` bytes down.
-fn run_tunnel(client: &mut dyn Tunnel, server: &mut ServerConnection, total: usize) -> (Duration, Duration) {
+fn run_tunnel(
+    client: &mut dyn Tunnel,
+    server: &mut ServerConnection,
+    total: usize,
+) -> (Duration, Duration) {
     let chunk = vec![0x42u8; CHUNK];
     let mut wire = vec![0u8; BATCH * (CHUNK + 64)];
     let mut server_wire = Vec::with_capacity(BATCH * (CHUNK + 64));
@@ -126,7 +132,9 @@ fn run_tunnel(client: &mut dyn Tunnel, server: &mut ServerConnection, total: usi
         for _ in 0..BATCH {
             server.writer().write_all(&chunk).expect("server write");
             while server.wants_write() {
-                server.write_tls(&mut server_wire).expect("server write_tls");
+                server
+                    .write_tls(&mut server_wire)
+                    .expect("server write_tls");
             }
         }
         let t0 = thread_cpu();
@@ -146,7 +154,8 @@ fn run_aead(suite: &str, total: usize) -> (Duration, Duration) {
     } else {
         &CHACHA20_POLY1305
     };
-    let key = LessSafeKey::new(UnboundKey::new(algorithm, &vec![7u8; algorithm.key_len()]).expect("key"));
+    let key =
+        LessSafeKey::new(UnboundKey::new(algorithm, &vec![7u8; algorithm.key_len()]).expect("key"));
     let records = total / RECORD;
     let per_batch = (BATCH * CHUNK) / RECORD;
     let mut batch: Vec<Vec<u8>> = (0..per_batch).map(|_| vec![0x42u8; RECORD + 16]).collect();
@@ -194,7 +203,10 @@ fn mib_s(bytes: usize, d: Duration) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mib: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
     let total = mib * 1024 * 1024;
     let material = Material::load_or_generate(&Material::default_dir());
@@ -247,4 +259,144 @@ fn main() {
     );
     row("aws-lc-rs AEAD, 16 KiB records", ae, "1 | 1".into());
     println!();
+
+    let mut best = [(Duration::MAX, Duration::MAX); 2];
+    for _ in 0..ROUNDS {
+        let (pg, rl) = adapter::run(&pgtls_config, &rustls_config, &server_config, total);
+        best[0] = (best[0].0.min(pg.0), best[0].1.min(pg.1));
+        best[1] = (best[1].0.min(rl.0), best[1].1.min(rl.1));
+    }
+    let [pg, rl] = best;
+    println!("### Async adapters ({mib} MiB each way, 8 KiB writes, against a tokio-rustls server over an in-memory duplex, one thread; its CPU time, client and server together, best of {ROUNDS})\n");
+    println!("| | up MiB/s | down MiB/s | up ratio | down ratio |");
+    println!("|---|---:|---:|---|---|");
+    let row = |name: &str, (u, d): (Duration, Duration), ratio: String| {
+        println!(
+            "| {name} | {:.0} | {:.0} | {ratio} |",
+            mib_s(total, u),
+            mib_s(total, d)
+        );
+    };
+    row(
+        "pgtls `tokio::TlsStream`",
+        pg,
+        format!(
+            "{:.2} × tokio-rustls | {:.2} × tokio-rustls",
+            r(pg.0, rl.0),
+            r(pg.1, rl.1)
+        ),
+    );
+    row(
+        "tokio-rustls `client::TlsStream`",
+        rl,
+        "baseline | baseline".into(),
+    );
+    println!();
+}
+
+/// The tokio layer: pgtls's adapter (`pgtls::tokio::TlsStream`) versus tokio-rustls's client
+/// stream, each against a tokio-rustls server over an in-memory duplex pipe, on one
+/// current-thread runtime. Wall-clock of both sides together (the server's share is the
+/// same in both), 8 KiB writes each way.
+mod adapter {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use pgtls::plan::Method;
+    use pgtls::rustls::pki_types::ServerName;
+    use pgtls::rustls::{ClientConfig, ServerConfig};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+
+    use super::CHUNK;
+
+    const PIPE: usize = 64 * 1024;
+
+    async fn server(
+        config: Arc<ServerConfig>,
+        mut sock: DuplexStream,
+        ssl_request: bool,
+        total: usize,
+    ) {
+        if ssl_request {
+            let mut req = [0u8; 8];
+            sock.read_exact(&mut req).await.expect("SSLRequest");
+            sock.write_all(b"S").await.expect("S");
+        }
+        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(sock)
+            .await
+            .expect("server handshake");
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0;
+        while got < total {
+            let n = tls.read(&mut buf).await.expect("server read");
+            assert!(n > 0, "client closed early");
+            got += n;
+        }
+        let chunk = vec![0x24u8; CHUNK];
+        for _ in 0..total / CHUNK {
+            tls.write_all(&chunk).await.expect("server write");
+        }
+        tls.flush().await.expect("server flush");
+        let _ = tls.read(&mut buf).await;
+    }
+
+    async fn client<S: AsyncRead + AsyncWrite + Unpin>(
+        mut tls: S,
+        total: usize,
+    ) -> (Duration, Duration) {
+        let chunk = vec![0x42u8; CHUNK];
+        let t0 = super::thread_cpu();
+        for _ in 0..total / CHUNK {
+            tls.write_all(&chunk).await.expect("client write");
+        }
+        tls.flush().await.expect("client flush");
+        let up = super::thread_cpu() - t0;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0;
+        let t0 = super::thread_cpu();
+        while got < total {
+            let n = tls.read(&mut buf).await.expect("client read");
+            assert!(n > 0, "server closed early");
+            got += n;
+        }
+        let down = super::thread_cpu() - t0;
+        let _ = tls.shutdown().await;
+        (up, down)
+    }
+
+    pub fn run(
+        pgtls_config: &pgtls::Config,
+        rustls_config: &Arc<ClientConfig>,
+        server_config: &Arc<ServerConfig>,
+        total: usize,
+    ) -> ((Duration, Duration), (Duration, Duration)) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (c, s) = tokio::io::duplex(PIPE);
+            let srv = tokio::spawn(server(server_config.clone(), s, true, total));
+            let stream = match pgtls::tokio::negotiate(pgtls_config, Method::SslRequest, c)
+                .await
+                .expect("pgtls negotiate")
+            {
+                pgtls::tokio::Attempt::Ready(stream) => stream,
+                pgtls::tokio::Attempt::Refused(_) => panic!("refused"),
+            };
+            let pg = client(stream, total).await;
+            srv.await.expect("server task");
+
+            let (c, s) = tokio::io::duplex(PIPE);
+            let srv = tokio::spawn(server(server_config.clone(), s, false, total));
+            let name = ServerName::try_from(super::common::HOST).expect("name");
+            let stream = tokio_rustls::TlsConnector::from(rustls_config.clone())
+                .connect(name, c)
+                .await
+                .expect("tokio-rustls connect");
+            let rl = client(stream, total).await;
+            srv.await.expect("server task");
+            (pg, rl)
+        })
+    }
 }

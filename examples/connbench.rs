@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 50-100 ms of CPU on this machine). Do it before the clock starts, so that the figure
     // below is the steady-state cost of a connection; the whole-process CPU still has it.
     if let Some(tls) = config.rustls_config() {
-        tls.crypto_provider().secure_random.fill(&mut [0u8; 1]).map_err(|_| "no randomness")?;
+        tls.crypto_provider()
+            .secure_random
+            .fill(&mut [0u8; 1])
+            .map_err(|_| "no randomness")?;
     }
 
     let (cpu0, wall0) = (cpu_time(), Instant::now());
@@ -130,7 +133,11 @@ fn run_startup(stream: &mut Stream<TcpStream>, startup: &[u8]) -> Result<(), Sta
     loop {
         match read_message(stream)? {
             (b'R', body) if body.starts_with(&[0, 0, 0, 0]) => {} // AuthenticationOk
-            (b'R', _) => return Err(StartupError::Fatal("connbench supports trust authentication only".into())),
+            (b'R', _) => {
+                return Err(StartupError::Fatal(
+                    "connbench supports trust authentication only".into(),
+                ))
+            }
             (b'E', body) => {
                 return Err(StartupError::Rejected {
                     sqlstate: None,

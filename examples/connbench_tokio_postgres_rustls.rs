@@ -57,12 +57,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         tokio_postgres::config::SslMode::Disable
     });
-    let config = ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     // Seed aws-lc's random generator before the clock starts, as `connbench` does.
-    config.crypto_provider().secure_random.fill(&mut [0u8; 1]).map_err(|_| "no randomness")?;
+    config
+        .crypto_provider()
+        .secure_random
+        .fill(&mut [0u8; 1])
+        .map_err(|_| "no randomness")?;
     let tls = MakeRustlsConnect::new(config);
 
     let rt = tokio::runtime::Builder::new_current_thread()

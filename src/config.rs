@@ -997,7 +997,9 @@ mod tests {
         #[cfg(feature = "aws-lc-rs")]
         assert_eq!(
             names.len(),
-            rustls::crypto::aws_lc_rs::default_provider().kx_groups.len()
+            rustls::crypto::aws_lc_rs::default_provider()
+                .kx_groups
+                .len()
         );
     }
 

@@ -49,9 +49,8 @@ impl Material {
         if !(ca.exists() && crt.exists() && key.exists()) {
             fs::create_dir_all(dir).expect("certificate directory");
             let root = certs::Ca::root("pgtls bench root");
-            let leaf = root.leaf(
-                certs::LeafSpec::server(HOST).ip(std::net::Ipv4Addr::LOCALHOST.into()),
-            );
+            let leaf =
+                root.leaf(certs::LeafSpec::server(HOST).ip(std::net::Ipv4Addr::LOCALHOST.into()));
             fs::write(&ca, root.root_pem()).expect("write ca.pem");
             fs::write(&crt, leaf.chain_pem()).expect("write server.crt");
             certs::write_private_file(&key, leaf.key_pem.as_bytes()).expect("write server.key");
@@ -303,7 +302,9 @@ impl Client for RustlsClient {
         while !bytes.is_empty() {
             let n = self.conn.read_tls(&mut bytes).expect("read_tls");
             assert!(n > 0, "rustls refused handshake bytes");
-            self.conn.process_new_packets().expect("process_new_packets");
+            self.conn
+                .process_new_packets()
+                .expect("process_new_packets");
         }
     }
 
@@ -439,7 +440,13 @@ pub fn direct(f: &mut dyn FnMut()) {
 /// An established pgtls session and its in-memory server.
 pub fn pgtls_pair(config: &Config, server: &Arc<ServerConfig>) -> (Session, ServerConnection) {
     let mut client = PgtlsClient::new(config);
-    let server = handshake(&mut client, server, &mut Buffers::default(), true, &mut direct);
+    let server = handshake(
+        &mut client,
+        server,
+        &mut Buffers::default(),
+        true,
+        &mut direct,
+    );
     (client.into_session(), server)
 }
 
@@ -449,6 +456,12 @@ pub fn rustls_pair(
     server: &Arc<ServerConfig>,
 ) -> (ClientConnection, ServerConnection) {
     let mut client = RustlsClient::new(config);
-    let server = handshake(&mut client, server, &mut Buffers::default(), false, &mut direct);
+    let server = handshake(
+        &mut client,
+        server,
+        &mut Buffers::default(),
+        false,
+        &mut direct,
+    );
     (client.conn, server)
 }

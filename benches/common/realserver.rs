@@ -4,6 +4,7 @@
 
 use super::alloc;
 use super::common;
+use super::pgwire;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -77,6 +78,21 @@ async fn run_async(host: &str, port: u16, ca: &str) {
             .await,
         ));
     }
+    let conninfo = format!(
+        "host={host} hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={ca}"
+    );
+    {
+        let (tls, pg) =
+            pgtls::tokio_postgres::MakeTlsConnector::from_conninfo(&conninfo).expect("conninfo");
+        rows.push((
+            "tokio-postgres + pgtls connector (verify-full)",
+            per_connection(Box::new(move || {
+                let (pg, tls) = (pg.clone(), tls.clone());
+                Box::pin(async move { spawn(pg.connect(tls).await).await })
+            }))
+            .await,
+        ));
+    }
     println!("### Memory per connection, real PostgreSQL 15 on loopback (whole process, {HELD} idle connections held, `SELECT 1` run once on each)\n");
     println!("| client | allocations per connect | heap held per connection | vs no TLS |");
     println!("|---|---:|---:|---|");
@@ -88,11 +104,75 @@ async fn run_async(host: &str, port: u16, ca: &str) {
         );
     }
     println!();
+    scale(&conninfo).await;
+}
+
+/// 1, 10, 100 and 1000 pgtls tokio-adapter sessions held open at once (startup and
+/// `SELECT 1` done, idle): whole-process heap per session.
+async fn scale(conninfo: &str) {
+    use pgtls::libpq::{ConnParams, Environment};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    let settings = ConnParams::parse(conninfo)
+        .and_then(|p| p.resolve(&Environment::empty()))
+        .expect("conninfo");
+    let (target, config) = settings.to_configs().expect("config").remove(0);
+    let addr = (target.connect_host().to_owned(), target.port());
+    let startup = pgwire::startup_message(settings.user(), settings.dbname());
+    let connect = || async {
+        let connected = pgtls::tokio::connect(
+            &config,
+            None,
+            || async { TcpStream::connect((addr.0.as_str(), addr.1)).await },
+            |mut stream: pgtls::tokio::Stream<TcpStream>| {
+                let startup = &startup;
+                async move {
+                    pgwire::startup(&mut stream, startup)
+                        .await
+                        .map_err(|e| pgtls::tokio::StartupError::Fatal(format!("{e:?}").into()))?;
+                    Ok(stream)
+                }
+            },
+        )
+        .await
+        .expect("connect");
+        let mut stream = connected.startup;
+        pgwire::select_1(&mut stream).await.expect("SELECT 1");
+        stream
+    };
+    drop(connect().await); // warm-up
+    println!("### Scale: pgtls tokio-adapter sessions held open at once against PostgreSQL 15 (verify-full; whole-process heap per session, idle after `SELECT 1`)\n");
+    println!("| sessions | heap per session | allocations per connect |");
+    println!("|---:|---:|---:|");
+    for n in [1usize, 10, 100, 1000] {
+        let mut held = Vec::with_capacity(n);
+        let before = alloc::global();
+        for _ in 0..n {
+            held.push(connect().await);
+        }
+        let diff = alloc::global().since(&before);
+        println!(
+            "| {n} | {:.0} B | {:.0} |",
+            diff.live() as f64 / n as f64,
+            diff.allocs as f64 / n as f64
+        );
+        for mut stream in held {
+            let _ = stream.write_all(pgwire::TERMINATE).await;
+            let _ = stream.shutdown().await;
+        }
+        // Let the backends exit before the next, larger step.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    println!();
 }
 
 async fn spawn<T>(
     connected: Result<
-        (Client, tokio_postgres::Connection<tokio_postgres::Socket, T>),
+        (
+            Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, T>,
+        ),
         tokio_postgres::Error,
     >,
 ) -> Held

@@ -1,0 +1,157 @@
+//! `connbench` over tokio (current-thread runtime): N connections one after another,
+//! `SELECT 1` on each, close.
+//!
+//! ```text
+//! cargo run --release --example connbench_tokio -- 'CONNINFO' N
+//! cargo run --release --example connbench_tokio -- --tokio-postgres 'CONNINFO' N
+//! ```
+//!
+//! - Default: pgtls's tokio adapter, `pgtls::tokio::connect` (libpq's plan), a hand-written
+//!   StartupMessage (trust authentication only), `SELECT 1`, Terminate, close_notify.
+//! - `--tokio-postgres`: tokio-postgres with pgtls's connector
+//!   (`pgtls::tokio_postgres::MakeTlsConnector::from_conninfo`), the same driver as the
+//!   tokio-postgres-rustls baseline (`examples/connbench_tokio_postgres_rustls.rs`).
+//!
+//! The connection string is parsed and the TLS configuration built once. Output as
+//! `connbench`: connections per second, client CPU per connection (user + sys, measured
+//! around the loop after the RNG is seeded), and a `connbench:` line for scripts.
+use std::time::{Duration, Instant};
+
+use pgtls::libpq::{ConnParams, Environment};
+use pgtls::tokio::{StartupError, Stream};
+use pgtls::tokio_postgres::MakeTlsConnector;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+#[path = "../benches/common/pgwire.rs"]
+mod pgwire;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let tokio_postgres = args.first().is_some_and(|a| a == "--tokio-postgres");
+    if tokio_postgres {
+        args.remove(0);
+    }
+    let (Some(conninfo), Some(n)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: connbench_tokio [--tokio-postgres] 'CONNINFO' N");
+        std::process::exit(2);
+    };
+    let n: usize = n.parse()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (cpu, wall, tls) = if tokio_postgres {
+        rt.block_on(with_tokio_postgres(conninfo, n))?
+    } else {
+        rt.block_on(with_adapter(conninfo, n))?
+    };
+    println!("connections: {n} ({tls} over TLS)");
+    println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
+    println!(
+        "client CPU per connection: {:.3} ms (user + sys)",
+        cpu.as_secs_f64() * 1000.0 / n as f64
+    );
+    println!(
+        "connbench: n={n} tls={tls} wall_s={:.6} cpu_s={:.6}",
+        wall.as_secs_f64(),
+        cpu.as_secs_f64()
+    );
+    Ok(())
+}
+
+type Measured = Result<(Duration, Duration, usize), Box<dyn std::error::Error>>;
+
+/// Seeds the provider's random generator (aws-lc: once per process, 50-100 ms).
+fn seed_rng(config: &pgtls::Config) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(tls) = config.rustls_config() {
+        tls.crypto_provider()
+            .secure_random
+            .fill(&mut [0u8; 1])
+            .map_err(|_| "no randomness")?;
+    }
+    Ok(())
+}
+
+async fn with_adapter(conninfo: &str, n: usize) -> Measured {
+    let settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
+    let (target, config) = settings
+        .to_configs()?
+        .into_iter()
+        .next()
+        .ok_or("no host in the connection string")?;
+    let addr = (target.connect_host().to_owned(), target.port());
+    let startup = pgwire::startup_message(settings.user(), settings.dbname());
+    seed_rng(&config)?;
+    let (cpu0, wall0) = (cpu_time(), Instant::now());
+    let mut tls = 0;
+    for _ in 0..n {
+        let connected = pgtls::tokio::connect(
+            &config,
+            settings.connect_timeout(),
+            || async {
+                let stream = TcpStream::connect((addr.0.as_str(), addr.1)).await?;
+                stream.set_nodelay(true)?;
+                Ok(stream)
+            },
+            |mut stream: Stream<TcpStream>| {
+                let startup = &startup;
+                async move {
+                    match pgwire::startup(&mut stream, startup).await {
+                        Ok(()) => Ok(stream),
+                        Err(pgwire::StartupFailure::Rejected(message)) => {
+                            Err(StartupError::Rejected {
+                                sqlstate: None,
+                                message,
+                            })
+                        }
+                        Err(pgwire::StartupFailure::Io(err)) => Err(StartupError::Io(err)),
+                        Err(pgwire::StartupFailure::NeedsPassword) => Err(StartupError::Fatal(
+                            "connbench supports trust authentication only".into(),
+                        )),
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut stream = connected.startup;
+        tls += usize::from(stream.is_tls());
+        pgwire::select_1(&mut stream).await?;
+        stream.write_all(pgwire::TERMINATE).await?;
+        stream.shutdown().await?;
+    }
+    Ok((cpu_time() - cpu0, wall0.elapsed(), tls))
+}
+
+async fn with_tokio_postgres(conninfo: &str, n: usize) -> Measured {
+    let (tls, pg) = MakeTlsConnector::from_conninfo(conninfo)?;
+    seed_rng(tls.config())?;
+    let encrypted = tls.config().sslmode() != pgtls::SslMode::Disable;
+    let (cpu0, wall0) = (cpu_time(), Instant::now());
+    for _ in 0..n {
+        let (client, connection) = pg.connect(tls.clone()).await?;
+        let task = tokio::spawn(connection);
+        let messages = client.simple_query("SELECT 1").await?;
+        let rows = messages
+            .iter()
+            .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+            .count();
+        assert_eq!(rows, 1, "SELECT 1 returns one row");
+        drop(client);
+        task.await??;
+    }
+    let tls_count = if encrypted { n } else { 0 };
+    Ok((cpu_time() - cpu0, wall0.elapsed(), tls_count))
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
