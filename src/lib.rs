@@ -156,6 +156,9 @@ pub mod fuzz;
 pub mod libpq;
 mod negotiate;
 pub mod plan;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+#[path = "io/scratch.rs"]
+mod scratch;
 mod session;
 pub mod tls;
 #[cfg(feature = "tokio")]

@@ -37,6 +37,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::plan::{AttemptEnd, Method, Plan, Step, Transport};
+use crate::scratch::with_scratch;
 use crate::session::{ApplicationData, Session};
 use crate::{Config, Error, Negotiated, Negotiation, Poll};
 
@@ -169,13 +170,16 @@ impl<S: Write> Write for PlainStream<S> {
 }
 
 /// A TLS connection over a blocking transport.
+///
+/// An idle stream holds no buffer of its own: TLS bytes move between the transport and
+/// the session through one scratch buffer per thread, and only bytes the session has not
+/// taken yet are kept (and released once taken).
 pub struct TlsStream<S> {
     inner: S,
     session: Session,
-    incoming: Box<[u8]>,
+    /// TLS bytes read but not yet taken by the session: `incoming[start..]`.
+    incoming: Vec<u8>,
     start: usize,
-    end: usize,
-    outgoing: Box<[u8]>,
 }
 
 impl<S> TlsStream<S> {
@@ -197,26 +201,25 @@ impl<S> TlsStream<S> {
 
 impl<S: Read + Write> TlsStream<S> {
     fn new(inner: S, session: Session, leftover: &[u8]) -> Self {
-        let mut incoming = vec![0u8; BUF_LEN.max(leftover.len())].into_boxed_slice();
-        incoming[..leftover.len()].copy_from_slice(leftover);
         TlsStream {
             inner,
             session,
-            incoming,
+            incoming: leftover.to_vec(),
             start: 0,
-            end: leftover.len(),
-            outgoing: vec![0u8; BUF_LEN].into_boxed_slice(),
         }
     }
 
     /// Sends every pending TLS record.
     fn send_pending(&mut self) -> io::Result<()> {
         loop {
-            let n = self.session.poll_output(&mut self.outgoing);
-            if n == 0 {
+            let (session, inner) = (&mut self.session, &mut self.inner);
+            let sent = with_scratch(|scratch| {
+                let n = session.poll_output(scratch);
+                inner.write_all(&scratch[..n]).map(|()| n)
+            })?;
+            if sent == 0 {
                 return self.inner.flush();
             }
-            self.inner.write_all(&self.outgoing[..n])?;
         }
     }
 
@@ -231,21 +234,33 @@ impl<S: Read + Write> TlsStream<S> {
 
     /// Feeds buffered or freshly read TLS bytes to the session. Returns false at EOF.
     fn fill(&mut self) -> io::Result<bool> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            let n = self.inner.read(&mut self.incoming)?;
-            if n == 0 {
-                self.session.handle_eof().map_err(to_io)?;
-                return Ok(false);
+        if self.start < self.incoming.len() {
+            let consumed = self
+                .session
+                .handle_input(&self.incoming[self.start..])
+                .map_err(to_io)?;
+            self.start += consumed;
+            if self.start == self.incoming.len() {
+                self.incoming = Vec::new();
+                self.start = 0;
             }
-            self.end = n;
+            return Ok(true);
         }
-        let consumed = self
-            .session
-            .handle_input(&self.incoming[self.start..self.end])
-            .map_err(to_io)?;
-        self.start += consumed;
+        // Read through the scratch buffer; keep only what the session does not take.
+        let (session, inner, incoming) = (&mut self.session, &mut self.inner, &mut self.incoming);
+        let n = with_scratch(|scratch| -> io::Result<usize> {
+            let n = inner.read(scratch)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let consumed = session.handle_input(&scratch[..n]).map_err(to_io)?;
+            incoming.extend_from_slice(&scratch[consumed..n]);
+            Ok(n)
+        })?;
+        if n == 0 {
+            self.session.handle_eof().map_err(to_io)?;
+            return Ok(false);
+        }
         Ok(true)
     }
 }

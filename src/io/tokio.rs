@@ -84,28 +84,11 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::time::Instant;
 
 use crate::plan::{AttemptEnd, Method, Plan, Step};
+use crate::scratch::with_scratch;
 use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
-
-std::thread_local! {
-    /// The scratch buffer of [`with_scratch`], one per thread.
-    static SCRATCH: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs `f` with this thread's scratch buffer (`BUF_LEN` bytes), allocated on first use.
-/// A nested call (a transport that is itself a [`TlsStream`]) gets a buffer of its own.
-fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    let mut buf = SCRATCH
-        .try_with(std::cell::Cell::take)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| vec![0u8; BUF_LEN].into_boxed_slice());
-    let result = f(&mut buf);
-    let _ = SCRATCH.try_with(|scratch| scratch.set(Some(buf)));
-    result
-}
 
 /// An established connection: TLS or plaintext.
 pub enum Stream<S> {
