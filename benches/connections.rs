@@ -496,7 +496,7 @@ fn component(line: &str) -> &'static str {
             || f.contains("mont")
             || f.contains("ec_")
         {
-            "aws-lc: ECDSA P-256 verify"
+            "aws-lc: P-256 (ECDH key exchange, 2 ECDSA verifies)"
         } else if f.contains("aes") || f.contains("gcm") || f.contains("ghash") {
             "aws-lc: AES-GCM records"
         } else {

@@ -20,7 +20,7 @@ use common::{Buffers, Material, PgtlsClient, RustlsClient};
 use pgtls::plan::Method;
 use pgtls::rustls::crypto::SupportedKxGroup;
 use pgtls::rustls::pki_types::SignatureVerificationAlgorithm;
-use pgtls::rustls::SignatureScheme;
+use pgtls::rustls::{NamedGroup, SignatureScheme};
 use pgtls::{Negotiated, Negotiation, Poll};
 
 const WARMUP: usize = 3;
@@ -144,9 +144,14 @@ fn run(variant: &str) {
                 on_client(&mut || ssl_request_refused(&config, &mut bufs.client_out));
             });
         }
-        "crypto-none" | "crypto-full" => {
+        "crypto-none" | "crypto-full" | "crypto-pg" => {
             let verifies = if variant == "crypto-none" { 1 } else { 2 };
-            let floor = CryptoFloor::new(&material);
+            let group = if variant == "crypto-pg" {
+                NamedGroup::secp256r1
+            } else {
+                NamedGroup::X25519
+            };
+            let floor = CryptoFloor::new(&material, group);
             iterations(&mut bufs, &mut |_, on_client| {
                 let peer = floor.group.start().expect("server share");
                 let peer_public = peer.pub_key().to_vec();
@@ -192,9 +197,13 @@ struct CryptoFloor {
 }
 
 impl CryptoFloor {
-    fn new(material: &Material) -> CryptoFloor {
+    fn new(material: &Material, group: NamedGroup) -> CryptoFloor {
         let provider = common::provider();
-        let group = provider.kx_groups[0];
+        let group = *provider
+            .kx_groups
+            .iter()
+            .find(|g| g.name() == group)
+            .expect("key exchange group");
         let key = provider
             .key_provider
             .load_private_key(material.key.clone_key())
