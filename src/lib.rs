@@ -156,6 +156,7 @@ pub mod fuzz;
 pub mod libpq;
 mod negotiate;
 pub mod plan;
+pub mod server;
 mod session;
 pub mod tls;
 mod verify;
