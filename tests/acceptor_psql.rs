@@ -140,7 +140,16 @@ fn psql_15_and_18_through_the_proxy() {
     let out = setup.psql(&pg15, port, "sslmode=verify-full", "SELECT 1");
     expect_rows(&out, "1");
     assert!(
-        logged(&log, &["sslrequest", "tls=TLSv1.3", "sni=localhost", "alpn=-", "user=postgres"]),
+        logged(
+            &log,
+            &[
+                "sslrequest",
+                "tls=TLSv1.3",
+                "sni=localhost",
+                "alpn=-",
+                "user=postgres"
+            ]
+        ),
         "{:?}",
         log.lock().unwrap()
     );
@@ -157,7 +166,10 @@ fn psql_15_and_18_through_the_proxy() {
         &pg15,
         port,
         "sslmode=verify-full",
-        &format!("SELECT length('{}' || repeat('y', 200000))", "x".repeat(40_000)),
+        &format!(
+            "SELECT length('{}' || repeat('y', 200000))",
+            "x".repeat(40_000)
+        ),
     );
     expect_rows(&out, "240000");
     // libpq's default (prefer) goes TLS too.
@@ -178,7 +190,10 @@ fn psql_15_and_18_through_the_proxy() {
     };
     let out = setup.psql(&pg18, port, "sslmode=verify-full", "SELECT 18");
     expect_rows(&out, "18");
-    assert!(logged(&log, &["sslrequest", "alpn=postgresql", "sni=localhost"]));
+    assert!(logged(
+        &log,
+        &["sslrequest", "alpn=postgresql", "sni=localhost"]
+    ));
     let out = setup.psql(
         &pg18,
         port,
@@ -187,7 +202,10 @@ fn psql_15_and_18_through_the_proxy() {
     );
     expect_rows(&out, "direct");
     assert!(
-        logged(&log, &["direct", "tls=TLSv1.3", "sni=localhost", "alpn=postgresql"]),
+        logged(
+            &log,
+            &["direct", "tls=TLSv1.3", "sni=localhost", "alpn=postgresql"]
+        ),
         "{:?}",
         log.lock().unwrap()
     );
