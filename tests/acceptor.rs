@@ -434,11 +434,8 @@ fn transfer(from: &mut Session, to: &mut Session, data: &[u8]) -> Vec<u8> {
         }
         let n = to.handle_input(&wire).unwrap();
         wire.drain(..n);
-        loop {
-            match to.poll_application_data(&mut buf).unwrap() {
-                ApplicationData::Data(k) => received.extend_from_slice(&buf[..k]),
-                _ => break,
-            }
+        while let ApplicationData::Data(k) = to.poll_application_data(&mut buf).unwrap() {
+            received.extend_from_slice(&buf[..k]);
         }
         if rest.is_empty() && wire.is_empty() && received.len() >= data.len() {
             break;
@@ -693,6 +690,9 @@ fn drain(acceptor: &mut Acceptor) -> (Vec<u8>, Result<Poll, AcceptError>) {
 // sslmode × negotiation × acceptor policy through pgtls::blocking::connect
 // ---------------------------------------------------------------------------------------------
 
+/// What a [`MemServer`] saw: the method, SNI and ALPN of an accepted client, or its error.
+type ServerSaw = Result<(Method, Option<String>, Option<Vec<u8>>), String>;
+
 /// The server end of one in-memory connection: the acceptor, then a backend that says
 /// AuthenticationOk + ReadyForQuery to a StartupMessage.
 struct MemServer {
@@ -701,7 +701,7 @@ struct MemServer {
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     closed: bool,
-    outcome: Option<Result<(Method, Option<String>, Option<Vec<u8>>), String>>,
+    outcome: Option<ServerSaw>,
 }
 
 impl MemServer {
@@ -864,11 +864,7 @@ fn connect(
     policy: Policy,
     mode: SslMode,
     negotiation: SslNegotiation,
-) -> (
-    String,
-    usize,
-    Option<Result<(Method, Option<String>, Option<Vec<u8>>), String>>,
-) {
+) -> (String, usize, Option<ServerSaw>) {
     let config = client_config(mode, negotiation, "localhost");
     let server_config = acceptor_config(policy);
     let servers: Rc<RefCell<Vec<Rc<RefCell<MemServer>>>>> = Rc::default();
@@ -1337,11 +1333,8 @@ fn a_flood_after_the_first_packet_is_left_to_the_caller() {
     let mut received = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     for _ in 0..10_000 {
-        loop {
-            match session.poll_application_data(&mut buf).unwrap() {
-                ApplicationData::Data(n) => received.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
+        while let ApplicationData::Data(n) = session.poll_application_data(&mut buf).unwrap() {
+            received.extend_from_slice(&buf[..n]);
         }
         if c2s_left.is_empty() {
             break;
@@ -1601,4 +1594,86 @@ fn versions_and_settings() {
     assert!(!config.accepts_direct_tls() && config.tls().is_none() && !config.requires_tls());
     let config = acceptor_config(Policy::RequireNoDirect);
     assert!(config.requires_tls() && !config.accepts_direct_tls());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz seeds
+// ---------------------------------------------------------------------------------------------
+
+/// Writes the seed corpus of the `acceptor` fuzz target (fuzz/corpus/acceptor). Run with
+/// `cargo test --test acceptor -- --ignored write_fuzz_seeds` after changing the fuzz body's
+/// input layout (see `pgtls::fuzz::acceptor`).
+#[test]
+#[ignore = "writes fuzz/corpus/acceptor"]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/acceptor");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Raw mode: selector (policy << 1), then per chunk: an output-size byte, a length byte,
+    // the bytes (chunks of at most 255).
+    let raw = |policy: u8, stream: &[u8]| {
+        let mut seed = vec![policy << 1];
+        for chunk in stream.chunks(255) {
+            seed.extend_from_slice(&[0xFF, chunk.len() as u8]);
+            seed.extend_from_slice(chunk);
+        }
+        seed
+    };
+    let cancel = pgtls::wire::cancel_request(77, &[9u8; 32]).unwrap();
+    let hello = |alpn: &[&[u8]]| client_hello(&mut raw_client(alpn));
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for policy in 0..5u8 {
+        let p = format!("p{policy}");
+        seeds.push((
+            format!("{p}_sslrequest_startup"),
+            raw(policy, &[&SSL_REQUEST[..], &startup_message("u")].concat()),
+        ));
+        seeds.push((format!("{p}_startup"), raw(policy, &startup_message("u"))));
+        seeds.push((format!("{p}_cancel"), raw(policy, &cancel)));
+        seeds.push((
+            format!("{p}_gssenc_ssl"),
+            raw(policy, &[&GSSENC_REQUEST[..], &SSL_REQUEST].concat()),
+        ));
+        seeds.push((
+            format!("{p}_glued"),
+            raw(policy, &[&SSL_REQUEST[..], b"Q"].concat()),
+        ));
+        seeds.push((
+            format!("{p}_sslrequest_hello"),
+            raw(
+                policy,
+                &[&SSL_REQUEST[..], &hello(&[b"postgresql"])].concat(),
+            ),
+        ));
+        seeds.push((
+            format!("{p}_direct_hello"),
+            raw(policy, &hello(&[b"postgresql"])),
+        ));
+        seeds.push((format!("{p}_direct_no_alpn"), raw(policy, &hello(&[]))));
+        seeds.push((format!("{p}_direct_h2"), raw(policy, &hello(&[b"h2"]))));
+        seeds.push((
+            format!("{p}_empty_alpn"),
+            raw(policy, &with_empty_alpn(&hello(&[b"postgresql"]))),
+        ));
+        // Live mode: selector | 1, direct?, first-packet length / 8, the packet.
+        for direct in [0u8, 1] {
+            for (name, first) in [
+                ("startup", startup_message("live")),
+                ("cancel", cancel.clone()),
+                ("ssl", SSL_REQUEST.to_vec()),
+            ] {
+                let mut seed = vec![(policy << 1) | 1, direct, first.len().div_ceil(8) as u8];
+                let mut padded = first.clone();
+                padded.resize(first.len().div_ceil(8) * 8, 0);
+                seed.extend_from_slice(&padded);
+                seeds.push((format!("{p}_live{direct}_{name}"), seed));
+            }
+        }
+    }
+    seeds.push(("huge_length".into(), raw(3, &[0x00, 0xFF, 0xFF, 0xFF])));
+    seeds.push(("http".into(), raw(3, b"GET / HTTP/1.1\r\n\r\n")));
+    for (name, seed) in &seeds {
+        pgtls::fuzz::acceptor(seed);
+        std::fs::write(dir.join(name), seed).unwrap();
+    }
+    eprintln!("wrote {} seeds to {}", seeds.len(), dir.display());
 }
