@@ -363,10 +363,8 @@ pub fn acceptor(data: &[u8]) {
     let mut acceptor = crate::server::Acceptor::new(config);
     let mut out = vec![0u8; 20 * 1024];
     let mut pending: Vec<u8> = Vec::new();
-    if selector & 1 == 1 {
-        if !live_client_prefix(&mut acceptor, &mut input, &mut pending, &mut out) {
-            return;
-        }
+    if selector & 1 == 1 && !live_client_prefix(&mut acceptor, &mut input, &mut pending, &mut out) {
+        return;
     }
     let mut failed = false;
     for _ in 0..10_000 {

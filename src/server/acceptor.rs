@@ -147,9 +147,11 @@ impl Acceptor {
     }
 
     /// Feeds bytes received from the client; returns how many were consumed. Keep the
-    /// rest: offer it again after [`Self::poll_output`] (while `S` or `N` waits to be
-    /// handed out nothing is consumed), or, once done, to the session (TLS) or to your
-    /// plaintext protocol handler.
+    /// rest: offer it again after [`Self::poll_output`] (while an `N` waits to be handed
+    /// out nothing is consumed), or, once done, to the session (TLS) or to your plaintext
+    /// protocol handler. Bytes offered while an `S` waits (or in the same call as the
+    /// `SSLRequest`) were sent before the client could see it: they are refused with
+    /// [`AcceptError::UnencryptedDataAfterSslRequest`].
     ///
     /// # Errors
     /// The client broke the protocol or the policy refused it; an ErrorResponse or a TLS

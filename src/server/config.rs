@@ -87,7 +87,7 @@ impl ServerTls {
     /// Any rustls server configuration; its ALPN list is replaced by `postgresql` (what
     /// PostgreSQL 17 announces; a client offering other protocols only is refused).
     ///
-    /// With a configuration built here, the certificate the configuration's resolver
+    /// With such a configuration, the certificate its resolver
     /// picks for a ClientHello is resolved once per connection and pinned for that
     /// handshake, so [`crate::Session::channel_binding`] hashes exactly the certificate
     /// presented (this costs one clone of the `ServerConfig` per connection).

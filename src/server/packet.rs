@@ -229,11 +229,12 @@ impl PacketReader {
             }
             SSL_REQUEST_CODE | GSSENC_REQUEST_CODE => Ok(()),
             CANCEL_REQUEST_CODE => {
-                let key = self.len - 12.min(self.len);
-                if self.len < 12 || !(MIN_CANCEL_KEY_LEN..=MAX_CANCEL_KEY_LEN).contains(&key) {
-                    Err(AcceptError::InvalidCancelRequestLength)
-                } else {
+                // Length, code and process id (12 bytes), then the key.
+                let key = self.len.saturating_sub(12);
+                if (MIN_CANCEL_KEY_LEN..=MAX_CANCEL_KEY_LEN).contains(&key) {
                     Ok(())
+                } else {
+                    Err(AcceptError::InvalidCancelRequestLength)
                 }
             }
             code => check_protocol(code),
