@@ -909,6 +909,7 @@ fn server_name_for(host: &str) -> ServerName<'static> {
 pub(crate) struct ClientCertResolver {
     key: Option<Arc<CertifiedKey>>,
     requested: std::sync::atomic::AtomicBool,
+    sent: std::sync::atomic::AtomicBool,
 }
 
 impl ClientCertResolver {
@@ -916,12 +917,18 @@ impl ClientCertResolver {
         ClientCertResolver {
             key,
             requested: std::sync::atomic::AtomicBool::new(false),
+            sent: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Whether the server sent a CertificateRequest on this connection.
     pub(crate) fn was_requested(&self) -> bool {
         self.requested.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a client certificate was handed to rustls for this connection.
+    pub(crate) fn was_sent(&self) -> bool {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -936,6 +943,7 @@ impl ResolvesClientCert for ClientCertResolver {
         let key = self.key.as_ref()?;
         // Offer the certificate only if its key can sign with a scheme the server accepts.
         key.key.choose_scheme(sigschemes)?;
+        self.sent.store(true, std::sync::atomic::Ordering::Relaxed);
         Some(key.clone())
     }
 

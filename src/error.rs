@@ -88,6 +88,10 @@ pub enum Error {
     /// `sslcertmode=require` and the server never asked for a client certificate.
     /// libpq: `server did not request an SSL certificate`.
     CertificateNotRequested,
+    /// `sslcertmode=require`: the server asked for a client certificate but none was sent
+    /// (none configured, or its key cannot sign with any scheme the server accepts).
+    /// libpq: `server accepted connection without a valid SSL certificate`.
+    CertificateNotSent,
 
     // --- Blame::Tls ---
     /// The server's certificate was rejected. The message is libpq's (host-name rules) or
@@ -143,7 +147,8 @@ impl Error {
             Error::ServerRefusedSsl
             | Error::AlpnNotNegotiated
             | Error::UnexpectedAlpn(_)
-            | Error::CertificateNotRequested => Blame::Policy,
+            | Error::CertificateNotRequested
+            | Error::CertificateNotSent => Blame::Policy,
             Error::Certificate { .. }
             | Error::Tls(_)
             | Error::NoProtocolsAvailable
@@ -200,7 +205,7 @@ impl fmt::Display for Error {
                 f.write_str("server sent an error response during SSL exchange")
             }
             Error::ClosedBeforeSslResponse => f.write_str(
-                "server closed the connection unexpectedly before answering the SSL request",
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
             ),
             Error::ClosedDuringHandshake => f.write_str("SSL SYSCALL error: EOF detected"),
             Error::UncleanEof => {
@@ -217,6 +222,9 @@ impl fmt::Display for Error {
             }
             Error::CertificateNotRequested => {
                 f.write_str("server did not request an SSL certificate")
+            }
+            Error::CertificateNotSent => {
+                f.write_str("server accepted connection without a valid SSL certificate")
             }
             Error::Certificate { message, .. } => f.write_str(message),
             Error::Tls(err) => write!(f, "SSL error: {err}"),
@@ -486,6 +494,7 @@ mod tests {
             Error::ClosedBeforeSslResponse,
             Error::ServerRefusedSsl,
             Error::CertificateNotRequested,
+            Error::CertificateNotSent,
             Error::Misuse("x"),
         ] {
             assert!(!err.allows_fallback(), "{err}");

@@ -170,6 +170,12 @@ pub mod plan;
 pub mod server;
 mod session;
 pub mod tls;
+#[cfg(feature = "tokio")]
+#[path = "io/tokio.rs"]
+pub mod tokio;
+#[cfg(feature = "tokio-postgres")]
+#[path = "io/tokio_postgres.rs"]
+pub mod tokio_postgres;
 mod verify;
 pub mod wire;
 

@@ -348,10 +348,16 @@ impl Negotiation {
             _ => None,
         }
         .or_else(|| {
-            self.cert_request_recorder
-                .as_ref()
-                .filter(|recorder| !recorder.was_requested())
-                .map(|_| Error::CertificateNotRequested)
+            // libpq's check_expected_areq for sslcertmode=require: first "asked?", then
+            // "did we send one?".
+            let recorder = self.cert_request_recorder.as_ref()?;
+            if !recorder.was_requested() {
+                Some(Error::CertificateNotRequested)
+            } else if !recorder.was_sent() {
+                Some(Error::CertificateNotSent)
+            } else {
+                None
+            }
         });
         if let Some(err) = problem {
             return Err(self.fail(err));

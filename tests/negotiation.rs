@@ -370,7 +370,7 @@ fn close_after_ssl_request() {
     assert!(matches!(err, Error::ClosedBeforeSslResponse));
     assert_eq!(
         err.to_string(),
-        "server closed the connection unexpectedly before answering the SSL request"
+        "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request."
     );
     assert!(!err.allows_fallback());
 }
@@ -1223,8 +1223,9 @@ fn no_application_data_after_close() {
 
 #[test]
 fn sslcertmode_require_without_a_certificate_when_the_server_asks() {
-    // libpq's check is that the server asked; sending no certificate is then the server's
-    // business (an optional client certificate is accepted).
+    // libpq (fe-auth.c, check_expected_areq): under sslcertmode=require the server must
+    // have asked *and* a certificate must have been sent, else
+    // "server accepted connection without a valid SSL certificate" (no fallback).
     let (client_ca, _client) = client_cert_setup();
     let config = builder(HOST)
         .sslmode(SslMode::Require)
@@ -1236,8 +1237,13 @@ fn sslcertmode_require_without_a_certificate_when_the_server_asks() {
         Method::SslRequest,
         server_asking(&client_ca, false),
     );
-    assert_eq!(t.server_obs.client_certs, vec![]);
-    assert_eq!(t.outcome.kind(), "tls", "{:?}", t.outcome);
+    let err = t.outcome.expect_err();
+    assert!(matches!(err, Error::CertificateNotSent), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "server accepted connection without a valid SSL certificate"
+    );
+    assert!(!err.allows_fallback());
 }
 
 #[test]

@@ -672,3 +672,43 @@ fn timeout_or(err: ConnectError, deadline: Option<Instant>) -> ConnectError {
         err
     }
 }
+
+/// Sends a `CancelRequest` for backend `process_id` with `key` the way libpq 17+ does:
+/// over a new connection negotiated with the same settings (TLS when the sslmode says
+/// so, with its fallbacks), then waits for the server to close the connection.
+///
+/// # Errors
+/// The negotiation failed, the key has an invalid length, or the transport failed.
+pub fn cancel<S, O>(
+    config: &Config,
+    timeout: Option<Duration>,
+    open: O,
+    process_id: u32,
+    key: &[u8],
+) -> Result<(), Box<Failed>>
+where
+    S: Read + Write + Deadline,
+    O: FnMut(Option<Duration>) -> io::Result<S>,
+{
+    let packet = crate::wire::cancel_request(process_id, key).map_err(|err| {
+        Box::new(Failed {
+            error: ConnectError::Tls(err),
+            attempts: Vec::new(),
+            try_next_host: false,
+        })
+    })?;
+    connect(config, timeout, open, |stream| {
+        stream.write_all(&packet)?;
+        stream.flush()?;
+        // The server answers nothing and closes; reading to EOF makes sure the request
+        // was received before we hang up (an unclean TLS EOF is fine here).
+        let mut sink = [0u8; 64];
+        loop {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    })
+    .map(|_| ())
+}

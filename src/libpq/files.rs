@@ -30,8 +30,9 @@ const USER_KEY_FILE: &str = "postgresql.key";
 /// - **CRLs**, only with a root *file*: `sslcrl` and/or `sslcrldir`, else
 ///   `~/.postgresql/root.crl`. A CRL file that cannot be loaded (missing, unreadable,
 ///   malformed) is silently ignored, and then no CRL is used at all, as with OpenSSL.
-///   `sslcrldir` is OpenSSL's hashed directory; pgtls loads every regular file in it
-///   that parses as CRLs (PEM or DER), whatever its name, and skips the rest.
+///   `sslcrldir` is OpenSSL's hashed directory: pgtls loads the regular files named
+///   like `openssl rehash` names CRLs (`<8 hex digits>.r<n>`) that parse as CRLs (PEM
+///   or DER), and skips the rest, as libpq never reads them.
 /// - **Client certificate** (unless `sslcertmode=disable`): `sslcert`, else
 ///   `~/.postgresql/postgresql.crt`; absent = no client certificate. A PEM chain (leaf
 ///   first) or one DER certificate.
@@ -308,7 +309,12 @@ fn load_crls(
             .unwrap_or_default();
         paths.sort();
         for path in paths {
-            if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            // OpenSSL's hashed-directory lookup only ever opens `<issuer hash>.r<n>`.
+            let hashed = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(is_hashed_crl_name);
+            if hashed && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 if let Some(found) = read_crl_file(&path) {
                     crls.extend(found);
                 }
@@ -316,6 +322,20 @@ fn load_crls(
         }
     }
     Some(crls)
+}
+
+/// `XXXXXXXX.rN`: the names OpenSSL's `X509_LOOKUP_hash_dir` looks CRLs up by (eight
+/// lowercase hex digits of the issuer-name hash, `.r`, a decimal sequence number), as
+/// `openssl rehash` / `c_rehash` create them. Other files in an `sslcrldir` are never read
+/// by libpq.
+fn is_hashed_crl_name(name: &str) -> bool {
+    let Some((hash, seq)) = name.split_once(".r") else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && !seq.is_empty()
+        && seq.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// libpq's checks on the key file, then the key itself.

@@ -41,13 +41,17 @@
 //! - Values checked by libpq only while connecting (`connect_timeout`, each `port`) are
 //!   checked by [`ConnParams::resolve`]; an out-of-range port fails the whole settings
 //!   where libpq would skip to the next host.
-//! - TLS files are read by [`Settings::to_configs`], before any connection, so a broken
-//!   file fails even where libpq, under `allow`/`prefer`, would have ended in plaintext.
+//! - TLS files are read by [`Settings::to_configs`], before any connection. Under
+//!   `allow`/`prefer` a broken file fails each TLS attempt instead (the plan falls back,
+//!   as libpq's does); under `require` and stronger it fails the settings at once, where
+//!   libpq would fail the first TLS attempt — the same end, but a server answering `N`
+//!   is then reported with the file's error rather than
+//!   `server does not support SSL, but SSL was required`.
 //! - GSSAPI is absent, as in a libpq built without it: `gssencmode` defaults to
 //!   `disable`, and `gssencmode=require` fails with
 //!   [`ConfigError::GssEncryptionUnsupported`](crate::ConfigError::GssEncryptionUnsupported).
 //! - A root or client certificate file may also be one DER certificate (libpq reads PEM
-//!   only); `sslcrldir` is read whole rather than by OpenSSL's hashed names.
+//!   only).
 //! - Percent-decoded URI parts must be UTF-8.
 
 mod conninfo;

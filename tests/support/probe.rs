@@ -83,7 +83,7 @@ pub struct ProbeReport {
     pub server_version: Option<String>,
 }
 
-fn method_name(method: Method) -> &'static str {
+pub fn method_name(method: Method) -> &'static str {
     match method {
         Method::Plaintext => "plaintext",
         Method::SslRequest => "SSLRequest",
@@ -129,7 +129,7 @@ pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
     report
 }
 
-fn describe_verification(config: &Config) -> String {
+pub fn describe_verification(config: &Config) -> String {
     use pgtls::SslMode::*;
     let chain = if config.verifies_chain() {
         "chain verified against the root certificates"
@@ -159,7 +159,7 @@ fn probe_host(
                 "connection to server on socket \"{}\"",
                 target.unix_socket_path().unwrap_or_default()
             )
-        } else if target.host().is_empty() || target.host() == addr {
+        } else if target.hostaddr().is_some() || target.host().is_empty() || target.host() == addr {
             format!("connection to server at \"{addr}\", port {}", target.port())
         } else {
             format!(
@@ -317,7 +317,7 @@ fn fill_tls<S>(report: &mut ProbeReport, stream: &Stream<S>) {
         .collect();
 }
 
-fn summarize(der: &[u8]) -> CertSummary {
+pub fn summarize(der: &[u8]) -> CertSummary {
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => {
             let sans = cert

@@ -246,6 +246,8 @@ pub fn run_startup<S: Read + Write>(
                     10 => {
                         let mechanisms = parse_mechanisms(&body[4..]);
                         let state = Scram::start(params, tls, &mechanisms)?;
+                        // libpq's pg_SASL_init wants the password before the first message.
+                        password(params)?;
                         report.auth = state.mechanism.to_string();
                         report.channel_bound = state.channel_bound();
                         stream.write_all(&state.initial_response())?;
@@ -353,7 +355,8 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 struct Scram {
     mechanism: &'static str,
     gs2_header: String,
-    cbind_data: Vec<u8>,
+    /// `None`: SCRAM-SHA-256-PLUS was chosen but the binding data could not be computed.
+    cbind_data: Option<Vec<u8>>,
     client_nonce: String,
     client_first_bare: String,
     auth_message: String,
@@ -379,10 +382,11 @@ impl Scram {
                 "server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection".into(),
             ));
         }
-        let use_plus = offers_plus
-            && tls.tls
-            && params.channel_binding != ChannelBindingMode::Disable
-            && tls.channel_binding.is_some();
+        // libpq picks SCRAM-SHA-256-PLUS whenever TLS is up and channel_binding is not
+        // disable, before it knows whether the binding data can be computed (it cannot
+        // for Ed25519/Ed448 certificates: the exchange then fails, see handle_server_first).
+        let use_plus =
+            offers_plus && tls.tls && params.channel_binding != ChannelBindingMode::Disable;
         if params.channel_binding == ChannelBindingMode::Require && !use_plus {
             return Err(StartupFailure::Fatal(
                 "channel binding is required, but server did not offer an authentication method that supports channel binding".into(),
@@ -397,13 +401,13 @@ impl Scram {
             (
                 "SCRAM-SHA-256-PLUS",
                 "p=tls-server-end-point,,".to_string(),
-                tls.channel_binding.clone().unwrap_or_default(),
+                tls.channel_binding.clone(),
             )
         } else if tls.tls && params.channel_binding != ChannelBindingMode::Disable {
             // Client supports binding, thinks the server does not.
-            ("SCRAM-SHA-256", "y,,".to_string(), Vec::new())
+            ("SCRAM-SHA-256", "y,,".to_string(), Some(Vec::new()))
         } else {
-            ("SCRAM-SHA-256", "n,,".to_string(), Vec::new())
+            ("SCRAM-SHA-256", "n,,".to_string(), Some(Vec::new()))
         };
         let mut nonce_bytes = [0u8; 18];
         pgtls::rustls::crypto::aws_lc_rs::default_provider()
@@ -474,7 +478,14 @@ impl Scram {
             &mut self.salted_password,
         )
         .map_err(|_| bad("pbkdf2"))?;
-        let cbind_input = [self.gs2_header.as_bytes(), &self.cbind_data].concat();
+        // libpq computes the certificate hash here (build_client_final_message) and fails
+        // the connection when it cannot ("could not find digest for NID ...").
+        let cbind_data = self.cbind_data.as_deref().ok_or_else(|| {
+            StartupFailure::Fatal(
+                "could not compute the tls-server-end-point channel binding data for the server certificate".into(),
+            )
+        })?;
+        let cbind_input = [self.gs2_header.as_bytes(), cbind_data].concat();
         let without_proof = format!("c={},r={nonce}", B64.encode(cbind_input));
         self.auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
         let client_key = hmac(&self.salted_password, b"Client Key");

@@ -1,0 +1,1024 @@
+//! An async adapter over tokio's `AsyncRead`/`AsyncWrite` (feature `tokio`), built only on
+//! the public core, like [`crate::blocking`].
+//!
+//! - [`negotiate`] runs one attempt over any `AsyncRead + AsyncWrite + Unpin` transport and
+//!   returns a [`Stream`] that is TLS or plaintext.
+//! - [`start_tls`] runs only the TLS handshake, for drivers that did the `SSLRequest`
+//!   exchange themselves (tokio-postgres's `TlsConnect`) or that open direct TLS.
+//! - [`connect`] runs libpq's whole plan for one host — reconnects included — through a
+//!   caller-supplied async `open` function, with `connect_timeout` applied to everything
+//!   from the first connect to the end of the startup, as libpq does per host. The
+//!   driver's startup and authentication run in an async callback that takes the stream,
+//!   so that `allow`/`prefer` can retry on a new connection after the server rejects
+//!   them.
+//!
+//! [`TlsStream`] implements `AsyncRead`/`AsyncWrite` over the established
+//! [`Session`] (tokio-rustls cannot adopt a connection that pgtls already handshook):
+//!
+//! - TLS records that could not be written yet (the transport returned `Pending` or took
+//!   only part of them) are kept and sent first on the next call; short writes are
+//!   resumed where they stopped.
+//! - Data already decrypted is handed out before the transport is polled.
+//! - `poll_write` accepts plaintext while less than [`crate::tls::OUTGOING_LIMIT`] bytes
+//!   wait for the transport, and returns `Pending` only when the transport does;
+//!   `poll_flush` writes every record and flushes the transport; `poll_shutdown` queues
+//!   close_notify, sends it and shuts the transport down.
+//! - It never returns `Pending` unless the transport returned `Pending` in the same call
+//!   (so a waker is registered): no busy loop, no lost wake-up.
+//! - A clean close (the server's close_notify) reads as EOF; a transport EOF without it
+//!   is an `UnexpectedEof` error ([`Error::UncleanEof`]).
+//!
+//! ## Cancellation
+//!
+//! - `AsyncReadExt::read` on a [`Stream`]/[`TlsStream`] is cancellation-safe: decrypted
+//!   data is copied out only in the poll that returns it; TLS bytes read from the
+//!   transport stay buffered in the stream.
+//! - `AsyncWriteExt::write` is cancellation-safe in tokio's sense: when it completes it
+//!   reports how many bytes were taken; a cancelled call took none. `write_all` is not
+//!   (as for every tokio writer). `flush` and `shutdown` can be cancelled and called
+//!   again: pending records stay queued.
+//! - [`negotiate`], [`start_tls`] and [`connect`] are **not** cancellation-safe: they own
+//!   the transport, and dropping the future drops (closes) the connection in progress.
+//!   Nothing leaks and nothing is left half-used; start again with a new connection.
+//!   Wrapping them in `tokio::time::timeout` is fine.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use pgtls::tokio::{connect, StartupError, Stream};
+//! use pgtls::{Config, SslMode};
+//! use tokio::net::TcpStream;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::builder().sslmode(SslMode::Require).host("db.example.com").build()?;
+//! let connected = connect(
+//!     &config,
+//!     Some(Duration::from_secs(10)),
+//!     || TcpStream::connect("192.0.2.10:5432"),
+//!     |stream: Stream<TcpStream>| async move {
+//!         // send the StartupMessage, authenticate, wait for ReadyForQuery ...
+//!         Ok::<_, StartupError>(stream)
+//!     },
+//! )
+//! .await?;
+//! println!("TLS: {}", connected.startup.is_tls());
+//! # Ok(()) }
+//! ```
+//!
+//! Module name: `pgtls::tokio`, like the feature and like `pgtls::blocking`. Inside pgtls
+//! the tokio crate is always named `::tokio`, so the two never meet; callers write
+//! `pgtls::tokio::connect` (the pattern of `hyper_util::rt::tokio`).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll as TaskPoll};
+use std::time::Duration;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::time::Instant;
+
+use crate::plan::{AttemptEnd, Method, Plan, Step};
+use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
+
+/// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
+const BUF_LEN: usize = 17 * 1024;
+
+/// An established connection: TLS or plaintext.
+pub enum Stream<S> {
+    /// Encrypted.
+    Tls(Box<TlsStream<S>>),
+    /// Not encrypted (sslmode disable/allow/prefer).
+    Plain(PlainStream<S>),
+}
+
+impl<S> Stream<S> {
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// The TLS session, if encrypted.
+    pub fn session(&self) -> Option<&Session> {
+        match self {
+            Stream::Tls(tls) => Some(tls.session()),
+            Stream::Plain(_) => None,
+        }
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        match self {
+            Stream::Tls(tls) => tls.get_ref(),
+            Stream::Plain(plain) => plain.get_ref(),
+        }
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the session.
+    pub fn get_mut(&mut self) -> &mut S {
+        match self {
+            Stream::Tls(tls) => tls.get_mut(),
+            Stream::Plain(plain) => plain.get_mut(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Stream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stream::Tls(tls) => f.debug_tuple("Tls").field(tls.session()).finish(),
+            Stream::Plain(_) => f.write_str("Plain"),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> TaskPoll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Stream::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> TaskPoll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Stream::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Stream::Plain(plain) => Pin::new(plain).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+            Stream::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A plaintext connection. Bytes the server sent after its `N` (already read from the
+/// transport, not consumed by pgtls) are returned first.
+pub struct PlainStream<S> {
+    inner: S,
+    pending: Vec<u8>,
+    pos: usize,
+}
+
+impl<S> PlainStream<S> {
+    fn new(inner: S, pending: &[u8]) -> Self {
+        PlainStream {
+            inner,
+            pending: pending.to_vec(),
+            pos: 0,
+        }
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The transport, mutably. Bytes already read from it wait in the stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S> fmt::Debug for PlainStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlainStream")
+            .field("buffered", &(self.pending.len() - self.pos))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PlainStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> TaskPoll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.pos < this.pending.len() {
+            let n = (this.pending.len() - this.pos).min(buf.remaining());
+            buf.put_slice(&this.pending[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.pending.len() {
+                this.pending = Vec::new();
+                this.pos = 0;
+            }
+            return TaskPoll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PlainStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> TaskPoll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// A TLS connection over an async transport. See the module docs for its guarantees.
+pub struct TlsStream<S> {
+    inner: S,
+    session: Session,
+    /// TLS bytes read from the transport, `incoming[in_start..in_end]` not yet consumed.
+    incoming: Box<[u8]>,
+    in_start: usize,
+    in_end: usize,
+    /// TLS records taken from the session, `outgoing[out_start..out_end]` not yet written.
+    outgoing: Box<[u8]>,
+    out_start: usize,
+    out_end: usize,
+    /// The transport reached EOF (and the session was told).
+    read_eof: bool,
+    /// close_notify was queued by `poll_shutdown`.
+    close_queued: bool,
+}
+
+impl<S> fmt::Debug for TlsStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("session", &self.session)
+            .field("buffered_in", &(self.in_end - self.in_start))
+            .field("buffered_out", &(self.out_end - self.out_start))
+            .field("read_eof", &self.read_eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> TlsStream<S> {
+    /// Wraps a session established over `inner`; `leftover` are TLS bytes already read
+    /// from `inner` that the negotiation did not consume.
+    fn new(inner: S, session: Session, leftover: &[u8]) -> Self {
+        let mut incoming = vec![0u8; BUF_LEN.max(leftover.len())].into_boxed_slice();
+        incoming[..leftover.len()].copy_from_slice(leftover);
+        TlsStream {
+            inner,
+            session,
+            incoming,
+            in_start: 0,
+            in_end: leftover.len(),
+            outgoing: vec![0u8; BUF_LEN].into_boxed_slice(),
+            out_start: 0,
+            out_end: 0,
+            read_eof: false,
+            close_queued: false,
+        }
+    }
+
+    /// The TLS session (version, cipher suite, ALPN, SNI, channel binding, ...).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the session.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S: AsyncWrite + Unpin> TlsStream<S> {
+    /// Writes every pending TLS record to the transport (without flushing it).
+    /// `Pending` only when the transport returned `Pending`.
+    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        loop {
+            while self.out_start < self.out_end {
+                let n = ready!(Pin::new(&mut self.inner)
+                    .poll_write(cx, &self.outgoing[self.out_start..self.out_end]))?;
+                if n == 0 {
+                    return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.out_start += n;
+            }
+            self.out_start = 0;
+            self.out_end = self.session.poll_output(&mut self.outgoing);
+            if self.out_end == 0 {
+                return TaskPoll::Ready(Ok(()));
+            }
+        }
+    }
+
+    /// Best effort: hands the alert rustls queued before failing to the transport.
+    fn last_gasp(&mut self, cx: &mut Context<'_>) {
+        let _ = self.poll_send_pending(cx);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> TaskPoll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return TaskPoll::Ready(Ok(()));
+        }
+        loop {
+            // 1. What is already decrypted goes out before the transport is touched.
+            match this
+                .session
+                .poll_application_data(buf.initialize_unfilled())
+            {
+                Ok(ApplicationData::Data(n)) => {
+                    buf.advance(n);
+                    return TaskPoll::Ready(Ok(()));
+                }
+                Ok(ApplicationData::Closed) => return TaskPoll::Ready(Ok(())),
+                Ok(ApplicationData::NeedInput) => {}
+                Err(err) => {
+                    this.last_gasp(cx);
+                    return TaskPoll::Ready(Err(to_io(err)));
+                }
+            }
+            // 2. Records rustls wants to send (alerts, key updates) go out when the
+            //    transport takes them; a transport that is not writable does not stop
+            //    reading (its waker is registered and the records stay queued).
+            if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
+                return TaskPoll::Ready(Err(err));
+            }
+            // 3. TLS bytes already read.
+            if this.in_start < this.in_end {
+                let consumed = match this
+                    .session
+                    .handle_input(&this.incoming[this.in_start..this.in_end])
+                {
+                    Ok(consumed) => consumed,
+                    Err(err) => {
+                        this.last_gasp(cx);
+                        return TaskPoll::Ready(Err(to_io(err)));
+                    }
+                };
+                if consumed == 0 {
+                    // Nothing decrypted waits, yet rustls takes nothing: never spin.
+                    return TaskPoll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "pgtls: the TLS session refused further input",
+                    )));
+                }
+                this.in_start += consumed;
+                continue;
+            }
+            if this.read_eof {
+                // The session was told and has nothing more to say.
+                return TaskPoll::Ready(Err(to_io(Error::UncleanEof)));
+            }
+            // 4. The transport. `Pending` here has registered the waker.
+            let mut read = ReadBuf::new(&mut this.incoming);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+            let n = read.filled().len();
+            this.in_start = 0;
+            this.in_end = n;
+            if n == 0 {
+                this.read_eof = true;
+                if let Err(err) = this.session.handle_eof() {
+                    this.last_gasp(cx);
+                    return TaskPoll::Ready(Err(to_io(err)));
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> TaskPoll<io::Result<usize>> {
+        let this = self.get_mut();
+        if data.is_empty() {
+            return TaskPoll::Ready(Ok(0));
+        }
+        let mut accepted = this.session.handle_application_data(data).map_err(to_io)?;
+        if accepted == 0 {
+            // The outgoing limit is reached: the transport must take records first.
+            ready!(this.poll_send_pending(cx))?;
+            accepted = this.session.handle_application_data(data).map_err(to_io)?;
+            if accepted == 0 {
+                return TaskPoll::Ready(Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "pgtls: the TLS session refused plaintext",
+                )));
+            }
+        }
+        // Push what the transport takes now; the rest stays queued for the next call,
+        // poll_flush or poll_shutdown.
+        if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
+            return TaskPoll::Ready(Err(err));
+        }
+        TaskPoll::Ready(Ok(accepted))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_pending(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_queued {
+            this.close_queued = true;
+            this.session.close();
+        }
+        ready!(this.poll_send_pending(cx))?;
+        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// A pgtls error as an `io::Error` (the error stays reachable through `get_ref`).
+fn to_io(err: Error) -> io::Error {
+    let kind = match err {
+        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
+        _ => io::ErrorKind::InvalidData,
+    };
+    io::Error::new(kind, err)
+}
+
+/// Why an attempt or a whole connection failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The transport failed (connect refused, reset, ...).
+    Io(io::Error),
+    /// The negotiation, TLS or the policy failed (libpq's messages).
+    Tls(Error),
+    /// The transport failed during the TLS handshake (libpq: `SSL SYSCALL error: ...`).
+    /// A failed TLS attempt: `prefer` falls back to plaintext on a new connection.
+    TlsIo(io::Error),
+    /// `connect_timeout` expired (libpq: `timeout expired`).
+    Timeout,
+    /// The driver's startup failed in a way that must not be retried.
+    Startup(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => f.write_str(
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
+            ),
+            ConnectError::Io(err) => write!(f, "{err}"),
+            ConnectError::Tls(err) => write!(f, "{err}"),
+            ConnectError::TlsIo(err) => write!(f, "SSL SYSCALL error: {err}"),
+            ConnectError::Timeout => f.write_str("timeout expired"),
+            ConnectError::Startup(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Io(err) | ConnectError::TlsIo(err) => Some(err),
+            ConnectError::Tls(err) => Some(err),
+            ConnectError::Startup(err) => Some(err.as_ref()),
+            ConnectError::Timeout => None,
+        }
+    }
+}
+
+impl From<Error> for ConnectError {
+    fn from(err: Error) -> Self {
+        ConnectError::Tls(err)
+    }
+}
+
+/// How the driver's startup callback failed.
+#[derive(Debug)]
+pub enum StartupError {
+    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
+    /// plan may retry with another method on a new connection, as libpq does.
+    Rejected {
+        /// SQLSTATE (`C` field), if known.
+        sqlstate: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+    /// A transport error: ends the connection attempt.
+    Io(io::Error),
+    /// A client-side failure (e.g. channel binding required but unavailable): never
+    /// retried, as in libpq.
+    Fatal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<io::Error> for StartupError {
+    fn from(err: io::Error) -> Self {
+        StartupError::Io(err)
+    }
+}
+
+/// The result of one attempt's negotiation over a transport.
+pub enum Attempt<S> {
+    /// TLS or plaintext, ready for the startup.
+    Ready(Stream<S>),
+    /// The server said `N`: the transport stays open in plaintext (bytes after `N`
+    /// included) for the plan to decide.
+    Refused(PlainStream<S>),
+}
+
+impl<S> fmt::Debug for Attempt<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attempt::Ready(stream) => f.debug_tuple("Ready").field(stream).finish(),
+            Attempt::Refused(plain) => f.debug_tuple("Refused").field(plain).finish(),
+        }
+    }
+}
+
+/// Runs one attempt with `method` over `transport` until TLS is up, `N` arrives, or the
+/// attempt fails. Not cancellation-safe (see the module docs).
+///
+/// # Errors
+/// Transport errors, or the negotiation's error (libpq's wording).
+pub async fn negotiate<S>(
+    config: &Config,
+    method: Method,
+    transport: S,
+) -> Result<Attempt<S>, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let phase = match method {
+        Method::Plaintext => Phase::Plaintext,
+        Method::SslRequest => Phase::AwaitingResponse,
+        Method::DirectTls => Phase::Handshake,
+    };
+    drive(Negotiation::new(config, method)?, transport, phase).await
+}
+
+/// Runs the TLS handshake at once over `transport`, for drivers that sent `SSLRequest`
+/// and read `S` themselves (`method` [`Method::SslRequest`]) or open direct TLS
+/// ([`Method::DirectTls`], ALPN `postgresql` required). Not cancellation-safe.
+///
+/// With [`Method::SslRequest`], bytes the transport already holds when the handshake
+/// starts arrived glued to the server's `S`: they are refused with libpq's
+/// `received unencrypted data after SSL response` (CVE-2021-23222), and never reach TLS.
+///
+/// # Errors
+/// Transport errors, or the handshake's error (libpq's wording).
+pub async fn start_tls<S>(
+    config: &Config,
+    method: Method,
+    mut transport: S,
+) -> Result<TlsStream<S>, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let attempt = Negotiation::start_tls(config, method)?;
+    if method == Method::SslRequest {
+        refuse_bytes_after_s(&mut transport).await?;
+    }
+    match drive(attempt, transport, Phase::Handshake).await? {
+        Attempt::Ready(Stream::Tls(tls)) => Ok(*tls),
+        _ => Err(ConnectError::Tls(Error::Misuse(
+            "start_tls ended without TLS (pgtls bug)",
+        ))),
+    }
+}
+
+/// libpq's rule that nothing may follow `S` before the ClientHello, applied to bytes the
+/// transport already holds: one poll; anything there is refused. (Bytes in the same read
+/// as the `S` are refused by the core itself.)
+async fn refuse_bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> Result<(), ConnectError> {
+    let mut probe = [0u8; 1];
+    let polled = std::future::poll_fn(|cx| {
+        let mut buf = ReadBuf::new(&mut probe);
+        match Pin::new(&mut *transport).poll_read(cx, &mut buf) {
+            // Nothing is waiting: the waker registered here may fire once, harmlessly.
+            TaskPoll::Pending => TaskPoll::Ready(Ok(None)),
+            TaskPoll::Ready(Ok(())) => TaskPoll::Ready(Ok(Some(buf.filled().len()))),
+            TaskPoll::Ready(Err(err)) => TaskPoll::Ready(Err(err)),
+        }
+    })
+    .await;
+    match polled {
+        Ok(None) => Ok(()),
+        Ok(Some(0)) => Err(ConnectError::Tls(Error::ClosedDuringHandshake)),
+        Ok(Some(_)) => Err(ConnectError::Tls(Error::UnencryptedDataAfterSslResponse)),
+        Err(err) => Err(ConnectError::TlsIo(err)),
+    }
+}
+
+/// Where an attempt stands, as far as transport errors are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Plaintext attempt: nothing is exchanged.
+    Plaintext,
+    /// `SSLRequest` sent or being sent, the answer not yet read.
+    AwaitingResponse,
+    /// The TLS handshake: a transport failure here is a failed TLS attempt (libpq's
+    /// `SSL SYSCALL error`), after which `prefer` falls back.
+    Handshake,
+}
+
+/// The negotiation loop of the crate docs over an async transport.
+///
+/// During the handshake a failed write does not end the attempt at once: the server may
+/// have closed after sending an alert that says why, so reading goes on until the
+/// negotiation fails or the transport ends, and the most telling error is reported.
+async fn drive<S>(
+    mut attempt: Negotiation,
+    mut transport: S,
+    mut phase: Phase,
+) -> Result<Attempt<S>, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut out = vec![0u8; BUF_LEN];
+    let mut incoming = vec![0u8; BUF_LEN];
+    let (mut start, mut end) = (0usize, 0usize);
+    // The first transport failure of the handshake (output is discarded after it).
+    let mut broken: Option<io::Error> = None;
+    let tls_io = |broken: &mut Option<io::Error>, err: io::Error| {
+        ConnectError::TlsIo(broken.take().unwrap_or(err))
+    };
+    loop {
+        match attempt.poll_output(&mut out) {
+            Ok(Poll::Transmit(n)) => {
+                if broken.is_none() {
+                    if let Err(err) = transport.write_all(&out[..n]).await {
+                        if phase != Phase::Handshake {
+                            return Err(ConnectError::Io(err));
+                        }
+                        broken = Some(err);
+                    }
+                }
+                continue;
+            }
+            Ok(Poll::BufferTooSmall { .. }) => {
+                return Err(ConnectError::Tls(Error::Misuse(
+                    "output buffer too small (pgtls bug)",
+                )))
+            }
+            Ok(Poll::Done) => match broken {
+                Some(err) => return Err(ConnectError::TlsIo(err)),
+                None => break,
+            },
+            Ok(Poll::NeedInput) => {}
+            Err(err) => return Err(ConnectError::Tls(err)),
+        }
+        if broken.is_none() {
+            if let Err(err) = transport.flush().await {
+                if phase != Phase::Handshake {
+                    return Err(ConnectError::Io(err));
+                }
+                broken = Some(err);
+            }
+        }
+        if start == end {
+            start = 0;
+            end = match transport.read(&mut incoming).await {
+                Ok(n) => n,
+                Err(err) if phase == Phase::Handshake => return Err(tls_io(&mut broken, err)),
+                Err(err) => return Err(ConnectError::Io(err)),
+            };
+            if end == 0 {
+                if let Err(err) = attempt.handle_eof() {
+                    if let (Some(io), Error::ClosedDuringHandshake) = (broken.take(), &err) {
+                        // The write failure says more than the EOF that followed it.
+                        return Err(ConnectError::TlsIo(io));
+                    }
+                    flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
+                    return Err(ConnectError::Tls(err));
+                }
+                continue;
+            }
+        }
+        match attempt.handle_input(&incoming[start..end]) {
+            Ok(0) if !attempt.is_done() => {
+                // Input offered, none taken, not finished: never spin.
+                return Err(ConnectError::Tls(Error::LimitExceeded(
+                    "the handshake refused further input",
+                )));
+            }
+            Ok(consumed) => start += consumed,
+            Err(err) => {
+                if broken.is_none() {
+                    flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
+                }
+                return Err(ConnectError::Tls(err));
+            }
+        }
+        if phase == Phase::AwaitingResponse && !attempt.is_done() {
+            // The answer was `S` (an `N` finishes the attempt, anything else fails it):
+            // the handshake starts, and nothing else may have arrived.
+            phase = Phase::Handshake;
+            if start == end {
+                refuse_bytes_after_s(&mut transport).await?;
+            }
+        }
+        if attempt.is_done() {
+            break;
+        }
+    }
+    let leftover = &incoming[start..end];
+    Ok(match attempt.into_negotiated()? {
+        Negotiated::Tls(session) => Attempt::Ready(Stream::Tls(Box::new(TlsStream::new(
+            transport, *session, leftover,
+        )))),
+        Negotiated::SslRefused => Attempt::Refused(PlainStream::new(transport, leftover)),
+        Negotiated::Plaintext => {
+            Attempt::Ready(Stream::Plain(PlainStream::new(transport, leftover)))
+        }
+    })
+}
+
+/// Sends the alert rustls queued before failing, ignoring transport errors.
+async fn flush_last_gasp<S: AsyncWrite + Unpin>(
+    attempt: &mut Negotiation,
+    transport: &mut S,
+    out: &mut [u8],
+) {
+    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
+        if transport.write_all(&out[..n]).await.is_err() {
+            return;
+        }
+    }
+    let _ = transport.flush().await;
+}
+
+/// One attempt of a [`connect`] run.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The method tried.
+    pub method: Method,
+    /// Whether this attempt reused the previous connection (plaintext after `N`).
+    pub same_connection: bool,
+    /// How it ended: `None` for success, else the error in libpq's words.
+    pub error: Option<String>,
+}
+
+/// A connection established by [`connect`].
+#[derive(Debug)]
+pub struct Connected<T> {
+    /// What the startup callback returned (typically the stream or a driver's client).
+    pub startup: T,
+    /// The method of the successful attempt.
+    pub method: Method,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A failed [`connect`], with the attempts made.
+#[derive(Debug)]
+pub struct Failed {
+    /// The error in libpq's words.
+    pub error: ConnectError,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+    /// Whether libpq would move on to the next host (SQLSTATE 57P03, a transport error,
+    /// a timeout).
+    pub try_next_host: bool,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Runs libpq's plan for one host over TCP ([`Config::plan`]): opens connections with
+/// `open`, negotiates, hands each established stream to `startup`, and retries as the
+/// sslmode says. `timeout` (libpq's `connect_timeout`) bounds the whole run and needs a
+/// tokio runtime with the time driver enabled. Not cancellation-safe (see the module
+/// docs).
+///
+/// `startup` gets the stream by value and returns what the caller wants to keep (the
+/// stream itself, or a driver's client built on it). Its [`StartupError::Rejected`]
+/// makes `allow` retry with TLS and `prefer` retry in plaintext, on a new connection.
+///
+/// # Errors
+/// The last attempt's error, with every attempt recorded.
+pub async fn connect<S, T, O, OF, U, UF>(
+    config: &Config,
+    timeout: Option<Duration>,
+    open: O,
+    startup: U,
+) -> Result<Connected<T>, Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    U: FnMut(Stream<S>) -> UF,
+    UF: Future<Output = Result<T, StartupError>>,
+{
+    connect_with_plan(config, config.plan(), timeout, open, startup).await
+}
+
+/// [`connect`] with a caller-made plan, e.g. one for a Unix-domain socket
+/// (`Plan::new(mode, negotiation, Transport::UnixSocket)`, where libpq never uses TLS).
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with_plan<S, T, O, OF, U, UF>(
+    config: &Config,
+    mut plan: Plan,
+    timeout: Option<Duration>,
+    mut open: O,
+    mut startup: U,
+) -> Result<Connected<T>, Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    U: FnMut(Stream<S>) -> UF,
+    UF: Future<Output = Result<T, StartupError>>,
+{
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut attempts: Vec<AttemptRecord> = Vec::new();
+    let mut refused: Option<PlainStream<S>> = None;
+    // The transport failure of the last TLS attempt, reported instead of the plan's
+    // stand-in error if nothing else is left to try.
+    let mut handshake_io: Option<io::Error> = None;
+    let fail = |error, attempts, try_next_host| {
+        Box::new(Failed {
+            error,
+            attempts,
+            try_next_host,
+        })
+    };
+    loop {
+        let (method, reuse) = match plan.poll_step() {
+            Step::Connect(method) => (method, false),
+            Step::Continue(method) => (method, true),
+            Step::Fail(err) => {
+                let error = match (handshake_io.take(), err) {
+                    (Some(io), Error::ClosedDuringHandshake) => ConnectError::TlsIo(io),
+                    (_, err) => ConnectError::Tls(err),
+                };
+                return Err(fail(error, attempts, false));
+            }
+            Step::NextHost(err) => return Err(fail(ConnectError::Tls(err), attempts, true)),
+            Step::Done => {
+                return Err(fail(
+                    ConnectError::Tls(Error::Misuse("plan finished without a connection")),
+                    attempts,
+                    false,
+                ))
+            }
+        };
+        handshake_io = None;
+        let negotiated = match (reuse, refused.take()) {
+            (true, Some(plain)) => Ok(Attempt::Ready(Stream::Plain(plain))),
+            _ => {
+                within(deadline, async {
+                    let transport = open().await.map_err(ConnectError::Io)?;
+                    negotiate(config, method, transport).await
+                })
+                .await
+            }
+        };
+        let stream = match negotiated {
+            Ok(Attempt::Ready(stream)) => stream,
+            Ok(Attempt::Refused(plain)) => {
+                attempts.push(record(
+                    method,
+                    reuse,
+                    Some(Error::ServerRefusedSsl.to_string()),
+                ));
+                refused = Some(plain);
+                plan.handle_attempt_end(AttemptEnd::SslRefused);
+                continue;
+            }
+            Err(ConnectError::Tls(err)) => {
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                plan.handle_attempt_end(AttemptEnd::Failed(err));
+                continue;
+            }
+            Err(ConnectError::TlsIo(io)) => {
+                // A failed TLS attempt for the plan. The core has no error for a
+                // transport failure mid-handshake; its EOF error stands in (same policy).
+                let message = format!("SSL SYSCALL error: {io}");
+                attempts.push(record(method, reuse, Some(message)));
+                handshake_io = Some(io);
+                plan.handle_attempt_end(AttemptEnd::Failed(Error::ClosedDuringHandshake));
+                continue;
+            }
+            Err(err) => {
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(err, attempts, true));
+            }
+        };
+        match within(deadline, async {
+            startup(stream).await.map_err(StartupFailure::Startup)
+        })
+        .await
+        {
+            Ok(value) => {
+                attempts.push(record(method, reuse, None));
+                plan.handle_attempt_end(AttemptEnd::Established);
+                return Ok(Connected {
+                    startup: value,
+                    method,
+                    attempts,
+                });
+            }
+            Err(StartupFailure::Timeout) => {
+                let err = ConnectError::Timeout;
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(err, attempts, true));
+            }
+            Err(StartupFailure::Startup(StartupError::Rejected { sqlstate, message })) => {
+                attempts.push(record(method, reuse, Some(message.clone())));
+                plan.handle_attempt_end(AttemptEnd::StartupRejected { sqlstate, message });
+            }
+            Err(StartupFailure::Startup(StartupError::Io(err))) => {
+                let err = ConnectError::Io(err);
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(err, attempts, false));
+            }
+            Err(StartupFailure::Startup(StartupError::Fatal(err))) => {
+                attempts.push(record(method, reuse, Some(err.to_string())));
+                return Err(fail(ConnectError::Startup(err), attempts, false));
+            }
+        }
+    }
+}
+
+/// A startup that failed or ran out of time.
+enum StartupFailure {
+    Startup(StartupError),
+    Timeout,
+}
+
+/// A future's error type that can say "the deadline passed".
+trait TimedOut {
+    fn timed_out() -> Self;
+}
+
+impl TimedOut for ConnectError {
+    fn timed_out() -> Self {
+        ConnectError::Timeout
+    }
+}
+
+impl TimedOut for StartupFailure {
+    fn timed_out() -> Self {
+        StartupFailure::Timeout
+    }
+}
+
+/// Runs `fut` until `deadline` (if any).
+async fn within<T, E: TimedOut>(
+    deadline: Option<Instant>,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    match deadline {
+        None => fut.await,
+        Some(deadline) => ::tokio::time::timeout_at(deadline, fut)
+            .await
+            .unwrap_or_else(|_| Err(E::timed_out())),
+    }
+}
+
+fn record(method: Method, same_connection: bool, error: Option<String>) -> AttemptRecord {
+    AttemptRecord {
+        method,
+        same_connection,
+        error,
+    }
+}
