@@ -637,7 +637,7 @@ impl ConfigBuilder {
 }
 
 /// The provider chosen by cargo features when the caller passes none.
-fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
+pub(crate) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "aws-lc-rs")]
     {
         Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
@@ -653,7 +653,7 @@ fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
 }
 
 /// The TLS versions rustls may use between libpq's min and max.
-fn protocol_versions(
+pub(crate) fn protocol_versions(
     min: TlsVersion,
     max: Option<TlsVersion>,
 ) -> Vec<&'static rustls::SupportedProtocolVersion> {
