@@ -639,8 +639,9 @@ impl ConfigBuilder {
 }
 
 /// The provider chosen by cargo features when the caller passes none, with
-/// [`postgres_key_share_first`] applied.
-fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
+/// [`postgres_key_share_first`] applied (a rustls server follows the client's group
+/// order, so the server side of pgtls is unaffected by it).
+pub(crate) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "aws-lc-rs")]
     {
         Ok(Arc::new(postgres_key_share_first(
@@ -685,7 +686,7 @@ fn postgres_key_share_first(mut provider: CryptoProvider) -> CryptoProvider {
 }
 
 /// The TLS versions rustls may use between libpq's min and max.
-fn protocol_versions(
+pub(crate) fn protocol_versions(
     min: TlsVersion,
     max: Option<TlsVersion>,
 ) -> Vec<&'static rustls::SupportedProtocolVersion> {

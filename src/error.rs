@@ -74,6 +74,10 @@ pub enum Error {
     ClosedDuringHandshake,
     /// The TLS session ended without close_notify (possible truncation).
     UncleanEof,
+    /// The transport failed in the middle of the TLS handshake (reset, broken pipe).
+    /// Reported by adapters; a TLS failure for the policy, as libpq's
+    /// `SSL SYSCALL error: ...`.
+    HandshakeTransport(String),
 
     // --- Blame::Policy ---
     /// `N` under require, verify-ca or verify-full.
@@ -143,7 +147,8 @@ impl Error {
             | Error::ServerErrorDuringSslExchange
             | Error::ClosedBeforeSslResponse
             | Error::ClosedDuringHandshake
-            | Error::UncleanEof => Blame::Peer,
+            | Error::UncleanEof
+            | Error::HandshakeTransport(_) => Blame::Peer,
             Error::ServerRefusedSsl
             | Error::AlpnNotNegotiated
             | Error::UnexpectedAlpn(_)
@@ -169,6 +174,7 @@ impl Error {
         matches!(
             self,
             Error::ClosedDuringHandshake
+                | Error::HandshakeTransport(_)
                 | Error::AlpnNotNegotiated
                 | Error::UnexpectedAlpn(_)
                 | Error::Certificate { .. }
@@ -208,6 +214,7 @@ impl fmt::Display for Error {
                 "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
             ),
             Error::ClosedDuringHandshake => f.write_str("SSL SYSCALL error: EOF detected"),
+            Error::HandshakeTransport(io) => write!(f, "SSL SYSCALL error: {io}"),
             Error::UncleanEof => {
                 f.write_str("SSL connection has been closed unexpectedly (no close_notify)")
             }

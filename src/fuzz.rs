@@ -305,3 +305,223 @@ pub fn conninfo(data: &[u8]) {
         let _ = settings.hosts();
     }
 }
+
+/// A fixed self-signed P-256 server certificate and key (CN and SAN `fuzz.example.com`,
+/// valid for a century) for the acceptor target: a public test key, never use it elsewhere.
+const FUZZ_SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBqTCCAVCgAwIBAgIUIOXYBb6e62Y4KUTVfKjaXX+zWkAwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQZnV6ei5leGFtcGxlLmNvbTAgFw0yNjExMjYxMDI3MjNaGA8y
+MTI2MTEwMjEwMjcyM1owGzEZMBcGA1UEAwwQZnV6ei5leGFtcGxlLmNvbTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABKG+8AzyJhAcPq/H7ThMudDDATin5HX2u/ER
+WFE26/XCAHF6cvZ4iTUTneXKKf20hPtmWYV7wQ4zb9nAmSPktiajcDBuMB0GA1Ud
+DgQWBBR+UOE/GFcAQ0+1QnHmE3KhyCorzjAfBgNVHSMEGDAWgBR+UOE/GFcAQ0+1
+QnHmE3KhyCorzjAPBgNVHRMBAf8EBTADAQH/MBsGA1UdEQQUMBKCEGZ1enouZXhh
+bXBsZS5jb20wCgYIKoZIzj0EAwIDRwAwRAIgAr2YYPIsWSNAW0/sLZCFqF4dyiMY
+oSgPIWlbw8V6JcsCIH+qpWLcddCN0E55zFSLuZzX9fqAkiaOAS4/rkFd4f3o
+-----END CERTIFICATE-----
+";
+const FUZZ_SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+317dZETZstisaFE
+Fd2Z9AqNZA6GUSYZEN//GW194yihRANCAAShvvAM8iYQHD6vx+04TLnQwwE4p+R1
+9rvxEVhRNuv1wgBxenL2eIk1E53lyin9tIT7ZlmFe8EOM2/ZwJkj5LYm
+-----END PRIVATE KEY-----
+";
+
+/// Every acceptor policy: no TLS, require (with and without direct), allow (with and
+/// without direct).
+fn acceptor_configs() -> &'static Vec<crate::server::AcceptorConfig> {
+    use crate::server::{AcceptorConfig, ServerTls};
+    static CONFIGS: OnceLock<Vec<AcceptorConfig>> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let tls = ServerTls::from_pem(FUZZ_SERVER_CERT.as_bytes(), FUZZ_SERVER_KEY.as_bytes())
+            .expect("the fuzz certificate loads");
+        vec![
+            AcceptorConfig::plaintext_only(),
+            AcceptorConfig::require_tls(tls.clone()),
+            AcceptorConfig::require_tls(tls.clone()).with_direct_tls(false),
+            AcceptorConfig::allow_plaintext(tls.clone()),
+            AcceptorConfig::allow_plaintext(tls).with_direct_tls(false),
+        ]
+    })
+}
+
+/// The server-side acceptor, two ways (the first byte's low bit chooses):
+///
+/// - **raw**: arbitrary client bytes with fuzz-chosen chunking and output buffer sizes,
+///   for every policy (seed it with SSLRequests, startups, cancels and recorded
+///   ClientHellos);
+/// - **live**: a real pgtls client negotiates TLS with the acceptor, then sends arbitrary
+///   bytes inside TLS as its first packet (the parsing behind the handshake).
+///
+/// Never panics, never stalls (no progress on offered input is a crash), output stays
+/// within the buffers given, and an accepted StartupMessage parses again.
+pub fn acceptor(data: &[u8]) {
+    let mut input = Input { data };
+    let selector = input.byte();
+    let configs = acceptor_configs();
+    let config = &configs[usize::from(selector >> 1) % configs.len()];
+    let mut acceptor = crate::server::Acceptor::new(config);
+    let mut out = vec![0u8; 20 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    if selector & 1 == 1 && !live_client_prefix(&mut acceptor, &mut input, &mut pending, &mut out) {
+        return;
+    }
+    let mut failed = false;
+    for _ in 0..10_000 {
+        // Once the input is used up, full buffers (so that the run ends).
+        let out_len = match input.is_empty() {
+            true => out.len(),
+            false => (usize::from(input.byte()) * 67) % out.len(),
+        };
+        match acceptor.poll_output(&mut out[..out_len]) {
+            Ok(Poll::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
+            Ok(Poll::BufferTooSmall { needed }) => assert!(needed > 0 && out_len == 0),
+            Ok(Poll::Done) => break,
+            Ok(Poll::NeedInput) => {
+                if pending.is_empty() {
+                    if input.is_empty() {
+                        if acceptor.handle_eof().is_err() {
+                            failed = true;
+                            break;
+                        }
+                        continue;
+                    }
+                    let n = usize::from(input.byte());
+                    pending.extend_from_slice(input.take(n));
+                }
+                match acceptor.handle_input(&pending) {
+                    Ok(n) => {
+                        assert!(n <= pending.len());
+                        assert!(n > 0 || pending.is_empty(), "the acceptor stalled");
+                        pending.drain(..n);
+                    }
+                    Err(_) => failed = true,
+                }
+            }
+            Err(err) => {
+                let _ = (err.to_string(), err.blame(), err.sqlstate());
+                failed = true;
+                break;
+            }
+        }
+    }
+    if failed {
+        // The last words are bounded; then the error comes back.
+        for _ in 0..64 {
+            match acceptor.poll_output(&mut out) {
+                Ok(Poll::Transmit(_)) => continue,
+                _ => break,
+            }
+        }
+    }
+    let Ok(accepted) = acceptor.into_accepted() else {
+        return;
+    };
+    match &accepted.packet {
+        crate::server::FirstPacket::Startup(startup) => {
+            let reparsed = crate::server::StartupMessage::parse(startup.as_bytes())
+                .expect("an accepted StartupMessage parses again");
+            assert_eq!(&reparsed, startup);
+            let _ = (
+                startup.parameters().count(),
+                startup.user(),
+                startup.database(),
+            );
+        }
+        crate::server::FirstPacket::Cancel(cancel) => {
+            assert_eq!(cancel.to_bytes().len(), 12 + cancel.secret_key().len());
+        }
+    }
+    if let Some(mut session) = accepted.session {
+        assert!(session.is_server());
+        if let Some(sni) = session.sni() {
+            let _ = crate::server::endpoint_from_sni(sni, "example.com");
+        }
+        drive_session(&mut session, &mut input, &mut out);
+    }
+}
+
+/// Runs a real client (sslmode=require, no roots) through the TLS handshake with the
+/// acceptor; then queues the fuzz input's next bytes, encrypted, as the client's first
+/// packet. Returns false when the policy refused the client before that.
+fn live_client_prefix(
+    acceptor: &mut crate::server::Acceptor,
+    input: &mut Input<'_>,
+    pending: &mut Vec<u8>,
+    out: &mut [u8],
+) -> bool {
+    let direct = input.byte() & 1 == 1;
+    let (negotiation, method) = if direct {
+        (SslNegotiation::Direct, Method::DirectTls)
+    } else {
+        (SslNegotiation::Postgres, Method::SslRequest)
+    };
+    let Some(config) = configs()
+        .iter()
+        .find(|c| c.sslmode() == SslMode::Require && c.negotiation() == negotiation)
+    else {
+        return false;
+    };
+    let Ok(mut client) = Negotiation::new(config, method) else {
+        return false;
+    };
+    let mut c2s: Vec<u8> = Vec::new();
+    let mut s2c: Vec<u8> = Vec::new();
+    for _ in 0..1_000 {
+        let mut progress = false;
+        match client.poll_output(out) {
+            Ok(Poll::Transmit(n)) => {
+                c2s.extend_from_slice(&out[..n]);
+                progress = true;
+            }
+            Ok(Poll::Done) => break,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        match acceptor.poll_output(out) {
+            Ok(Poll::Transmit(n)) => {
+                s2c.extend_from_slice(&out[..n]);
+                progress = true;
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        if !c2s.is_empty() {
+            match acceptor.handle_input(&c2s) {
+                Ok(n) => {
+                    progress |= n > 0;
+                    c2s.drain(..n);
+                }
+                Err(_) => return false,
+            }
+        }
+        if !s2c.is_empty() {
+            match client.handle_input(&s2c) {
+                Ok(n) => {
+                    progress |= n > 0;
+                    s2c.drain(..n);
+                }
+                Err(_) => return false,
+            }
+        }
+        if !progress {
+            return false;
+        }
+    }
+    let Ok(Negotiated::Tls(mut session)) = client.into_negotiated() else {
+        return false;
+    };
+    // The client's Finished (and anything else) first, then the fuzz bytes as data.
+    pending.extend_from_slice(&c2s);
+    let n = usize::from(input.byte()) * 8;
+    let first = input.take(n);
+    let _ = session.handle_application_data(first);
+    loop {
+        let n = session.poll_output(out);
+        if n == 0 {
+            break;
+        }
+        pending.extend_from_slice(&out[..n]);
+    }
+    true
+}

@@ -140,6 +140,17 @@
 //! buffers at most one incoming record (about 16 KiB) plus 16 KiB of decrypted data,
 //! and [`tls::OUTGOING_LIMIT`] bytes of outgoing plaintext; `handle_input` consumes less
 //! than offered instead of growing.
+//!
+//! ## The server side
+//! [`server::Acceptor`] is the mirror image for proxies and poolers: it answers
+//! `SSLRequest` (`S`, or `N` without TLS) and `GSSENCRequest` (`N`), accepts PostgreSQL
+//! 17+ direct TLS with ALPN `postgresql`, refuses bytes glued to `SSLRequest`
+//! (CVE-2021-23214), refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
+//! the user to use `sslmode=require`), and hands over the client's first packet
+//! (StartupMessage or CancelRequest) with the same [`Session`] type, whose
+//! [`Session::channel_binding`] is computed over the server's own certificate. Same
+//! driving contract (`handle_input` / `poll_output` / `into_accepted`); see the
+//! [`server`] module and `examples/tls_proxy.rs`.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -159,6 +170,7 @@ pub mod plan;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 #[path = "io/scratch.rs"]
 mod scratch;
+pub mod server;
 mod session;
 pub mod tls;
 #[cfg(feature = "tokio")]

@@ -176,6 +176,13 @@ impl Negotiation {
         self.method
     }
 
+    /// Whether the TLS handshake is under way (after `S`, or from the start for direct
+    /// TLS). Adapters use it to classify transport errors as libpq does: a failure
+    /// during the handshake is a failed TLS attempt ([`Error::HandshakeTransport`]).
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.state, State::Handshaking(_))
+    }
+
     /// Whether the negotiation finished (successfully or not) and has nothing left to send.
     pub fn is_done(&self) -> bool {
         match &self.state {

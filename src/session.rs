@@ -4,8 +4,16 @@
 //!
 //! | direction | in | out |
 //! |---|---|---|
-//! | to the server | [`Session::handle_application_data`] (plaintext) | [`Session::poll_output`] (TLS records) |
-//! | from the server | [`Session::handle_input`] (TLS records) | [`Session::poll_application_data`] (plaintext) |
+//! | to the peer | [`Session::handle_application_data`] (plaintext) | [`Session::poll_output`] (TLS records) |
+//! | from the peer | [`Session::handle_input`] (TLS records) | [`Session::poll_application_data`] (plaintext) |
+//!
+//! One type serves both ends: the client's session from [`crate::Negotiation`] and the
+//! server's from [`crate::server::Acceptor`] ([`Session::is_server`] tells them apart).
+//! Inside it holds a `rustls::Connection`, rustls's own client-or-server enum: the
+//! side is one predictable branch per call, with no allocation and no dynamic dispatch,
+//! and drivers, adapters and proxies handle both ends with the same code. The few
+//! side-dependent answers are documented per method ([`Session::sni`],
+//! [`Session::peer_certificates`], [`Session::channel_binding`]).
 //!
 //! A clean close (the server's close_notify) is told apart from an unclean EOF
 //! ([`Error::UncleanEof`]). Alerts the server sends after the handshake — TLS 1.3
@@ -17,8 +25,11 @@
 //! 16 KiB of decrypted data plus one record, and `handle_input` consumes less than
 //! offered until [`Session::poll_application_data`] makes room.
 
+use std::sync::Arc;
+
 use rustls::pki_types::CertificateDer;
-use rustls::{ClientConnection, ProtocolVersion, SupportedCipherSuite};
+use rustls::sign::CertifiedKey;
+use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
 use crate::channel_binding::{tls_server_end_point, ChannelBindingError};
 use crate::error::{from_rustls, Error};
@@ -31,7 +42,7 @@ pub enum ApplicationData {
     Data(usize),
     /// Nothing is waiting: feed more TLS bytes with [`Session::handle_input`].
     NeedInput,
-    /// The server closed the session cleanly (close_notify): no more data will come.
+    /// The peer closed the session cleanly (close_notify): no more data will come.
     Closed,
 }
 
@@ -39,6 +50,8 @@ pub enum ApplicationData {
 pub struct Session {
     tls: TlsConn,
     sni: Option<String>,
+    /// The server side's own certificate (for `tls-server-end-point`); `None` for a client.
+    local: Option<Arc<CertifiedKey>>,
     failed: Option<Error>,
     /// close_notify was queued: no more plaintext may be sent.
     closed: bool,
@@ -50,6 +63,7 @@ impl std::fmt::Debug for Session {
             .field("protocol_version", &self.protocol_version())
             .field("cipher_suite", &self.cipher_suite().map(|s| s.suite()))
             .field("sni", &self.sni)
+            .field("is_server", &self.is_server())
             .finish_non_exhaustive()
     }
 }
@@ -59,16 +73,38 @@ impl Session {
         Session {
             tls,
             sni,
+            local: None,
             failed: None,
             closed: false,
         }
     }
 
-    /// Feeds TLS bytes from the server; returns how many were consumed (fewer than
+    /// A server-side session: `sni` as received, `local` the certificate it presented.
+    pub(crate) fn new_server(
+        tls: TlsConn,
+        sni: Option<String>,
+        local: Option<Arc<CertifiedKey>>,
+    ) -> Self {
+        Session {
+            tls,
+            sni,
+            local,
+            failed: None,
+            closed: false,
+        }
+    }
+
+    /// Whether this is the server's end of the connection (from
+    /// [`crate::server::Acceptor`]) rather than the client's.
+    pub fn is_server(&self) -> bool {
+        self.tls.is_server()
+    }
+
+    /// Feeds TLS bytes from the peer; returns how many were consumed (fewer than
     /// offered while decrypted data waits to be taken).
     ///
     /// # Errors
-    /// A TLS alert from the server or a broken record. An alert for the server may still
+    /// A TLS alert from the peer or a broken record. An alert for the peer may still
     /// wait in [`Self::poll_output`].
     pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, Error> {
         if let Some(err) = &self.failed {
@@ -161,35 +197,46 @@ impl Session {
     }
 
     /// The ALPN protocol the server selected (`postgresql`, or none for servers before 17
-    /// reached through `SSLRequest`).
+    /// reached through `SSLRequest`, or on a server session for clients before libpq 17).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
         self.tls.alpn_protocol()
     }
 
-    /// The SNI host name sent in the ClientHello, if any (libpq's rule: only for names).
+    /// The SNI host name of the ClientHello, if any: the one sent (client session; libpq's
+    /// rule: only for names) or the one received (server session; see
+    /// [`crate::server::endpoint_from_sni`] for routing by it).
     pub fn sni(&self) -> Option<&str> {
         self.sni.as_deref()
     }
 
-    /// The server's certificate chain as presented, leaf first.
+    /// The peer's certificate chain as presented, leaf first: the server's on a client
+    /// session, the client's (empty if it sent none) on a server session.
     pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
         self.tls.peer_certificates().unwrap_or(&[])
     }
 
     /// The `tls-server-end-point` channel-binding data for SCRAM-SHA-256-PLUS (RFC 5929,
-    /// computed as libpq does: the leaf's signature hash, MD5/SHA-1 → SHA-256).
+    /// computed as libpq does: the leaf's signature hash, MD5/SHA-1 → SHA-256). Always
+    /// over the **server's** leaf: the peer's on a client session, its own on a server
+    /// session, so both ends compute the same bytes.
     ///
     /// # Errors
     /// No certificate, or a signature algorithm without a defined hash (Ed25519, Ed448).
     pub fn channel_binding(&self) -> Result<Vec<u8>, ChannelBindingError> {
-        match self.peer_certificates().first() {
+        let leaf = match &self.local {
+            Some(local) => local.end_entity_cert().ok(),
+            None if self.is_server() => None,
+            None => self.peer_certificates().first(),
+        };
+        match leaf {
             Some(leaf) => tls_server_end_point(leaf.as_ref()),
             None => Err(ChannelBindingError::NoCertificate),
         }
     }
 
-    /// The rustls connection, for callers who want to drive it themselves.
-    pub fn into_rustls(self) -> ClientConnection {
+    /// The rustls connection (`Connection::Client` or `Connection::Server`), for callers
+    /// who want to drive it themselves.
+    pub fn into_rustls(self) -> Connection {
         self.tls.into_inner()
     }
 }

@@ -1,6 +1,8 @@
-//! The only module that calls rustls's connection API.
+//! The only module that calls rustls's connection API (its server-side sibling,
+//! `server/tls.rs`, only accepts the ClientHello and then hands the connection here).
 //!
-//! It drives a buffered `rustls::ClientConnection` from slices: `read_tls` from the
+//! It drives a buffered `rustls::Connection` — a `ClientConnection`, or a
+//! `ServerConnection` from [`crate::server`] — from slices: `read_tls` from the
 //! caller's bytes, `process_new_packets`, `write_tls` into the caller's buffer, and the
 //! plaintext reader/writer. Keeping every such call here makes a rustls upgrade local.
 //!
@@ -13,10 +15,13 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SupportedCipherSuite};
+use rustls::{
+    ClientConfig, ClientConnection, Connection, ProtocolVersion, ServerConnection,
+    SupportedCipherSuite,
+};
 
 /// Most plaintext bytes the session accepts for encryption before the caller has taken
-/// the resulting records out (`rustls::ClientConnection::set_buffer_limit`).
+/// the resulting records out (`rustls::Connection::set_buffer_limit`).
 pub const OUTGOING_LIMIT: usize = 64 * 1024;
 
 /// What decrypting produced.
@@ -32,9 +37,9 @@ pub(crate) enum Plaintext {
     Truncated,
 }
 
-/// A rustls client connection driven from caller buffers.
+/// A rustls connection (client or server side) driven from caller buffers.
 pub(crate) struct TlsConn {
-    conn: ClientConnection,
+    conn: Connection,
     saw_eof: bool,
 }
 
@@ -56,9 +61,23 @@ impl TlsConn {
         let mut conn = ClientConnection::new(config, server_name)?;
         conn.set_buffer_limit(Some(OUTGOING_LIMIT));
         Ok(TlsConn {
-            conn,
+            conn: conn.into(),
             saw_eof: false,
         })
+    }
+
+    /// Wraps a server connection whose ClientHello `crate::server` already accepted.
+    pub(crate) fn from_server(mut conn: ServerConnection) -> Self {
+        conn.set_buffer_limit(Some(OUTGOING_LIMIT));
+        TlsConn {
+            conn: conn.into(),
+            saw_eof: false,
+        }
+    }
+
+    /// Whether this is the server side of the connection.
+    pub(crate) fn is_server(&self) -> bool {
+        matches!(self.conn, Connection::Server(_))
     }
 
     /// Feeds TLS bytes from the server and processes complete records. Returns how many
@@ -156,13 +175,13 @@ impl TlsConn {
         self.conn.negotiated_cipher_suite()
     }
 
-    /// The server's certificates, leaf first.
+    /// The peer's certificates, leaf first.
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.conn.peer_certificates()
     }
 
     /// The rustls connection itself.
-    pub(crate) fn into_inner(self) -> ClientConnection {
+    pub(crate) fn into_inner(self) -> Connection {
         self.conn
     }
 }

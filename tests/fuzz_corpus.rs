@@ -14,6 +14,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("channel_binding", pgtls::fuzz::channel_binding),
     ("credentials", pgtls::fuzz::credentials),
     ("conninfo", pgtls::fuzz::conninfo),
+    ("acceptor", pgtls::fuzz::acceptor),
 ];
 
 #[test]

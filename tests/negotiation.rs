@@ -1356,3 +1356,58 @@ mod blocking_adapter {
         );
     }
 }
+
+/// A transport that answers `S` and then fails with a reset, as a dying server would.
+struct ResetAfterS {
+    answered: bool,
+}
+
+impl std::io::Read for ResetAfterS {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.answered {
+            return Err(std::io::ErrorKind::ConnectionReset.into());
+        }
+        self.answered = true;
+        buf[0] = b'S';
+        Ok(1)
+    }
+}
+
+impl std::io::Write for ResetAfterS {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl pgtls::blocking::Deadline for ResetAfterS {
+    fn set_io_timeout(&mut self, _: Option<std::time::Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_transport_failure_mid_handshake_is_a_tls_failure_for_the_plan() {
+    // libpq: "SSL SYSCALL error: ..." is a failed TLS attempt; prefer goes on in plaintext.
+    let config = config(SslMode::Prefer);
+    let err = match pgtls::blocking::negotiate(
+        &config,
+        Method::SslRequest,
+        ResetAfterS { answered: false },
+    ) {
+        Err(pgtls::blocking::ConnectError::Tls(err)) => err,
+        Err(other) => panic!("expected a TLS failure, got {other}"),
+        Ok(_) => panic!("the handshake cannot succeed"),
+    };
+    assert!(matches!(err, Error::HandshakeTransport(_)), "{err:?}");
+    assert!(err.to_string().starts_with("SSL SYSCALL error: "), "{err}");
+    assert!(err.allows_fallback());
+    let mut plan = config.plan();
+    plan.handle_attempt_end(pgtls::plan::AttemptEnd::Failed(err));
+    assert_eq!(
+        plan.poll_step(),
+        pgtls::plan::Step::Connect(Method::Plaintext)
+    );
+}

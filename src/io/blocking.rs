@@ -410,7 +410,9 @@ pub fn negotiate<S: Read + Write>(
     loop {
         match attempt.poll_output(&mut out) {
             Ok(Poll::Transmit(n)) => {
-                transport.write_all(&out[..n]).map_err(ConnectError::Io)?;
+                transport
+                    .write_all(&out[..n])
+                    .map_err(|e| transport_error(&attempt, e))?;
                 continue;
             }
             Ok(Poll::BufferTooSmall { .. }) => {
@@ -422,10 +424,14 @@ pub fn negotiate<S: Read + Write>(
             Ok(Poll::NeedInput) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
-        transport.flush().map_err(ConnectError::Io)?;
+        transport
+            .flush()
+            .map_err(|e| transport_error(&attempt, e))?;
         if start == end {
             start = 0;
-            end = transport.read(&mut incoming).map_err(ConnectError::Io)?;
+            end = transport
+                .read(&mut incoming)
+                .map_err(|e| transport_error(&attempt, e))?;
             if end == 0 {
                 if let Err(err) = attempt.handle_eof() {
                     flush_last_gasp(&mut attempt, &mut transport, &mut out);
@@ -459,6 +465,21 @@ pub fn negotiate<S: Read + Write>(
             pending: leftover.to_vec(),
         })),
     })
+}
+
+/// A transport error during the TLS handshake is a failed TLS attempt for libpq
+/// (`SSL SYSCALL error`), which `prefer` follows with plaintext; before TLS, or when the
+/// time ran out, it ends the attempt as a transport error.
+fn transport_error(attempt: &Negotiation, err: io::Error) -> ConnectError {
+    let timed_out = matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    );
+    if attempt.is_handshaking() && !timed_out {
+        ConnectError::Tls(Error::HandshakeTransport(err.to_string()))
+    } else {
+        ConnectError::Io(err)
+    }
 }
 
 /// Sends the alert rustls queued before failing, ignoring transport errors.

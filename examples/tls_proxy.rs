@@ -1,0 +1,462 @@
+//! A TLS-terminating proxy in front of a PostgreSQL server that speaks plaintext.
+//!
+//! ```text
+//! tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--allow-plaintext] [--no-direct]
+//! ```
+//!
+//! Clients connect with TLS (`SSLRequest`, or PostgreSQL 17+ direct TLS with ALPN
+//! `postgresql`); plaintext clients are refused with a FATAL error telling them to use
+//! `sslmode=require`, unless `--allow-plaintext`. Each client's first packet (a
+//! StartupMessage or a CancelRequest) is forwarded to the upstream server, then bytes are
+//! pumped both ways. One log line per client: method, TLS version, SNI, ALPN, user.
+//!
+//! Threads and blocking `std::net`: the acceptor and the session are sans-IO, so the
+//! same code would run in an event loop. Try it:
+//!
+//! ```text
+//! cargo run --example tls_proxy -- --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432 \
+//!     --cert server.crt --key server.key
+//! psql "host=localhost port=6432 sslmode=verify-full sslrootcert=root.crt user=postgres"
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use pgtls::plan::Method;
+use pgtls::server::{error_response, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTls};
+use pgtls::{ApplicationData, Poll, Session};
+
+/// One TLS record plus headers.
+const BUF_LEN: usize = 17 * 1024;
+/// How long a client may take to finish TLS and send its first packet (PostgreSQL's
+/// `authentication_timeout` default).
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where each log line goes.
+pub type Logger = Arc<dyn Fn(String) + Send + Sync>;
+
+/// The command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on.
+    pub listen: String,
+    /// The PostgreSQL server (plaintext).
+    pub upstream: String,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Accept plaintext clients too.
+    pub allow_plaintext: bool,
+    /// Accept direct TLS (default on).
+    pub direct: bool,
+}
+
+const USAGE: &str = "usage: tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--allow-plaintext] [--no-direct]";
+
+impl Options {
+    /// Parses the arguments (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let (mut listen, mut upstream, mut cert, mut key) = (None, None, None, None);
+        let (mut allow_plaintext, mut direct) = (false, true);
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+            match arg.as_str() {
+                "--listen" => listen = Some(value("--listen")?),
+                "--upstream" => upstream = Some(value("--upstream")?),
+                "--cert" => cert = Some(PathBuf::from(value("--cert")?)),
+                "--key" => key = Some(PathBuf::from(value("--key")?)),
+                "--allow-plaintext" => allow_plaintext = true,
+                "--no-direct" => direct = false,
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            }
+        }
+        let missing = |what: &str| format!("{what} is required\n{USAGE}");
+        Ok(Options {
+            listen: listen.ok_or_else(|| missing("--listen"))?,
+            upstream: upstream.ok_or_else(|| missing("--upstream"))?,
+            cert: cert.ok_or_else(|| missing("--cert"))?,
+            key: key.ok_or_else(|| missing("--key"))?,
+            allow_plaintext,
+            direct,
+        })
+    }
+
+    /// The acceptor policy these options describe (reads the certificate and key).
+    pub fn acceptor_config(&self) -> Result<AcceptorConfig, String> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))
+        };
+        let tls = ServerTls::from_pem(&read(&self.cert)?, &read(&self.key)?)
+            .map_err(|e| e.to_string())?;
+        let config = if self.allow_plaintext {
+            AcceptorConfig::allow_plaintext(tls)
+        } else {
+            AcceptorConfig::require_tls(tls)
+        };
+        Ok(config.with_direct_tls(self.direct))
+    }
+}
+
+/// A bound proxy.
+pub struct Proxy {
+    listener: TcpListener,
+    config: AcceptorConfig,
+    upstream: String,
+    log: Logger,
+}
+
+impl Proxy {
+    /// Binds the listening socket.
+    pub fn bind(options: &Options, log: Logger) -> Result<Proxy, String> {
+        let config = options.acceptor_config()?;
+        let listener = TcpListener::bind(&options.listen)
+            .map_err(|e| format!("could not listen on {}: {e}", options.listen))?;
+        Ok(Proxy {
+            listener,
+            config,
+            upstream: options.upstream.clone(),
+            log,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves clients forever, one thread each.
+    pub fn serve(self) {
+        for stream in self.listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (config, upstream, log) =
+                (self.config.clone(), self.upstream.clone(), self.log.clone());
+            thread::spawn(move || {
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| "?".into());
+                if let Err(err) = handle_client(stream, &config, &upstream, &peer, &log) {
+                    log(format!("{peer}: {err}"));
+                }
+            });
+        }
+    }
+}
+
+fn handle_client(
+    mut client: TcpStream,
+    config: &AcceptorConfig,
+    upstream: &str,
+    peer: &str,
+    log: &Logger,
+) -> Result<(), String> {
+    client
+        .set_read_timeout(Some(ACCEPT_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let (accepted, leftover) = accept(&mut client, config).map_err(|e| format!("refused: {e}"))?;
+    client.set_read_timeout(None).map_err(|e| e.to_string())?;
+    log(describe(peer, &accepted));
+    let Accepted {
+        session, packet, ..
+    } = accepted;
+    let mut session = session.map(|s| *s);
+    let first = match &packet {
+        FirstPacket::Startup(startup) => startup.as_bytes().to_vec(),
+        FirstPacket::Cancel(cancel) => cancel.to_bytes(),
+    };
+    let mut server = match TcpStream::connect(upstream) {
+        Ok(server) => server,
+        Err(err) => {
+            let message = error_response("08006", "could not connect to the upstream server", None);
+            let _ = send_to_client(&mut client, session.as_mut(), &message, true);
+            return Err(format!("upstream {upstream}: {err}"));
+        }
+    };
+    server.write_all(&first).map_err(|e| e.to_string())?;
+    if let FirstPacket::Cancel(_) = packet {
+        // A cancel gets no answer: forward it and close both sides.
+        let _ = server.shutdown(Shutdown::Both);
+        let _ = send_to_client(&mut client, session.as_mut(), &[], true);
+        return Ok(());
+    }
+    match session {
+        Some(session) => pump_tls(client, session, server, leftover),
+        None => pump_plain(client, server, leftover),
+    }
+}
+
+/// Runs the acceptor over the socket; returns the client and the bytes read past it.
+fn accept(client: &mut TcpStream, config: &AcceptorConfig) -> Result<(Accepted, Vec<u8>), String> {
+    let mut acceptor = Acceptor::new(config);
+    let mut out = vec![0u8; BUF_LEN];
+    let mut incoming = vec![0u8; BUF_LEN];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut stalled = false;
+    loop {
+        match acceptor.poll_output(&mut out) {
+            Ok(Poll::Transmit(n)) => {
+                client.write_all(&out[..n]).map_err(|e| e.to_string())?;
+                stalled = false;
+                continue;
+            }
+            Ok(Poll::Done) => break,
+            Ok(Poll::NeedInput) => {}
+            Ok(Poll::BufferTooSmall { .. }) => return Err("output buffer too small".into()),
+            // The last words (ErrorResponse, alert) were sent above: now the error.
+            Err(err) => return Err(err.to_string()),
+        }
+        if stalled {
+            return Err("acceptor made no progress".into());
+        }
+        if start == end {
+            start = 0;
+            end = client.read(&mut incoming).map_err(|e| e.to_string())?;
+            if end == 0 {
+                let _ = acceptor.handle_eof();
+                continue;
+            }
+        }
+        match acceptor.handle_input(&incoming[start..end]) {
+            Ok(0) => stalled = true,
+            Ok(n) => start += n,
+            // Loop: poll_output hands out the last words, then the error.
+            Err(_) => {}
+        }
+    }
+    let leftover = incoming[start..end].to_vec();
+    let accepted = acceptor.into_accepted().map_err(|e| e.to_string())?;
+    Ok((accepted, leftover))
+}
+
+fn describe(peer: &str, accepted: &Accepted) -> String {
+    let method = match accepted.method {
+        Method::SslRequest => "sslrequest",
+        Method::DirectTls => "direct",
+        Method::Plaintext => "plaintext",
+    };
+    let what = match &accepted.packet {
+        FirstPacket::Startup(s) => format!("startup user={}", s.user().unwrap_or("-")),
+        FirstPacket::Cancel(c) => format!("cancel pid={}", c.process_id()),
+    };
+    match &accepted.session {
+        Some(session) => {
+            let version = match session.protocol_version() {
+                Some(pgtls::rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+                Some(pgtls::rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+                other => format!("{other:?}"),
+            };
+            let alpn = session
+                .alpn_protocol()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .unwrap_or_else(|| "-".into());
+            format!(
+                "{peer}: {method} tls={version} sni={} alpn={alpn} {what}",
+                session.sni().unwrap_or("-")
+            )
+        }
+        None => format!("{peer}: {method} {what}"),
+    }
+}
+
+/// Sends `plaintext` to the client (encrypted when there is a session), optionally
+/// followed by close_notify.
+fn send_to_client(
+    client: &mut TcpStream,
+    session: Option<&mut Session>,
+    mut plaintext: &[u8],
+    close: bool,
+) -> io::Result<()> {
+    let Some(session) = session else {
+        return client.write_all(plaintext);
+    };
+    let mut out = vec![0u8; BUF_LEN];
+    loop {
+        if !plaintext.is_empty() {
+            let n = session
+                .handle_application_data(plaintext)
+                .map_err(io::Error::other)?;
+            plaintext = &plaintext[n..];
+        } else if close {
+            session.close();
+        }
+        loop {
+            let n = session.poll_output(&mut out);
+            if n == 0 {
+                break;
+            }
+            client.write_all(&out[..n])?;
+        }
+        if plaintext.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+enum Event {
+    Client(Vec<u8>),
+    ClientEnd,
+    Server(Vec<u8>),
+    ServerEnd,
+}
+
+/// Reads `stream` into the channel until EOF or an error.
+fn reader(mut stream: TcpStream, tx: mpsc::SyncSender<Event>, from_client: bool) {
+    let mut buf = vec![0u8; BUF_LEN];
+    loop {
+        let event = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(n) if from_client => Some(Event::Client(buf[..n].to_vec())),
+            Ok(n) => Some(Event::Server(buf[..n].to_vec())),
+        };
+        let Some(event) = event else { break };
+        if tx.send(event).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(if from_client {
+        Event::ClientEnd
+    } else {
+        Event::ServerEnd
+    });
+}
+
+/// One thread owns the session; two readers feed it through a bounded channel.
+fn pump_tls(
+    mut client: TcpStream,
+    mut session: Session,
+    mut server: TcpStream,
+    leftover: Vec<u8>,
+) -> Result<(), String> {
+    let (tx, rx) = mpsc::sync_channel(8);
+    let client_reader = client.try_clone().map_err(|e| e.to_string())?;
+    let server_reader = server.try_clone().map_err(|e| e.to_string())?;
+    let tx2 = tx.clone();
+    thread::spawn(move || reader(client_reader, tx, true));
+    thread::spawn(move || reader(server_reader, tx2, false));
+    let mut plain = vec![0u8; BUF_LEN];
+    let mut pending = leftover;
+    let result = loop {
+        // Flush whatever the session wants to send (handshake leftovers, alerts).
+        if let Err(err) = send_to_client(&mut client, Some(&mut session), &[], false) {
+            break Err(err.to_string());
+        }
+        // TLS bytes from the client: decrypt and forward.
+        let mut input = &pending[..];
+        let mut failed = None;
+        while failed.is_none() {
+            let consumed = match session.handle_input(input) {
+                Ok(n) => n,
+                Err(err) => {
+                    failed = Some(err.to_string());
+                    break;
+                }
+            };
+            input = &input[consumed..];
+            let mut progressed = consumed > 0;
+            loop {
+                match session.poll_application_data(&mut plain) {
+                    Ok(ApplicationData::Data(n)) => {
+                        progressed = true;
+                        if let Err(err) = server.write_all(&plain[..n]) {
+                            failed = Some(err.to_string());
+                            break;
+                        }
+                    }
+                    Ok(ApplicationData::NeedInput) => break,
+                    Ok(ApplicationData::Closed) => {
+                        failed = Some(String::new());
+                        break;
+                    }
+                    Err(err) => {
+                        failed = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            if input.is_empty() || !progressed {
+                break;
+            }
+        }
+        pending.clear();
+        if let Some(err) = failed {
+            let _ = send_to_client(&mut client, Some(&mut session), &[], false);
+            break if err.is_empty() { Ok(()) } else { Err(err) };
+        }
+        match rx.recv() {
+            Ok(Event::Client(bytes)) => pending = bytes,
+            Ok(Event::Server(bytes)) => {
+                if let Err(err) = send_to_client(&mut client, Some(&mut session), &bytes, false) {
+                    break Err(err.to_string());
+                }
+            }
+            Ok(Event::ClientEnd) | Err(_) => {
+                let _ = session.handle_eof();
+                break Ok(());
+            }
+            Ok(Event::ServerEnd) => {
+                let _ = send_to_client(&mut client, Some(&mut session), &[], true);
+                break Ok(());
+            }
+        }
+    };
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+    result
+}
+
+/// Plaintext: copy both ways.
+fn pump_plain(client: TcpStream, mut server: TcpStream, leftover: Vec<u8>) -> Result<(), String> {
+    server.write_all(&leftover).map_err(|e| e.to_string())?;
+    let (mut client_read, mut server_write) = (
+        client.try_clone().map_err(|e| e.to_string())?,
+        server.try_clone().map_err(|e| e.to_string())?,
+    );
+    let upward = thread::spawn(move || {
+        let _ = io::copy(&mut client_read, &mut server_write);
+        let _ = server_write.shutdown(Shutdown::Write);
+    });
+    let (mut server_read, mut client_write) = (server, client);
+    let _ = io::copy(&mut server_read, &mut client_write);
+    let _ = client_write.shutdown(Shutdown::Both);
+    let _ = upward.join();
+    Ok(())
+}
+
+fn main() {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let log: Logger = Arc::new(|line| eprintln!("tls_proxy: {line}"));
+    let proxy = match Proxy::bind(&options, log) {
+        Ok(proxy) => proxy,
+        Err(message) => {
+            eprintln!("tls_proxy: {message}");
+            std::process::exit(1);
+        }
+    };
+    match proxy.local_addr() {
+        Ok(addr) => eprintln!(
+            "tls_proxy: listening on {addr}, upstream {}, {}",
+            options.upstream,
+            if options.allow_plaintext {
+                "plaintext allowed"
+            } else {
+                "TLS required"
+            }
+        ),
+        Err(err) => eprintln!("tls_proxy: {err}"),
+    }
+    proxy.serve();
+}

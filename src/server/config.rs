@@ -1,0 +1,356 @@
+//! The acceptor's settings: the server's TLS material ([`ServerTls`]) and the policy
+//! ([`AcceptorConfig`]). Built once, shared by every connection (cloning is cheap).
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier,
+};
+use rustls::sign::CertifiedKey;
+use rustls::time_provider::TimeProvider;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::config::{default_provider, protocol_versions};
+use crate::wire::ALPN_POSTGRESQL;
+use crate::{ConfigError, TlsVersion};
+
+/// The server's TLS configuration: one `Arc<rustls::ServerConfig>` with ALPN
+/// `postgresql`, built once.
+///
+/// Built from a certificate chain and key ([`ServerTls::new`], [`ServerTls::from_pem`],
+/// [`ServerTls::builder`]) it behaves like PostgreSQL's server: ALPN `postgresql`, no
+/// session resumption (no tickets, no cache), TLS 1.2 and 1.3, client certificates
+/// requested only when client CAs are given. [`ServerTls::from_rustls`] takes any rustls
+/// configuration (SNI-based certificate selection, for instance) and only sets its ALPN
+/// list to `postgresql`.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub(crate) config: Arc<ServerConfig>,
+    /// The certificate, when pgtls built the configuration (it then always presents it).
+    pub(crate) certified: Option<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("single_certificate", &self.certified.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// A server presenting `chain` (leaf first) with `key`, with the default crypto
+    /// provider (aws-lc-rs, or ring) and no client certificates.
+    ///
+    /// # Errors
+    /// The key cannot be loaded or does not match the leaf; the chain is empty.
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<ServerTls, ConfigError> {
+        ServerTls::builder(chain, key).build()
+    }
+
+    /// [`ServerTls::new`] from PEM: the certificate file (leaf first, then intermediates)
+    /// and the key file (PKCS#8, PKCS#1 or SEC1), as PostgreSQL's `ssl_cert_file` and
+    /// `ssl_key_file`.
+    ///
+    /// # Errors
+    /// No certificate or no key in the PEM, or as [`ServerTls::new`].
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerTls, ConfigError> {
+        let (chain, key) = parse_pem(cert_pem, key_pem)?;
+        ServerTls::new(chain, key)
+    }
+
+    /// A builder for the less common settings (client certificates, provider, clock,
+    /// protocol versions).
+    pub fn builder(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> ServerTlsBuilder {
+        ServerTlsBuilder {
+            chain,
+            key,
+            provider: None,
+            time_provider: None,
+            client_verifier: None,
+            client_cas: None,
+            min_version: TlsVersion::Tls1_2,
+            max_version: None,
+        }
+    }
+
+    /// Any rustls server configuration; its ALPN list is replaced by `postgresql` (what
+    /// PostgreSQL 17 announces; a client offering other protocols only is refused).
+    ///
+    /// With such a configuration, the certificate its resolver
+    /// picks for a ClientHello is resolved once per connection and pinned for that
+    /// handshake, so [`crate::Session::channel_binding`] hashes exactly the certificate
+    /// presented (this costs one clone of the `ServerConfig` per connection).
+    pub fn from_rustls(config: Arc<ServerConfig>) -> ServerTls {
+        let config = if config.alpn_protocols == [ALPN_POSTGRESQL] {
+            config
+        } else {
+            let mut owned = (*config).clone();
+            owned.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+            Arc::new(owned)
+        };
+        ServerTls {
+            config,
+            certified: None,
+        }
+    }
+
+    /// The rustls configuration in use.
+    pub fn rustls_config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+}
+
+/// Builds a [`ServerTls`]; see [`ServerTls::builder`].
+pub struct ServerTlsBuilder {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: Option<Arc<CryptoProvider>>,
+    time_provider: Option<Arc<dyn TimeProvider>>,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+    client_cas: Option<Vec<CertificateDer<'static>>>,
+    min_version: TlsVersion,
+    max_version: Option<TlsVersion>,
+}
+
+impl std::fmt::Debug for ServerTlsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTlsBuilder")
+            .field("chain_len", &self.chain.len())
+            .field("min_version", &self.min_version)
+            .field("max_version", &self.max_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTlsBuilder {
+    /// The rustls crypto provider. Default: aws-lc-rs if that feature is on, else ring.
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// The clock rustls uses (certificate validity of client certificates).
+    pub fn time_provider(mut self, time: Arc<dyn TimeProvider>) -> Self {
+        self.time_provider = Some(time);
+        self
+    }
+
+    /// Request client certificates and verify them against these CAs, as PostgreSQL's
+    /// `ssl_ca_file`: a client without a certificate is still accepted (pg_hba's `cert`
+    /// method, or the caller, decides), one with a certificate that does not verify is
+    /// refused in the handshake. The chain is then in [`crate::Session::peer_certificates`].
+    pub fn client_ca_certificates(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
+        self.client_cas = Some(cas);
+        self
+    }
+
+    /// Any rustls client-certificate verifier (overrides
+    /// [`Self::client_ca_certificates`]).
+    pub fn client_cert_verifier(mut self, verifier: Arc<dyn ClientCertVerifier>) -> Self {
+        self.client_verifier = Some(verifier);
+        self
+    }
+
+    /// PostgreSQL's `ssl_min_protocol_version` (default TLSv1.2; rustls has no older one).
+    pub fn min_protocol_version(mut self, version: TlsVersion) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// PostgreSQL's `ssl_max_protocol_version` (default: none, i.e. TLSv1.3).
+    pub fn max_protocol_version(mut self, version: Option<TlsVersion>) -> Self {
+        self.max_version = version;
+        self
+    }
+
+    /// Builds the configuration (the key is parsed and checked against the leaf here,
+    /// once).
+    ///
+    /// # Errors
+    /// An empty chain, a key the provider cannot load or that does not match the leaf,
+    /// unusable client CAs, an empty version range.
+    pub fn build(self) -> Result<ServerTls, ConfigError> {
+        if self.chain.is_empty() {
+            return Err(ConfigError::BadCredential {
+                what: "server certificate",
+                reason: "no certificate given".into(),
+            });
+        }
+        if self.max_version.is_some_and(|max| max < self.min_version) {
+            return Err(ConfigError::InvalidVersionRange);
+        }
+        let versions = protocol_versions(self.min_version, self.max_version);
+        if versions.is_empty() {
+            return Err(ConfigError::Rustls(rustls::Error::General(
+                "no TLS protocol version left between the minimum and the maximum".into(),
+            )));
+        }
+        let provider = match self.provider {
+            Some(provider) => provider,
+            None => default_provider()?,
+        };
+        let certified = CertifiedKey::from_der(self.chain, self.key, &provider).map_err(|err| {
+            ConfigError::BadCredential {
+                what: "server private key",
+                reason: err.to_string(),
+            }
+        })?;
+        let certified = Arc::new(certified);
+        let verifier = match (self.client_verifier, self.client_cas) {
+            (Some(verifier), _) => Some(verifier),
+            (None, Some(cas)) => {
+                let mut roots = RootCertStore::empty();
+                for ca in cas {
+                    roots.add(ca).map_err(|err| ConfigError::BadCredential {
+                        what: "client CA certificate",
+                        reason: err.to_string(),
+                    })?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|err| ConfigError::BadCredential {
+                            what: "client CA certificate",
+                            reason: err.to_string(),
+                        })?;
+                Some(verifier)
+            }
+            (None, None) => None,
+        };
+        let builder = match self.time_provider {
+            Some(time) => ServerConfig::builder_with_details(provider, time),
+            None => ServerConfig::builder_with_provider(provider),
+        }
+        .with_protocol_versions(&versions)?;
+        let builder = match verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(FixedCert(certified.clone())));
+        config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+        // PostgreSQL's server disables resumption (no tickets, no session cache).
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(ServerTls {
+            config: Arc::new(config),
+            certified: Some(certified),
+        })
+    }
+}
+
+/// Always presents the same certificate.
+#[derive(Debug)]
+pub(crate) struct FixedCert(pub(crate) Arc<CertifiedKey>);
+
+impl ResolvesServerCert for FixedCert {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Parses a PEM certificate chain and the first private key of a PEM key file.
+fn parse_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| ConfigError::BadCredential {
+            what: "server certificate",
+            reason: err.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(ConfigError::BadCredential {
+            what: "server certificate",
+            reason: "no PEM certificate found".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| ConfigError::BadCredential {
+        what: "server private key",
+        reason: err.to_string(),
+    })?;
+    Ok((chain, key))
+}
+
+/// What the acceptor does with each kind of client. Built once, cloned cheaply.
+///
+/// | constructor | `SSLRequest` | plaintext startup | direct TLS (PG 17+) |
+/// |---|---|---|---|
+/// | [`AcceptorConfig::require_tls`] | `S` | FATAL 28000 "use sslmode=require" | accepted (ALPN `postgresql` required) |
+/// | [`AcceptorConfig::allow_plaintext`] | `S` | accepted | accepted (ALPN `postgresql` required) |
+/// | [`AcceptorConfig::plaintext_only`] | `N` | accepted | refused (closed, as before 17) |
+///
+/// [`AcceptorConfig::with_direct_tls`]`(false)` refuses direct TLS in the first two.
+/// `GSSENCRequest` is always answered `N`; `CancelRequest` is always handed over, in
+/// plaintext or inside TLS (libpq before 17 sends cancels in plaintext whatever the
+/// sslmode, and cancels are not authenticated by TLS anyway).
+#[derive(Debug, Clone)]
+pub struct AcceptorConfig {
+    pub(crate) tls: Option<ServerTls>,
+    pub(crate) plaintext: bool,
+    pub(crate) direct: bool,
+}
+
+impl AcceptorConfig {
+    /// TLS required: plaintext startups get a FATAL ErrorResponse (SQLSTATE 28000) telling
+    /// the user to connect with `sslmode=require`; direct TLS accepted.
+    pub fn require_tls(tls: ServerTls) -> AcceptorConfig {
+        AcceptorConfig {
+            tls: Some(tls),
+            plaintext: false,
+            direct: true,
+        }
+    }
+
+    /// TLS offered (`S`, direct TLS) and plaintext startups accepted too.
+    pub fn allow_plaintext(tls: ServerTls) -> AcceptorConfig {
+        AcceptorConfig {
+            tls: Some(tls),
+            plaintext: true,
+            direct: true,
+        }
+    }
+
+    /// No TLS at all: `SSLRequest` is answered `N`, direct TLS is refused.
+    pub fn plaintext_only() -> AcceptorConfig {
+        AcceptorConfig {
+            tls: None,
+            plaintext: true,
+            direct: false,
+        }
+    }
+
+    /// Whether direct TLS (a ClientHello as the first bytes, PostgreSQL 17+) is accepted.
+    /// Ignored without TLS.
+    pub fn with_direct_tls(mut self, accept: bool) -> AcceptorConfig {
+        self.direct = accept && self.tls.is_some();
+        self
+    }
+
+    /// The TLS configuration, if any.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
+    }
+
+    /// Whether plaintext startups are refused.
+    pub fn requires_tls(&self) -> bool {
+        !self.plaintext
+    }
+
+    /// Whether direct TLS is accepted.
+    pub fn accepts_direct_tls(&self) -> bool {
+        self.direct
+    }
+}

@@ -1,0 +1,166 @@
+//! Why an [`crate::server::Acceptor`] refused a client, in PostgreSQL's server wording.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::error::Blame;
+use crate::Error;
+
+/// An error while accepting one client connection.
+///
+/// `#[non_exhaustive]`: match on [`AcceptError::blame`] or the variants you care about.
+/// Messages are the PostgreSQL server's (`postmaster` / `be-secure-openssl.c`) where it has
+/// one, so they can be searched for. Cloning is cheap.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AcceptError {
+    // --- Blame::Peer (the client) ---
+    /// Bytes arrived after `SSLRequest` before the server's `S` was handed out: they were
+    /// sent before the client could know TLS would start, so they are not protected and may
+    /// have been injected (CVE-2021-23214). PostgreSQL: `received unencrypted data after SSL
+    /// request`.
+    UnencryptedDataAfterSslRequest,
+    /// The first packet announced a length outside 8..=10000 bytes (or a first byte that
+    /// is neither 0 nor a TLS record). PostgreSQL: `invalid length of startup packet`.
+    InvalidStartupPacketLength,
+    /// A `CancelRequest` whose key is not 4..=256 bytes long. PostgreSQL: `invalid length of
+    /// cancel request packet`.
+    InvalidCancelRequestLength,
+    /// A protocol version other than 3.x (a second `SSLRequest` or `GSSENCRequest` counts,
+    /// as in PostgreSQL). PostgreSQL: `unsupported frontend protocol <major>.<minor>: server
+    /// supports 3.0 to 3.2`.
+    UnsupportedProtocol {
+        /// The major version the client sent (1234 for a repeated negotiation request).
+        major: u16,
+        /// The minor version.
+        minor: u16,
+    },
+    /// The StartupMessage's parameters are not `name\0value\0 ... \0`. PostgreSQL: `invalid
+    /// startup packet layout: expected terminator as last byte`.
+    InvalidStartupPacketLayout,
+    /// The client closed the connection before its first packet was complete. PostgreSQL:
+    /// `incomplete startup packet`.
+    IncompleteStartupPacket,
+    /// The client closed the connection in the middle of the TLS handshake. PostgreSQL:
+    /// `could not accept SSL connection: EOF detected`.
+    ClosedDuringHandshake,
+
+    // --- Blame::Policy ---
+    /// A plaintext StartupMessage while TLS is required. The client was sent a FATAL
+    /// ErrorResponse (SQLSTATE 28000) saying to use `sslmode=require`
+    /// ([`crate::server::PLAINTEXT_REFUSED_MESSAGE`]).
+    PlaintextRefused,
+    /// A direct TLS ClientHello (PostgreSQL 17+ `sslnegotiation=direct`) while direct TLS is
+    /// refused or TLS is not configured; the connection is closed without an answer, as a
+    /// server before 17 does.
+    DirectTlsRefused,
+    /// Direct TLS without the ALPN extension: refused with a `no_application_protocol`
+    /// alert (PostgreSQL 17 closes after the handshake). PostgreSQL: `received direct SSL
+    /// connection request without ALPN protocol negotiation extension`.
+    DirectTlsWithoutAlpn,
+    /// The client offered ALPN protocols, none of them `postgresql` (an empty list
+    /// included): refused with a `no_application_protocol` alert, as PostgreSQL 17 does.
+    NoApplicationProtocol,
+
+    // --- Blame::Tls ---
+    /// The TLS handshake failed (the rustls error is inside: [`Error::rustls_error`]); an
+    /// alert for the client may wait in `poll_output`.
+    Tls(Error),
+
+    // --- Blame::Limit ---
+    /// The client tried to make the acceptor hold more than its stated limits.
+    LimitExceeded(&'static str),
+
+    // --- Blame::Misuse ---
+    /// The API was called out of order. Never caused by bytes from the network.
+    Misuse(&'static str),
+}
+
+impl AcceptError {
+    /// Who is to blame. [`Blame::Peer`] means the client here.
+    pub fn blame(&self) -> Blame {
+        match self {
+            AcceptError::UnencryptedDataAfterSslRequest
+            | AcceptError::InvalidStartupPacketLength
+            | AcceptError::InvalidCancelRequestLength
+            | AcceptError::UnsupportedProtocol { .. }
+            | AcceptError::InvalidStartupPacketLayout
+            | AcceptError::IncompleteStartupPacket
+            | AcceptError::ClosedDuringHandshake => Blame::Peer,
+            AcceptError::PlaintextRefused
+            | AcceptError::DirectTlsRefused
+            | AcceptError::DirectTlsWithoutAlpn
+            | AcceptError::NoApplicationProtocol => Blame::Policy,
+            AcceptError::Tls(err) => err.blame(),
+            AcceptError::LimitExceeded(_) => Blame::Limit,
+            AcceptError::Misuse(_) => Blame::Misuse,
+        }
+    }
+
+    /// The SQLSTATE PostgreSQL reports for this failure.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            AcceptError::PlaintextRefused => "28000",
+            AcceptError::UnsupportedProtocol { .. } => "0A000",
+            AcceptError::Tls(_) | AcceptError::ClosedDuringHandshake => "08006",
+            AcceptError::LimitExceeded(_) => "54000",
+            AcceptError::Misuse(_) => "XX000",
+            _ => "08P01",
+        }
+    }
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcceptError::UnencryptedDataAfterSslRequest => {
+                f.write_str("received unencrypted data after SSL request")
+            }
+            AcceptError::InvalidStartupPacketLength => {
+                f.write_str("invalid length of startup packet")
+            }
+            AcceptError::InvalidCancelRequestLength => {
+                f.write_str("invalid length of cancel request packet")
+            }
+            AcceptError::UnsupportedProtocol { major, minor } => write!(
+                f,
+                "unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.2"
+            ),
+            AcceptError::InvalidStartupPacketLayout => {
+                f.write_str("invalid startup packet layout: expected terminator as last byte")
+            }
+            AcceptError::IncompleteStartupPacket => f.write_str("incomplete startup packet"),
+            AcceptError::ClosedDuringHandshake => {
+                f.write_str("could not accept SSL connection: EOF detected")
+            }
+            AcceptError::PlaintextRefused => f.write_str(super::PLAINTEXT_REFUSED_MESSAGE),
+            AcceptError::DirectTlsRefused => f.write_str(
+                "direct SSL connection refused: this server accepts TLS only after an SSLRequest",
+            ),
+            AcceptError::DirectTlsWithoutAlpn => f.write_str(
+                "received direct SSL connection request without ALPN protocol negotiation extension",
+            ),
+            AcceptError::NoApplicationProtocol => {
+                f.write_str("could not accept SSL connection: no application protocol")
+            }
+            AcceptError::Tls(err) => write!(f, "{err}"),
+            AcceptError::LimitExceeded(what) => write!(f, "limit exceeded: {what}"),
+            AcceptError::Misuse(what) => write!(f, "pgtls API misuse: {what}"),
+        }
+    }
+}
+
+impl StdError for AcceptError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            AcceptError::Tls(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<rustls::Error> for AcceptError {
+    fn from(err: rustls::Error) -> Self {
+        AcceptError::Tls(crate::error::from_rustls(err))
+    }
+}

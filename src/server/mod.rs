@@ -1,0 +1,166 @@
+//! The server side: a sans-IO acceptor for proxies and poolers.
+//!
+//! A proxy or pooler in front of PostgreSQL does the mirror image of libpq's work, and
+//! several get it subtly wrong: plaintext read together with `SSLRequest` handed on to the
+//! TLS layer (CVE-2021-23214), direct TLS accepted without ALPN, a panic on an empty ALPN
+//! list, cancel requests refused once TLS is up. [`Acceptor`] does it the way PostgreSQL's
+//! postmaster does, from buffers the caller owns, and hands over the same [`Session`] type
+//! as the client side.
+//!
+//! ## What it does with the first packet
+//!
+//! | the client sends | the acceptor |
+//! |---|---|
+//! | `SSLRequest` | answers `S` when TLS is configured, then reads the ClientHello; else `N` and reads the next packet |
+//! | bytes glued to `SSLRequest` | refuses them: `received unencrypted data after SSL request` (CVE-2021-23214) |
+//! | `GSSENCRequest` | answers `N` (no GSSAPI), then reads the next packet |
+//! | a ClientHello as the first byte (`0x16`) | direct TLS (PostgreSQL 17+): ALPN `postgresql` required, or refused by policy |
+//! | `CancelRequest` (plaintext or inside TLS) | hands it over: process id and key (4..=256 bytes) |
+//! | `StartupMessage` in plaintext | hands it over with the bytes consumed, or refuses it with a FATAL ErrorResponse (SQLSTATE 28000) telling the user to use `sslmode=require` ([`AcceptorConfig::require_tls`]) |
+//! | `StartupMessage` inside TLS | hands it over with the session |
+//!
+//! The policy is an [`AcceptorConfig`]: require TLS, allow plaintext, or no TLS at all,
+//! each with or without direct TLS. The TLS side is a [`ServerTls`]: one
+//! `Arc<rustls::ServerConfig>` with ALPN `postgresql` and no resumption (as PostgreSQL),
+//! built once.
+//!
+//! ALPN, as PostgreSQL 17 applies it: a client that offers ALPN without `postgresql`
+//! (an empty list included) gets a `no_application_protocol` alert, with either
+//! negotiation; a direct-TLS client that offers no ALPN at all is refused too (PostgreSQL
+//! 17 closes after the handshake; the acceptor answers the ClientHello with the same
+//! alert, before any handshake work). Clients before libpq 17 send no ALPN after
+//! `SSLRequest` and are accepted.
+//!
+//! ## The driving contract
+//!
+//! 1. Build an [`AcceptorConfig`] once; make an [`Acceptor`] per connection.
+//! 2. Loop: [`Acceptor::poll_output`] into your buffer; on `Transmit(n)` send those `n`
+//!    bytes; on `NeedInput` read from the client and pass the bytes to
+//!    [`Acceptor::handle_input`] (it returns how many it consumed: keep the rest), or call
+//!    [`Acceptor::handle_eof`]; on `Done` stop. Call `poll_output` after every
+//!    `handle_input`: the `S` must be handed out before more input is accepted.
+//! 3. On `Err`, keep calling `poll_output` until it returns the error again to send the
+//!    last words (an ErrorResponse or a TLS alert), then close.
+//! 4. [`Acceptor::into_accepted`] gives the [`Accepted`] client: how it connected, the
+//!    TLS [`Session`] (SNI, ALPN, version, client certificates,
+//!    [`Session::channel_binding`] over the server's own certificate for
+//!    SCRAM-SHA-256-PLUS) and its [`FirstPacket`]. Unconsumed bytes belong to the session
+//!    (TLS) or to your plaintext protocol.
+//!
+//! Against an in-memory client that sends `SSLRequest` and then, after the `N`, a
+//! StartupMessage:
+//!
+//! ```
+//! use pgtls::server::{Acceptor, AcceptorConfig, FirstPacket};
+//! use pgtls::Poll;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = AcceptorConfig::plaintext_only();
+//! let mut startup = vec![0, 0, 0, 20, 0, 3, 0, 0];
+//! startup.extend_from_slice(b"user\0alice\0\0");
+//! let mut from_client: Vec<u8> = pgtls::wire::SSL_REQUEST.to_vec();
+//! from_client.extend_from_slice(&startup);
+//!
+//! let mut acceptor = Acceptor::new(&config);
+//! let mut to_client = Vec::new();
+//! let mut out = [0u8; 4096];
+//! let mut unread = &from_client[..]; // what our "socket" has delivered
+//! loop {
+//!     match acceptor.poll_output(&mut out)? {
+//!         Poll::Transmit(n) => to_client.extend_from_slice(&out[..n]),
+//!         Poll::NeedInput => {
+//!             // A real server reads from its socket here (and calls handle_eof at EOF).
+//!             let used = acceptor.handle_input(unread)?;
+//!             unread = &unread[used..];
+//!         }
+//!         Poll::BufferTooSmall { .. } => unreachable!("4 KiB is plenty"),
+//!         Poll::Done => break,
+//!     }
+//! }
+//! assert_eq!(to_client, b"N");
+//! let accepted = acceptor.into_accepted()?;
+//! assert!(!accepted.is_tls());
+//! match accepted.packet {
+//!     FirstPacket::Startup(startup) => assert_eq!(startup.user(), Some("alice")),
+//!     FirstPacket::Cancel(_) => unreachable!(),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/tls_proxy.rs` runs the same loop over `std::net::TcpStream`: a
+//! TLS-terminating proxy in front of a PostgreSQL that speaks plaintext.
+//!
+//! ## Limits
+//!
+//! - A first packet is at most [`MAX_STARTUP_PACKET_LENGTH`] (10000) bytes, as in
+//!   PostgreSQL; the length is checked before anything is allocated (a first byte other
+//!   than `0x00` or `0x16` is refused at once). Requests are exactly 8 bytes, cancels
+//!   12 + 4..=256.
+//! - At most one `SSLRequest` and one `GSSENCRequest` before the first packet; a repeated
+//!   one is refused as PostgreSQL does (`unsupported frontend protocol 1234.5679`).
+//! - The ClientHello: at most one handshake message being reassembled by rustls (64 KiB).
+//!   After the handshake the [`Session`]'s limits apply (one record plus 16 KiB of
+//!   decrypted data incoming, [`crate::tls::OUTGOING_LIMIT`] outgoing). Only the bytes
+//!   of the first packet are taken out of rustls; the rest stays in the session.
+//! - Output before TLS is one byte (`S`/`N`), a short ErrorResponse or a 7-byte alert.
+//! - No clock: a client trickling bytes costs nothing but its connection. Bound each
+//!   connection's acceptance in time yourself (PostgreSQL's `authentication_timeout` is
+//!   60 s).
+//!
+//! ## Why one `Session` type for both sides
+//!
+//! The session wraps rustls's own `rustls::Connection` enum (client or server): one
+//! predictable branch per call, no allocation, no dynamic dispatch, and the same methods
+//! and adapters for both ends. A generic `Session<Side>` would have doubled the code
+//! (monomorphised twice) and put a type parameter in every driver's signatures for no
+//! measurable gain. The side-dependent answers: [`Session::sni`] is the name received,
+//! [`Session::peer_certificates`] the client's chain, [`Session::channel_binding`] hashes
+//! the server's own leaf (so both ends compute the same bytes), [`Session::is_server`].
+//!
+//! `server/tls.rs` is the only server-side module that calls rustls's server API
+//! (`rustls::server::Acceptor` for the ClientHello, `Accepted::into_connection`); the
+//! handshake and the session then run through the same `src/tls.rs` as the client.
+
+mod acceptor;
+mod config;
+mod error;
+mod packet;
+mod tls;
+
+pub use acceptor::{Accepted, Acceptor};
+pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder};
+pub use error::AcceptError;
+pub use packet::{
+    error_response, CancelRequest, FirstPacket, StartupMessage, MAX_STARTUP_PACKET_LENGTH,
+};
+
+#[cfg(doc)]
+use crate::Session;
+
+/// The message of the FATAL ErrorResponse (SQLSTATE 28000) sent to a plaintext client when
+/// TLS is required.
+pub const PLAINTEXT_REFUSED_MESSAGE: &str =
+    "connection is insecure: this server requires TLS (connect with sslmode=require or stronger)";
+
+/// Its hint line.
+pub const PLAINTEXT_REFUSED_HINT: &str =
+    "Use sslmode=require, verify-ca or verify-full in the connection string or PGSSLMODE.";
+
+/// Neon-style routing: the first label of the SNI name when the rest is `domain`
+/// (ASCII case-insensitive, a trailing dot on `domain` ignored).
+///
+/// ```
+/// use pgtls::server::endpoint_from_sni;
+/// let sni = "ep-cool-darkness-123456.us-east-2.aws.neon.tech";
+/// assert_eq!(endpoint_from_sni(sni, "us-east-2.aws.neon.tech"), Some("ep-cool-darkness-123456"));
+/// assert_eq!(endpoint_from_sni(sni, "eu-central-1.aws.neon.tech"), None);
+/// assert_eq!(endpoint_from_sni("us-east-2.aws.neon.tech", "us-east-2.aws.neon.tech"), None);
+/// ```
+///
+/// Without SNI (libpq sends none for IP addresses, or with `sslsni=0`) the caller needs
+/// another source, such as an `options=endpoint=<id>` startup parameter.
+pub fn endpoint_from_sni<'a>(sni: &'a str, domain: &str) -> Option<&'a str> {
+    let (label, rest) = sni.split_once('.')?;
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    (!label.is_empty() && !domain.is_empty() && rest.eq_ignore_ascii_case(domain)).then_some(label)
+}
