@@ -153,6 +153,7 @@ fn main() {
         }
     }
     print_table(&clients, &runs, n);
+    instructions(&clients, &tls_conninfo);
     realserver::run(common::HOST, server.port, &ca.display().to_string());
     profile(&clients, &tls_conninfo);
     drop(server);
@@ -401,6 +402,79 @@ fn print_table(clients: &[Client], runs: &BTreeMap<(&'static str, bool), Vec<Run
         );
     }
     println!();
+}
+
+/// User-space instructions per connection for every client (callgrind, whole process):
+/// (instructions(1 + K connections) − instructions(1 connection)) / K. Deterministic where
+/// the CPU times above are not; the kernel's share is not in it.
+fn instructions(clients: &[Client], conninfo: &str) {
+    const K: usize = 20;
+    let dir = common::target_dir().join("bench").join("callgrind");
+    std::fs::create_dir_all(&dir).expect("callgrind dir");
+    let mut rows = Vec::new();
+    for client in clients {
+        let mut totals = [0u64; 2];
+        for (i, n) in [1, 1 + K].into_iter().enumerate() {
+            let out = dir.join(format!("client-{i}.out"));
+            let inner = (client.command)(conninfo, n);
+            let mut command = Command::new("valgrind");
+            command
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(inner.get_program())
+                .args(inner.get_args())
+                .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let ok = command.status().map(|s| s.success()).unwrap_or(false);
+            if !ok {
+                eprintln!("callgrind run of {} failed; skipped", client.name);
+                break;
+            }
+            totals[i] = callgrind_total(&out);
+        }
+        if totals[1] > totals[0] {
+            rows.push((client.name, (totals[1] - totals[0]) / K as u64));
+        }
+    }
+    let Some(&(_, libpq)) = rows.first() else {
+        return;
+    };
+    let tpr = rows
+        .iter()
+        .find(|(name, _)| *name == "tokio-postgres + tokio-postgres-rustls")
+        .map(|r| r.1);
+    println!("### Client instructions per connection, real PostgreSQL 15 (callgrind, user space, whole process: (I(1 + {K}) − I(1)) / {K})\n");
+    println!(
+        "| client | instructions per connection | libpq ÷ this | this ÷ tokio-postgres-rustls |"
+    );
+    println!("|---|---:|---|---|");
+    for (name, ir) in &rows {
+        println!(
+            "| {name} | {} | {:.1} × | {} |",
+            common::thousands(*ir),
+            libpq as f64 / *ir as f64,
+            tpr.map_or("—".into(), |t| format!("{:.2} ×", *ir as f64 / t as f64))
+        );
+    }
+    println!();
+}
+
+/// The instruction count of a callgrind output file.
+fn callgrind_total(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix("summary:")
+                        .or_else(|| l.strip_prefix("totals:"))
+                })
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// A callgrind profile of `connbench` (a few connections): instructions by component.

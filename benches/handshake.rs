@@ -70,6 +70,10 @@ const VARIANTS: &[(&str, &str)] = &[
         "crypto-full",
         "crypto floor: X25519 keygen + agree, 2 ECDSA P-256 verifies",
     ),
+    (
+        "crypto-pg",
+        "crypto floor with PostgreSQL ≤ 17's only group: P-256 keygen + ECDH, 2 ECDSA P-256 verifies",
+    ),
 ];
 
 fn main() {
