@@ -111,7 +111,7 @@ fn run_tunnel(
         let t0 = thread_cpu();
         let mut len = 0;
         for _ in 0..BATCH {
-            len += client.send(&chunk, &mut wire[len..]);
+            len += measured_up(|| client.send(&chunk, &mut wire[len..]));
         }
         up += thread_cpu() - t0;
         let mut input = &wire[..len];
@@ -138,7 +138,7 @@ fn run_tunnel(
             }
         }
         let t0 = thread_cpu();
-        let got = client.receive(&server_wire, &mut plain);
+        let got = measured_down(|| client.receive(&server_wire, &mut plain));
         down += thread_cpu() - t0;
         assert_eq!(got, CHUNK * BATCH);
     }
@@ -172,9 +172,9 @@ fn run_aead(suite: &str, total: usize) -> (Duration, Duration) {
         let t0 = thread_cpu();
         for record in batch.iter_mut() {
             let (data, tag_space) = record.split_at_mut(RECORD);
-            let tag = key
-                .seal_in_place_separate_tag(nonce(seq), Aad::from(header), data)
-                .expect("seal");
+            let tag =
+                measured_up(|| key.seal_in_place_separate_tag(nonce(seq), Aad::from(header), data))
+                    .expect("seal");
             tag_space.copy_from_slice(tag.as_ref());
             seq += 1;
         }
@@ -185,9 +185,10 @@ fn run_aead(suite: &str, total: usize) -> (Duration, Duration) {
         let first = seq - per_batch as u64;
         let t0 = thread_cpu();
         for (i, record) in sealed.iter_mut().enumerate() {
-            let plain = key
-                .open_in_place(nonce(first + i as u64), Aad::from(header), record)
-                .expect("open");
+            let plain = measured_down(|| {
+                key.open_in_place(nonce(first + i as u64), Aad::from(header), record)
+            })
+            .expect("open");
             std::hint::black_box(plain);
         }
         down += thread_cpu() - t0;
@@ -202,13 +203,115 @@ fn mib_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
 }
 
+/// Every client-side call of the upload goes through here (callgrind collects in it).
+#[inline(never)]
+fn measured_up<R>(f: impl FnOnce() -> R) -> R {
+    std::hint::black_box(1u8);
+    f()
+}
+
+/// Every client-side call of the download goes through here.
+#[inline(never)]
+fn measured_down<R>(f: impl FnOnce() -> R) -> R {
+    std::hint::black_box(2u8);
+    f()
+}
+
+/// Instruction counts of the three, from callgrind runs of this binary (`run-one`).
+fn instructions(mib: usize) {
+    let exe = std::env::current_exe().expect("exe");
+    let dir = common::target_dir().join("bench").join("callgrind");
+    std::fs::create_dir_all(&dir).expect("callgrind dir");
+    let mut rows = Vec::new();
+    for variant in ["pgtls", "rustls", "aead"] {
+        let mut counts = [0f64; 2];
+        for (i, direction) in ["up", "down"].into_iter().enumerate() {
+            let out = dir.join(format!("throughput-{variant}-{direction}.out"));
+            let ok = std::process::Command::new("valgrind")
+                .args(["--tool=callgrind", "--collect-atstart=no"])
+                .arg(format!("--toggle-collect=*measured_{direction}*"))
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(&exe)
+                .args(["run-one", variant, &mib.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "callgrind run of {variant} failed");
+            let text = std::fs::read_to_string(&out).expect("callgrind output");
+            let total: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("summary:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .expect("summary");
+            counts[i] = total as f64 / (mib as f64 * 1024.0 * 1024.0);
+        }
+        rows.push((variant, counts));
+    }
+    let [(_, pg), (_, rl), (_, ae)] = [rows[0], rows[1], rows[2]];
+    println!("### Session throughput in instructions (callgrind, client side only, {mib} MiB each way, 8 KiB writes; instructions per byte, lower is faster)\n");
+    println!("| | up (encrypt) | down (decrypt) | up ratio | down ratio |");
+    println!("|---|---:|---:|---|---|");
+    println!(
+        "| pgtls `Session` | {:.3} | {:.3} | {:.3} × rustls's speed (target ≥ 0.9), {:.2} × AEAD | {:.3} × rustls's speed, {:.2} × AEAD |",
+        pg[0], pg[1], rl[0] / pg[0], ae[0] / pg[0], rl[1] / pg[1], ae[1] / pg[1]
+    );
+    println!(
+        "| bare rustls `ClientConnection` | {:.3} | {:.3} | {:.2} × AEAD | {:.2} × AEAD |",
+        rl[0],
+        rl[1],
+        ae[0] / rl[0],
+        ae[1] / rl[1]
+    );
+    println!(
+        "| aws-lc-rs AEAD, 16 KiB records | {:.3} | {:.3} | 1 | 1 |",
+        ae[0], ae[1]
+    );
+    println!();
+}
+
+/// One variant, one round (what `instructions` runs under callgrind).
+fn run_one(variant: &str, total: usize) {
+    let material = Material::load_or_generate(&Material::default_dir());
+    let server_config = material.server_config();
+    match variant {
+        "pgtls" => {
+            let (mut session, mut server) =
+                common::pgtls_pair(&material.pgtls_verify_full(), &server_config);
+            run_tunnel(&mut session, &mut server, total);
+        }
+        "rustls" => {
+            let (mut conn, mut server) =
+                common::rustls_pair(&material.rustls_webpki(), &server_config);
+            run_tunnel(&mut conn, &mut server, total);
+        }
+        _ => {
+            let (session, _server) =
+                common::pgtls_pair(&material.pgtls_verify_full(), &server_config);
+            let suite = format!("{:?}", session.cipher_suite().expect("suite").suite());
+            run_aead(&suite, total);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    if args.first().is_some_and(|a| a == "run-one") {
+        let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+        run_one(
+            args.get(1).map_or("pgtls", String::as_str),
+            mib * 1024 * 1024,
+        );
+        return;
+    }
     let mib: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
     let total = mib * 1024 * 1024;
+    instructions(16);
     let material = Material::load_or_generate(&Material::default_dir());
     let server_config = material.server_config();
     let pgtls_config = material.pgtls_verify_full();
