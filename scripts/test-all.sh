@@ -10,8 +10,8 @@ if [ -x scripts/install-postgres.sh ] && [ "${PGTLS_SKIP_INSTALL:-0}" != 1 ]; th
   scripts/install-postgres.sh
 fi
 
-echo "==> cargo test (all targets, default features)"
-PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --all-targets
+echo "==> cargo test (library, tests, examples; benchmarks are run by scripts/bench.sh)"
+PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --lib --bins --tests --examples
 echo "==> cargo test --doc"
 cargo test --doc
 echo "==> cargo test with the ring provider only"

@@ -199,3 +199,8 @@ impl Config {
         plan::Plan::new(self.sslmode(), self.negotiation(), plan::Transport::Tcp)
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
