@@ -38,9 +38,17 @@ pub(crate) enum Plaintext {
 }
 
 /// A rustls connection (client or server side) driven from caller buffers.
+///
+/// Failure is sticky: once rustls returns an error, nothing calls into its state
+/// machine again. Every later input reports the same error, plaintext is refused and
+/// no close_notify is queued; only the records rustls queued before failing (its fatal
+/// alert) are still handed out by [`TlsConn::poll_tls_output`]. rustls itself asserts
+/// (in debug builds) that it is not driven after sending a fatal alert, and would send a
+/// second one in release builds.
 pub(crate) struct TlsConn {
     conn: Connection,
     saw_eof: bool,
+    failed: Option<rustls::Error>,
 }
 
 impl std::fmt::Debug for TlsConn {
@@ -63,6 +71,7 @@ impl TlsConn {
         Ok(TlsConn {
             conn: conn.into(),
             saw_eof: false,
+            failed: None,
         })
     }
 
@@ -72,6 +81,7 @@ impl TlsConn {
         TlsConn {
             conn: conn.into(),
             saw_eof: false,
+            failed: None,
         }
     }
 
@@ -84,12 +94,13 @@ impl TlsConn {
     /// bytes were taken; fewer than offered when rustls's buffers are full (take the
     /// plaintext out, then offer the rest again).
     pub(crate) fn handle_tls_input(&mut self, mut input: &[u8]) -> Result<usize, rustls::Error> {
+        self.check_failed()?;
         let offered = input.len();
         while !input.is_empty() {
             match self.conn.read_tls(&mut input) {
                 Ok(0) => break,
                 Ok(_) => {
-                    self.conn.process_new_packets()?;
+                    self.process()?;
                 }
                 // rustls refuses more input while its buffers are full; the caller
                 // offers the rest again after taking plaintext out.
@@ -101,15 +112,34 @@ impl TlsConn {
 
     /// Records that the transport reached EOF.
     pub(crate) fn handle_eof(&mut self) -> Result<(), rustls::Error> {
+        self.check_failed()?;
         if !self.saw_eof {
             self.saw_eof = true;
             let mut empty: &[u8] = &[];
             // Reading zero bytes tells rustls the peer is gone.
             let _ = self.conn.read_tls(&mut empty);
-            self.conn.process_new_packets()?;
+            self.process()?;
         }
         Ok(())
     }
+
+    /// The error rustls returned earlier, if any: after it, rustls is never called again.
+    fn check_failed(&self) -> Result<(), rustls::Error> {
+        match &self.failed {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Processes buffered records, remembering a failure.
+    fn process(&mut self) -> Result<(), rustls::Error> {
+        if let Err(err) = self.conn.process_new_packets() {
+            self.failed = Some(err.clone());
+            return Err(err);
+        }
+        Ok(())
+    }
+
 
     /// Whether the transport reached EOF.
     pub(crate) fn saw_eof(&self) -> bool {
@@ -141,6 +171,9 @@ impl TlsConn {
     /// Queues plaintext for encryption; returns how much was accepted (bounded by
     /// [`OUTGOING_LIMIT`]).
     pub(crate) fn handle_plaintext(&mut self, data: &[u8]) -> usize {
+        if self.failed.is_some() {
+            return 0;
+        }
         self.conn.writer().write(data).unwrap_or(0)
     }
 
@@ -156,8 +189,12 @@ impl TlsConn {
     }
 
     /// Queues close_notify.
+    ///
+    /// Nothing is queued after a failure: the fatal alert already ended the connection.
     pub(crate) fn send_close_notify(&mut self) {
-        self.conn.send_close_notify();
+        if self.failed.is_none() {
+            self.conn.send_close_notify();
+        }
     }
 
     /// The ALPN protocol the server selected.

@@ -87,7 +87,15 @@ pub struct Sizes {
 
 impl Sizes {
     /// A cycle over `sizes`.
+    ///
+    /// # Panics
+    /// When every size is zero: such a cycle never delivers a byte, so a test built on it
+    /// could only hang or fail for a reason that is not the code under test.
     pub fn new(sizes: &[usize], default: usize) -> Self {
+        assert!(
+            sizes.is_empty() || sizes.iter().any(|&size| size > 0),
+            "a chunk schedule of only zeros never delivers a byte: {sizes:?}"
+        );
         Sizes {
             sizes: sizes.to_vec(),
             next: 0,
