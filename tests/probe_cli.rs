@@ -7,9 +7,9 @@
 //! says `failed: <reason>` and never a success, and the chain the server presented is
 //! listed when it was rejected.
 //!
-//! The binary is the one cargo builds next to this test (`target/<profile>/examples/probe`;
-//! `cargo test` builds examples first). When it is missing it is built with
-//! `cargo build --example probe`, and the test says so.
+//! The binary is `target/<profile>/examples/probe`, brought up to date once per run with
+//! `cargo build --example probe` (a no-op when fresh): `cargo test --test probe_cli` alone
+//! does not rebuild examples, and a stale probe would test old code.
 //!
 //! Skips with a notice when PostgreSQL 15 is not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead. The usage-error checks need no server.
@@ -27,7 +27,7 @@ use pg::{Hba, PgServer, PgVersion, ServerTls};
 use serde_json::Value;
 use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 
-/// `target/<profile>/examples/probe`, built if missing.
+/// `target/<profile>/examples/probe`, built (or found up to date) by cargo once per run.
 fn probe_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -39,25 +39,19 @@ fn probe_binary() -> PathBuf {
             .expect("test executable under target/<profile>/deps")
             .to_path_buf();
         let bin = profile_dir.join("examples").join("probe");
-        if !bin.is_file() {
-            eprintln!(
-                "probe_cli: {} is missing; building it with `cargo build --example probe`",
-                bin.display()
-            );
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--example", "probe"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            // Build into the same target directory as this test.
-            if let Some(target) = profile_dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", target);
-            }
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo build --example probe");
-            assert!(status.success(), "cargo build --example probe failed");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", "probe"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Build into the same target directory as this test.
+        if let Some(target) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
         }
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build --example probe");
+        assert!(status.success(), "cargo build --example probe failed");
         assert!(bin.is_file(), "no probe binary at {}", bin.display());
         bin
     })
