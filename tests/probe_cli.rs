@@ -169,16 +169,28 @@ impl Fixture {
     }
 }
 
-/// A fixture serving a certificate for `localhost` and `db.pgtls.test` issued by a root.
+/// A PostgreSQL 15 fixture serving a certificate for `localhost` and `db.pgtls.test`
+/// issued by a root.
 fn fixture() -> Option<Fixture> {
-    let ca = Ca::root("pgtls probe CLI test root");
-    let leaf = ca.leaf(LeafSpec::server("localhost").dns("db.pgtls.test"));
-    fixture_serving(&ca, &leaf)
+    fixture_of(PgVersion::V15)
 }
 
-/// A fixture whose server presents `leaf`'s chain; `root.crt` holds `ca`'s root.
+/// [`fixture`] on another PostgreSQL version.
+fn fixture_of(version: PgVersion) -> Option<Fixture> {
+    let ca = Ca::root("pgtls probe CLI test root");
+    let leaf = ca.leaf(LeafSpec::server("localhost").dns("db.pgtls.test"));
+    fixture_serving_on(version, &ca, &leaf)
+}
+
+/// A PostgreSQL 15 fixture whose server presents `leaf`'s chain; `root.crt` holds `ca`'s
+/// root.
 fn fixture_serving(ca: &Ca, leaf: &Leaf) -> Option<Fixture> {
-    let install = pg::install_or_skip(PgVersion::V15)?;
+    fixture_serving_on(PgVersion::V15, ca, leaf)
+}
+
+/// [`fixture_serving`] on any PostgreSQL version.
+fn fixture_serving_on(version: PgVersion, ca: &Ca, leaf: &Leaf) -> Option<Fixture> {
+    let install = pg::install_or_skip(version)?;
     if !pg::servers_available() {
         eprintln!("{}", pg::SKIP_NOTICE);
         return None;
@@ -193,7 +205,7 @@ fn fixture_serving(ca: &Ca, leaf: &Leaf) -> Option<Fixture> {
         Some(ServerTls::new(leaf.chain_pem(), leaf.key_pem.clone())),
         Hba::Host,
     )
-    .expect("PG15 server start");
+    .unwrap_or_else(|err| panic!("{version} server start: {err}"));
     Some(Fixture {
         server,
         dir,
@@ -726,4 +738,36 @@ fn direct_tls_against_postgresql_15_fails_with_a_hint() {
         &fx.home,
     );
     assert_exit(&out, 0, "sslnegotiation=postgres");
+}
+
+#[test]
+fn direct_tls_against_postgresql_18_connects_without_a_hint() {
+    let Some(fx) = fixture_of(PgVersion::V18) else {
+        return;
+    };
+    let root = fx.root.display().to_string();
+    let direct = fx.conninfo(&format!(
+        "sslmode=verify-full sslrootcert={root} sslnegotiation=direct"
+    ));
+    let out = run_probe(&["--json", &direct], &fx.home);
+    assert_exit(&out, 0, "direct TLS against PostgreSQL 18");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["alpn"].as_str(), Some("postgresql"), "{v}");
+    assert_eq!(
+        v["attempts"][0]["method"].as_str(),
+        Some("direct TLS"),
+        "{v}"
+    );
+    assert_eq!(v["hint"], Value::Null, "{v}");
+    assert!(
+        v["verification"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("host name \"localhost\" verified (verify-full)")),
+        "{v}"
+    );
+    let out = run_probe(&[&direct], &fx.home);
+    assert_exit(&out, 0, "direct TLS against PostgreSQL 18 (text)");
+    let report = text(&out.stdout);
+    assert!(!report.contains("hint:"), "{report}");
+    assert!(report.contains("ALPN:         postgresql"), "{report}");
 }
