@@ -7,7 +7,8 @@
 #        cargo build --target wasm32-unknown-unknown --no-default-features --features ring
 #   3. runs the tests of wasm-tests/ inside wasm under node (wasm-bindgen-test).
 # With --size it instead builds wasm-tests/ as a release cdylib optimised for size and
-# prints the `.wasm` sizes (before and after wasm-bindgen). Exits non-zero on any failure.
+# prints the `.wasm` sizes (before and after wasm-bindgen, which removes the JS-binding
+# sections and the function names). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -44,7 +45,7 @@ if [ "${1:-}" = "--size" ]; then
   raw="$CARGO_TARGET_DIR/$target/release/pgtls_wasm_tests.wasm"
   out=$(mktemp -d)
   trap 'rm -rf "$out"' EXIT
-  wasm-bindgen --target web --out-dir "$out" "$raw"
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" "$raw"
   printf '%-40s %9d bytes\n' "cargo output (pgtls_wasm_tests.wasm)" "$(stat -c %s "$raw")"
   printf '%-40s %9d bytes\n' "after wasm-bindgen (_bg.wasm)" "$(stat -c %s "$out"/pgtls_wasm_tests_bg.wasm)"
   printf '%-40s %9d bytes\n' "after wasm-bindgen, gzip -9" "$(gzip -9c "$out"/pgtls_wasm_tests_bg.wasm | wc -c)"
