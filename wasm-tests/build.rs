@@ -14,7 +14,14 @@ fn main() {
         .filter(|p| p.is_dir())
         .collect();
     targets.sort();
-    let mut code = String::from("/// `(target, [(file name, bytes)])` for every committed corpus.\npub const CORPUS: &[(&str, &[(&str, &[u8])])] = &[\n");
+    let mut code = String::from(
+        "/// One corpus file: its name and its bytes.\n\
+         pub type CorpusFile = (&'static str, &'static [u8]);\n\
+         /// A fuzz target's name and its committed corpus.\n\
+         pub type TargetCorpus = (&'static str, &'static [CorpusFile]);\n\
+         /// Every committed corpus.\n\
+         pub const CORPUS: &[TargetCorpus] = &[\n",
+    );
     for dir in targets {
         println!("cargo:rerun-if-changed={}", dir.display());
         let name = dir
