@@ -12,7 +12,8 @@
 //! - **a root source**: the chain is built and checked the way OpenSSL's
 //!   `X509_verify_cert` does for libpq ([`chain`], [`crl`]): trust anchors are the
 //!   self-signed certificates of the source, CRLs (root files only) are required for
-//!   every certificate of the path once any loaded. `require` acts as `verify-ca`.
+//!   every certificate of the path once any loaded, and every key of the path needs
+//!   OpenSSL's security level 2 ([`key_strength`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
@@ -21,6 +22,7 @@
 mod chain;
 mod crl;
 mod hostname;
+mod key_strength;
 mod signature;
 
 use std::sync::Arc;
