@@ -930,6 +930,8 @@ impl Akid {
 struct NsCertType {
     /// SSL server.
     ssl_server: bool,
+    /// SSL client.
+    ssl_client: bool,
     /// Any CA bit (SSL CA, S/MIME CA, object-signing CA).
     any_ca: bool,
     /// SSL CA.
@@ -951,6 +953,9 @@ pub(crate) struct Extensions {
     pub(crate) key_usage: Option<u16>,
     /// Whether an extendedKeyUsage is present, and if so whether it allows TLS servers.
     server_eku: Option<bool>,
+    /// Whether an extendedKeyUsage is present, and if so whether it allows TLS clients
+    /// (clientAuth; anyExtendedKeyUsage does not count).
+    client_eku: Option<bool>,
     /// Netscape certificate type.
     ns_cert_type: Option<NsCertType>,
     /// subjectKeyIdentifier.
@@ -972,6 +977,19 @@ pub(crate) const KU_CRL_SIGN: u16 = 1 << 6;
 /// keyUsage bits a TLS server key needs one of (`KU_TLS`): digitalSignature, keyEncipherment,
 /// keyAgreement.
 const KU_TLS: u16 = 1 | (1 << 2) | (1 << 4);
+/// keyUsage bits a TLS client key needs one of: digitalSignature, keyAgreement.
+const KU_TLS_CLIENT: u16 = 1 | (1 << 4);
+
+/// The purpose a chain is verified for (`X509_PURPOSE`): what libpq checks of a server, or
+/// what the PostgreSQL server checks of a client certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `ssl_server`: libpq verifying the server.
+    #[default]
+    SslServer,
+    /// `ssl_client`: the PostgreSQL server verifying a client certificate.
+    SslClient,
+}
 
 impl Extensions {
     /// Extracts the extensions; `issuer` resolves relative CRL distribution point names.
@@ -1013,10 +1031,12 @@ impl Extensions {
                     .iter()
                     .any(|o| o.as_bytes() == oid::MS_SGC || o.as_bytes() == oid::NS_SGC);
                 self.server_eku = Some(eku.server_auth || sgc);
+                self.client_eku = Some(eku.client_auth);
             }
             ParsedExtension::NSCertType(ns) => {
                 self.ns_cert_type = Some(NsCertType {
                     ssl_server: ns.ssl_server(),
+                    ssl_client: ns.ssl_client(),
                     any_ca: ns.ssl_ca() || ns.smime_ca() || ns.object_signing_ca(),
                     ssl_ca: ns.ssl_ca(),
                 });
@@ -1266,9 +1286,37 @@ impl Cert {
     /// The `ssl_server` purpose for a CA (`check_ssl_ca`): the EKU (if any) allows TLS servers,
     /// and a CA known only by its Netscape type must be an SSL CA.
     fn is_tls_server_ca(&self) -> bool {
-        let netscape_only = self.ca_kind() == 5;
-        self.ext.server_eku != Some(false)
-            && (!netscape_only || self.ext.ns_cert_type.is_some_and(|ns| ns.ssl_ca))
+        self.ext.server_eku != Some(false) && self.is_ssl_ca()
+    }
+
+    /// The `ssl_client` purpose for the leaf (`check_purpose_ssl_client`): EKU (if any) has
+    /// clientAuth, keyUsage (if any) has digitalSignature or keyAgreement, Netscape type (if
+    /// any) has SSL client.
+    fn is_tls_client_leaf(&self) -> bool {
+        self.ext.client_eku != Some(false)
+            && self.ext.key_usage.is_none_or(|ku| ku & KU_TLS_CLIENT != 0)
+            && self.ext.ns_cert_type.is_none_or(|ns| ns.ssl_client)
+    }
+
+    /// The `ssl_client` purpose for a CA: the EKU (if any) allows TLS clients, and
+    /// `check_ssl_ca`.
+    fn is_tls_client_ca(&self) -> bool {
+        self.ext.client_eku != Some(false) && self.is_ssl_ca()
+    }
+
+    /// `check_ssl_ca`'s Netscape part: a CA known only by its Netscape type must be an SSL CA.
+    fn is_ssl_ca(&self) -> bool {
+        self.ca_kind() != 5 || self.ext.ns_cert_type.is_some_and(|ns| ns.ssl_ca)
+    }
+
+    /// Whether the certificate at this place of a path (leaf or above) fits `purpose`.
+    fn fits_purpose(&self, purpose: Purpose, is_leaf: bool) -> bool {
+        match (purpose, is_leaf) {
+            (Purpose::SslServer, true) => self.is_tls_server_leaf(),
+            (Purpose::SslServer, false) => self.is_tls_server_ca(),
+            (Purpose::SslClient, true) => self.is_tls_client_leaf(),
+            (Purpose::SslClient, false) => self.is_tls_client_ca(),
+        }
     }
 }
 
@@ -1361,6 +1409,8 @@ pub(crate) struct TrustStore {
     /// Whether CRLs are required for every certificate (libpq sets the OpenSSL CRL flags only when
     /// its CRL file or directory loaded).
     crl_check: bool,
+    /// What the chain is verified for (`ssl_server` unless set).
+    purpose: Purpose,
 }
 
 impl TrustStore {
@@ -1420,6 +1470,12 @@ impl TrustStore {
     /// "unable to get certificate CRL", as in libpq.
     pub(crate) fn with_crl_check(mut self, enabled: bool) -> Self {
         self.crl_check = enabled;
+        self
+    }
+
+    /// Sets the purpose chains are verified for (`ssl_server` by default).
+    pub(crate) fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
         self
     }
 
@@ -1732,7 +1788,7 @@ impl<'a> Verifier<'a> {
 
     /// Runs every check on a complete path, in `verify_chain`'s order.
     fn validate(&self, path: &[Link<'a>]) -> Result<(), ChainFailure> {
-        check_extensions(path)?;
+        check_extensions(path, self.store.purpose)?;
         check_ca_key_strength(path)?;
         if self.store.crl_check {
             self.check_revocation(path)?;
@@ -1807,12 +1863,12 @@ impl<'a> Verifier<'a> {
     }
 }
 
-/// `check_extensions` for the `ssl_server` purpose: per certificate from the leaf up, unhandled
+/// `check_extensions` for `purpose` (`ssl_server` or `ssl_client`): per certificate from the leaf up, unhandled
 /// critical extensions, proxy certificates, CA-ness of issuers (`X509_check_ca`: intermediates
 /// need basicConstraints cA; the top may also be a v1 self-signed root, a keyUsage-only or a
 /// Netscape CA), explicit EC parameters (chains longer than one), the purpose, and path length
 /// constraints (self-issued intermediates not counted).
-fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
+fn check_extensions(path: &[Link<'_>], purpose: Purpose) -> Result<(), ChainFailure> {
     let num = path.len();
     let mut plen: u64 = 0;
     for (i, link) in path.iter().enumerate() {
@@ -1833,12 +1889,7 @@ fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
         if num > 1 && cert.ec_explicit_params {
             return fail(ChainError::EcKeyExplicitParams);
         }
-        let purpose_ok = if i == 0 {
-            cert.is_tls_server_leaf()
-        } else {
-            cert.is_tls_server_ca()
-        };
-        if !purpose_ok {
+        if !cert.fits_purpose(purpose, i == 0) {
             return fail(ChainError::InvalidPurpose);
         }
         if let Some((_, Some(max))) = cert.ext.basic_constraints {
