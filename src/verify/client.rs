@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn a_client_certificate_from_the_ca_is_accepted() {
         let root = ca("client ca");
-        let verifier = verifier(&[root.der.clone()], &[]);
+        let verifier = verifier(std::slice::from_ref(&root.der), &[]);
         for eku in [CLIENT_AUTH, &[]] {
             let leaf = client(&root, "alice", eku, false, 7);
             let verified = verifier.verify_client_cert(&leaf.der, &[], unix_now());
@@ -446,7 +446,7 @@ mod tests {
     fn a_revoked_certificate_is_refused_with_certificate_revoked() {
         let root = ca("client ca");
         let leaf = client(&root, "mallory", CLIENT_AUTH, false, 42);
-        let verifier = verifier(&[root.der.clone()], &[crl(&root, &[42])]);
+        let verifier = verifier(std::slice::from_ref(&root.der), &[crl(&root, &[42])]);
         let (err, failure) = reject(&verifier, &leaf);
         assert_eq!(
             err,
@@ -459,9 +459,12 @@ mod tests {
             "Client certificate verification failed at depth 0: certificate revoked."
         );
         // A CRL that lists another serial: fine.
-        let verifier =
-            super::super::client_verifier(&[root.der.clone()], &[crl(&root, &[43])], &provider())
-                .expect("verifier");
+        let verifier = super::super::client_verifier(
+            std::slice::from_ref(&root.der),
+            &[crl(&root, &[43])],
+            &provider(),
+        )
+        .expect("verifier");
         assert!(verifier
             .verify_client_cert(&leaf.der, &[], unix_now())
             .is_ok());
@@ -471,7 +474,7 @@ mod tests {
     fn an_expired_certificate_is_refused_with_certificate_expired() {
         let root = ca("client ca");
         let leaf = client(&root, "bob", CLIENT_AUTH, true, 9);
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&root.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::Expired)
@@ -484,7 +487,7 @@ mod tests {
     fn a_certificate_from_another_ca_is_refused_with_unknown_ca() {
         let (trusted, other) = (ca("trusted ca"), ca("other ca"));
         let leaf = client(&other, "eve", CLIENT_AUTH, false, 5);
-        let (err, failure) = reject(&verifier(&[trusted.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&trusted.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
@@ -503,7 +506,7 @@ mod tests {
             false,
             3,
         );
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&root.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose)
@@ -517,7 +520,10 @@ mod tests {
         let root = ca("client ca");
         let other = ca("unrelated ca");
         let leaf = client(&root, "carol", CLIENT_AUTH, false, 11);
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[crl(&other, &[])]), &leaf);
+        let (err, failure) = reject(
+            &verifier(std::slice::from_ref(&root.der), &[crl(&other, &[])]),
+            &leaf,
+        );
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
@@ -569,7 +575,8 @@ mod tests {
         let root = ca("client ca");
         let v3 = client(&root, "legacy", &[], false, 21);
         let v1 = crate::verify::chain::test_support::make_v1(&v3.der, &root.key);
-        let verified = verifier(&[root.der.clone()], &[]).verify_client_cert(&v1, &[], unix_now());
+        let verified =
+            verifier(std::slice::from_ref(&root.der), &[]).verify_client_cert(&v1, &[], unix_now());
         assert!(verified.is_ok(), "{verified:?}");
     }
 
