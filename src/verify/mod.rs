@@ -13,7 +13,7 @@
 //!   `X509_verify_cert` does for libpq ([`chain`], [`crl`]): trust anchors are the
 //!   self-signed certificates of the source, CRLs (root files only) are required for
 //!   every certificate of the path once any loaded, and every key of the path needs
-//!   OpenSSL's security level 2 ([`key_strength`]). `require` acts as `verify-ca`.
+//!   OpenSSL's security level 2 ([`chain`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
@@ -23,7 +23,6 @@ mod chain;
 mod client;
 mod crl;
 mod hostname;
-mod key_strength;
 mod signature;
 
 use std::sync::Arc;

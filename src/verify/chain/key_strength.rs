@@ -28,8 +28,10 @@
 //! (checked with `openssl s_client` against an RSA-1024 server at level 2), so pgtls does not
 //! check there either.
 
-use super::chain::oid;
-use super::signature::{expect_tlv, split_spki, TAG_SEQUENCE};
+use super::errors::{ChainError, ChainFailure};
+use super::oid;
+use super::path::Link;
+use crate::verify::signature::{expect_tlv, split_spki, TAG_SEQUENCE};
 
 /// DER tag of an INTEGER.
 const TAG_INTEGER: u8 = 0x02;
@@ -104,6 +106,20 @@ fn ec_field_bits(point: &[u8]) -> Option<usize> {
         (4, coordinates) if coordinates.len() % 2 == 0 => Some(coordinates.len() / 2 * 8),
         (2 | 3, x) => Some(x.len() * 8),
         _ => None,
+    }
+}
+
+/// `check_auth_level` at security level 2: every key above the leaf, the trust anchor's (or bare
+/// anchor's) included (the leaf's was checked before the chain was built).
+pub(super) fn check_ca_key_strength(path: &[Link<'_>]) -> Result<(), ChainFailure> {
+    match path
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, link)| !meets_security_level_2(link.spki()))
+    {
+        Some((depth, _)) => Err(ChainFailure::at(ChainError::CaKeyTooSmall, depth)),
+        None => Ok(()),
     }
 }
 
