@@ -2,7 +2,8 @@
 //! OpenSSL-like path fails, other candidate issuers are tried depth first within the budgets
 //! below, and a path that passes every check is accepted.
 
-use super::*;
+use super::cert::{likely_issued, Cert};
+use super::path::{Link, Verifier};
 
 /// Longest path the alternative-path search explores (leaf and anchor included).
 pub(super) const MAX_ALTERNATIVE_PATH_LEN: usize = 10;

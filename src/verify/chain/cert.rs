@@ -2,12 +2,17 @@
 //! algorithm, names, validity, the extensions OpenSSL caches), parsed once, and OpenSSL's
 //! `x509_likely_issued` / `X509_check_akid` on it.
 
-use super::*;
-
 use x509_parser::extensions::{ParsedExtension, X509Extension};
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 use crate::verify::signature::split_signed;
+
+use super::general_name::{
+    first_directory_name, general_names, DistPoint, DistPointName, GeneralNameOwned,
+    NameConstraints, ALL_REASONS,
+};
+use super::name::{normalize_integer, string_to_utf8, Name};
+use super::oid;
 
 /// Public-key type of a SubjectPublicKeyInfo (`EVP_PKEY_base_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

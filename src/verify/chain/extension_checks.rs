@@ -1,7 +1,9 @@
 //! `check_extensions`: critical extensions, proxies, CA-ness (`check_ca`), explicit EC
 //! parameters, the `ssl_server` / `ssl_client` purposes and path length constraints.
 
-use super::*;
+use super::cert::Cert;
+use super::errors::{ChainError, ChainFailure};
+use super::path::Link;
 
 /// keyUsage bit for keyCertSign.
 pub(super) const KU_KEY_CERT_SIGN: u16 = 1 << 5;

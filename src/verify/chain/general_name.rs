@@ -1,12 +1,12 @@
 //! General names, CRL distribution points and name-constraint subtrees, extracted once into
 //! owned data.
 
-use super::*;
-
 use x509_parser::extensions::{
     DistributionPointName, GeneralName, NameConstraints as X509NameConstraints,
 };
 use x509_parser::prelude::FromDer;
+
+use super::name::{wrap_sequence, Name};
 
 /// An owned GeneralName, keeping OpenSSL's `GEN_*` type number.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! same `X509_STORE` with `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`, and keeps OpenSSL's
 //! verdict (`verify_cb` returns `ok` unchanged). The server chain is therefore judged by
 //! `X509_verify_cert` with the `ssl_server` purpose, default depth 100, no partial chains and no
-//! policy checking. This module reproduces that:
+//! policy checking. This module reproduces that (the PostgreSQL server's checks of a client
+//! certificate, `super::client`, are the same with the `ssl_client` purpose):
 //!
 //! 0. **The leaf's key** (before anything else, as `X509_verify_cert`): under security level 2
 //!    it fails as "EE certificate key too weak" (`key_strength.rs`).
@@ -99,8 +100,9 @@
 //!   `MAX_ALTERNATIVE_SIGNATURES` = 64 signature checks spent pruning candidates and
 //!   `MAX_ALTERNATIVE_VALIDATIONS` = 8 complete paths fully validated; when a budget runs out
 //!   the OpenSSL-like error stands.
-//! - **Name constraints**: OpenSSL's `NAME_CHECK_MAX` = 2^20 name × constraint comparisons per
-//!   certificate; above it the chain fails as "unspecified certificate verification error".
+//! - **Name constraints**: OpenSSL's `NAME_CHECK_MAX` = 2^20: when a certificate's names
+//!   (subject attributes and SANs) times the subtrees of one constraining certificate exceed
+//!   it, the chain fails as "unspecified certificate verification error" without comparing.
 //! - **Certificates**: the presented certificates are parsed once each (rustls bounds the
 //!   Certificate message), and each path step searches a subject index.
 
@@ -121,12 +123,6 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 mod validate;
-
-// Every file of the module sees every other's items through `use super::*`.
-use self::{
-    alternative::*, cert::*, errors::*, extension_checks::*, general_name::*, key_strength::*,
-    name::*, name_constraints::*, path::*, store::*,
-};
 
 pub(crate) use cert::{akid_matches, Akid, Cert, KU_CRL_SIGN};
 pub(crate) use errors::{ChainError, ChainSetupError};

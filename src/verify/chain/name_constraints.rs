@@ -1,7 +1,10 @@
 //! `check_name_constraints`: dNSName, rfc822Name, URI, iPAddress and directoryName subtrees.
 //! Budget: `NAME_CHECK_MAX` (names × constraints).
 
-use super::*;
+use super::cert::Cert;
+use super::errors::{ChainError, ChainFailure};
+use super::general_name::{GeneralNameOwned, NameConstraints};
+use super::path::Link;
 
 /// OpenSSL's `NAME_CHECK_MAX`: names × constraints above this fail as unspecified.
 pub(super) const NAME_CHECK_MAX: usize = 1 << 20;

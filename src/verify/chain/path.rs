@@ -1,9 +1,12 @@
 //! Path building: OpenSSL's `build_chain` with trusted-first and no partial chains, and the
 //! error it reports for a chain that reaches no anchor. Budget: `MAX_VERIFY_DEPTH`.
 
-use super::*;
-
 use rustls::crypto::WebPkiSupportedAlgorithms;
+
+use super::cert::{likely_issued, Cert};
+use super::errors::{ChainError, ChainFailure};
+use super::general_name::NameConstraints;
+use super::store::{BareAnchor, TrustStore};
 
 /// OpenSSL's default verification depth (`X509_VERIFY_PARAM` depth 100): chains may grow to
 /// `MAX_VERIFY_DEPTH + 2` certificates before "certificate chain too long".

@@ -1,8 +1,10 @@
 //! `internal_verify`: signatures from the anchor down, and validity periods.
 
-use super::*;
-
 use crate::verify::signature::{verify_signed_data, SignedDataError};
+
+use super::cert::Cert;
+use super::errors::{ChainError, ChainFailure};
+use super::path::{Link, Verifier};
 
 impl<'a> Verifier<'a> {
     /// `internal_verify`: from the top down, each signature with its issuer's key (not the

@@ -1,7 +1,6 @@
 //! The trust store: anchors and helper certificates from a root file (or bare anchors), the
 //! CRLs, and the entry point that runs a verification.
 
-use super::*;
 use std::collections::{HashMap, HashSet};
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -10,6 +9,15 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::verify::crl::CrlSet;
+
+use super::alternative::AlternativeSearch;
+use super::cert::{Cert, KeyKind};
+use super::errors::{ChainError, ChainFailure, ChainSetupError};
+use super::extension_checks::Purpose;
+use super::general_name::NameConstraints;
+use super::key_strength::meets_security_level_2;
+use super::name::{wrap_sequence, Name};
+use super::path::Verifier;
 
 /// A trust anchor known only by subject and key (webpki-roots' `TrustAnchor`s).
 #[derive(Clone, Debug)]

@@ -1,8 +1,13 @@
 //! The chain verifier's tests: every verdict and error depth, compared with `openssl verify`
 //! when the tool is installed.
 
+use super::cert::*;
+use super::errors::*;
+use super::general_name::*;
+use super::name::*;
+use super::name_constraints::*;
+use super::store::*;
 use super::test_support::{der, make_v1, resign};
-use super::*;
 use crate::verify::crl::CrlSet;
 use crate::verify::signature::{read_tlv, split_signed};
 use rcgen::{

@@ -1,9 +1,13 @@
 //! The checks a complete path goes through, in `verify_chain`'s order, and the revocation
 //! step (CRL_CHECK_ALL; the CRL rules themselves are in `crl.rs`).
 
-use super::*;
-
 use crate::verify::crl::check_certificate_crl;
+
+use super::errors::ChainFailure;
+use super::extension_checks::check_extensions;
+use super::key_strength::check_ca_key_strength;
+use super::name_constraints::check_name_constraints;
+use super::path::{Link, Verifier};
 
 impl<'a> Verifier<'a> {
     /// Runs every check on a complete path, in `verify_chain`'s order.
