@@ -580,6 +580,88 @@ mod tests {
         assert!(verified.is_ok(), "{verified:?}");
     }
 
+    /// Runs a real rustls handshake in memory between a server using `verifier` and a client
+    /// presenting `leaf`; returns the server's and the client's errors.
+    fn handshake(
+        verifier: Arc<dyn ClientCertVerifier>,
+        leaf: &Made,
+    ) -> (Option<rustls::Error>, Option<rustls::Error>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key_der =
+            |m: &Made| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(m.key.serialize_der()));
+        let server_ca = ca("server ca");
+        let server_leaf = client(&server_ca, "db.example.com", &[], false, 1);
+        let server_config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server_leaf.der.clone()], key_der(&server_leaf))
+            .expect("server config");
+        let accept_any = crate::verify::LibpqVerifier::new(
+            crate::verify::ChainPolicy::Nothing,
+            None,
+            provider().signature_verification_algorithms,
+        );
+        let client_config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(accept_any))
+            .with_client_auth_cert(vec![leaf.der.clone()], key_der(leaf))
+            .expect("client config");
+        let name = rustls::pki_types::ServerName::try_from("db.example.com").expect("name");
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).expect("server");
+        let (mut server_err, mut client_err) = (None, None);
+        for _ in 0..8 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).expect("client write");
+            let mut input = &bytes[..];
+            while !input.is_empty() && server_err.is_none() {
+                server.read_tls(&mut input).expect("server read");
+                server_err = server.process_new_packets().err();
+            }
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).expect("server write");
+            let mut input = &bytes[..];
+            while !input.is_empty() && client_err.is_none() {
+                client.read_tls(&mut input).expect("client read");
+                client_err = client.process_new_packets().err();
+            }
+            if client_err.is_some() || !(client.is_handshaking() || server.is_handshaking()) {
+                break;
+            }
+        }
+        (server_err, client_err)
+    }
+
+    #[test]
+    fn in_a_rustls_handshake_the_client_gets_openssl_s_alert() {
+        let root = ca("client ca");
+        let good = client(&root, "alice", CLIENT_AUTH, false, 76);
+        let revoked = client(&root, "mallory", CLIENT_AUTH, false, 77);
+        let make = || verifier(std::slice::from_ref(&root.der), &[crl(&root, &[77])]);
+
+        assert_eq!(handshake(make(), &good), (None, None));
+        assert_eq!(take_client_cert_failure(), None);
+
+        let (server_err, client_err) = handshake(make(), &revoked);
+        assert_eq!(
+            server_err,
+            Some(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+        );
+        assert_eq!(
+            client_err,
+            Some(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRevoked
+            ))
+        );
+        let failure = take_client_cert_failure().expect("recorded on this thread");
+        assert_eq!(failure, ClientCertFailure::new(ChainError::CertRevoked, 0));
+        assert_eq!(take_client_cert_failure(), None, "taken once");
+    }
+
     #[test]
     fn a_bad_ca_file_is_a_config_error() {
         let bad = [CertificateDer::from(vec![0x30, 0x00])];
