@@ -139,6 +139,10 @@
 //!   `SSL_VERIFY_NONE` (OpenSSL then completes the handshake with a weak key; pgtls's
 //!   provider cannot verify signatures of RSA keys under 2048 bits, so such a handshake
 //!   fails there).
+//! - The server side checks client certificates with the same rules and OpenSSL's
+//!   `ssl_client` purpose, and sends OpenSSL's alert for each failure, except
+//!   `internal_error` for oversized name constraints (`X509_V_ERR_UNSPECIFIED`), which a
+//!   rustls verifier cannot send: `certificate_unknown` goes instead.
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
