@@ -24,6 +24,9 @@
 //! | unsupported_certificate | unsuitable certificate purpose | `InvalidPurpose` |
 //! | certificate_unknown | everything else (critical extensions, name constraints, CRL scope…) | `Other`, carrying the failure |
 //!
+//! (The table is OpenSSL's `x509table`; revoked, unknown-CA and serverAuth-only client
+//! certificates were checked against `openssl s_server -verify_return_error` of OpenSSL 3.0.)
+//!
 //! The rustls variant only selects the alert. The OpenSSL reason and depth, which the
 //! PostgreSQL server logs ("Client certificate verification failed at depth 0: certificate
 //! revoked."), are kept in a [`ClientCertFailure`]: carried inside `CertificateError::Other`
