@@ -22,7 +22,7 @@ use pgtls::rustls;
 use pgtls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use pgtls::server::{
     endpoint_from_sni, AcceptError, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTls,
-    StartupMessage, MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
+    StartupMessage, MAX_FIRST_PACKET_BYTES, MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
 };
 use pgtls::wire::{GSSENC_REQUEST, SSL_REQUEST};
 use pgtls::{
@@ -1050,13 +1050,9 @@ mod props {
 
 #[test]
 fn bytes_glued_to_the_sslrequest_are_refused() {
-    // In the same read as the SSLRequest (the CVE-2021-23214 case), whatever they are.
-    for glued in [
-        &b"Q"[..],
-        &startup_message("mallory"),
-        &[0x16, 0x03, 0x01, 0x00, 0x05][..],
-        &SSL_REQUEST,
-    ] {
+    // Plaintext in the same read as the SSLRequest (the CVE-2021-23214 case). A TLS
+    // handshake record is not refused: see `a_client_hello_glued_to_the_sslrequest_is_served`.
+    for glued in [&b"Q"[..], &startup_message("mallory"), &SSL_REQUEST, &[0x15][..]] {
         let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
         let input = [&SSL_REQUEST[..], glued].concat();
         let err = acceptor.handle_input(&input).unwrap_err();
@@ -1093,6 +1089,74 @@ fn bytes_glued_to_the_sslrequest_are_refused() {
     assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
     assert_eq!(acceptor.handle_input(&input[8..]).unwrap(), input.len() - 8);
     assert!(acceptor.is_done());
+}
+
+/// Pumps a raw rustls client against an acceptor until it is done; the client sends
+/// `startup` once its handshake is over. `c2s` holds client bytes not yet consumed.
+fn pump_raw(acceptor: &mut Acceptor, conn: &mut rustls::ClientConnection, mut c2s: Vec<u8>) {
+    let mut s2c = Vec::new();
+    let mut sent_startup = false;
+    for _ in 0..100 {
+        let n = acceptor.handle_input(&c2s).unwrap();
+        c2s.drain(..n);
+        s2c.extend(drain(acceptor).0);
+        conn.read_tls(&mut &s2c[..]).unwrap();
+        s2c.clear();
+        conn.process_new_packets().unwrap();
+        if !conn.is_handshaking() && !sent_startup {
+            conn.writer().write_all(&startup_message("glued")).unwrap();
+            sent_startup = true;
+        }
+        conn.write_tls(&mut c2s).unwrap();
+        if acceptor.is_done() {
+            return;
+        }
+    }
+    panic!("no progress: {acceptor:?}");
+}
+
+#[test]
+fn a_client_hello_glued_to_the_sslrequest_is_served() {
+    // PostgreSQL 17+ pushes bytes buffered after the SSLRequest into the TLS handshake
+    // (be-secure.c: secure_open_server), so a ClientHello sent without waiting for the
+    // `S` completes the handshake (PostgreSQL 15 hangs). The `S` still goes out first.
+    for (split, alpn) in [(false, &[&b"postgresql"[..]][..]), (true, &[][..])] {
+        let mut conn = raw_client(alpn);
+        let hello = client_hello(&mut conn);
+        let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
+        let glued = [&SSL_REQUEST[..], &hello].concat();
+        let used = acceptor.handle_input(&glued).unwrap();
+        assert_eq!(used, 8, "the SSLRequest alone is consumed first");
+        let mut rest = glued[used..].to_vec();
+        if split {
+            // Offered again before the `S` was handed out: taken, the `S` still first.
+            let n = acceptor.handle_input(&rest).unwrap();
+            rest.drain(..n);
+        }
+        let (words, _) = drain(&mut acceptor);
+        assert_eq!(words.first(), Some(&b'S'));
+        conn.read_tls(&mut &words[1..]).unwrap();
+        conn.process_new_packets().unwrap();
+        pump_raw(&mut acceptor, &mut conn, rest);
+        let accepted = acceptor.into_accepted().unwrap();
+        assert_eq!(accepted.method, Method::SslRequest);
+        let FirstPacket::Startup(startup) = accepted.packet else {
+            panic!("not a startup")
+        };
+        assert_eq!(startup.user(), Some("glued"));
+    }
+    // A glued ClientHello refused by the ALPN rules: `S`, then the alert.
+    let mut conn = raw_client(&[b"h2"]);
+    let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
+    let glued = [&SSL_REQUEST[..], &client_hello(&mut conn)].concat();
+    assert_eq!(acceptor.handle_input(&glued).unwrap(), 8);
+    assert!(matches!(
+        acceptor.handle_input(&glued[8..]),
+        Err(AcceptError::NoApplicationProtocol)
+    ));
+    let (words, end) = drain(&mut acceptor);
+    assert_eq!(words, [&b"S"[..], &NO_APPLICATION_PROTOCOL_ALERT].concat());
+    assert!(end.is_err());
 }
 
 /// A raw rustls client (any ALPN list) against the acceptor.
@@ -1235,7 +1299,7 @@ fn garbage_and_huge_lengths_are_refused_at_once() {
         (&b"GET / HTTP/1.1\r\n"[..], 0usize),
         (&[0x00, 0xFF, 0xFF, 0xFF, 0, 3, 0, 0][..], 0),
         (&[0x7F, 0xFF, 0xFF, 0xFF][..], 0),
-        (&[0, 0, 0x27, 0x11][..], 0),
+        (&[0, 0, 0x27, 0x15][..], 0),
         (&[0, 0, 0, 4][..], 0),
         (&[0, 0, 0, 0][..], 0),
     ] {
@@ -1291,11 +1355,13 @@ fn garbage_and_huge_lengths_are_refused_at_once() {
 fn the_largest_startup_trickled_byte_by_byte_is_accepted() {
     let mut packet = vec![0, 0, 0, 0, 0, 3, 0, 0];
     packet.extend_from_slice(b"user\0u\0pad\0");
-    packet.resize(MAX_STARTUP_PACKET_LENGTH - 2, b'p');
+    packet.resize(MAX_FIRST_PACKET_BYTES - 2, b'p');
     packet.extend_from_slice(b"\0\0");
     let len = packet.len() as u32;
     packet[..4].copy_from_slice(&len.to_be_bytes());
-    assert_eq!(packet.len(), MAX_STARTUP_PACKET_LENGTH);
+    // PostgreSQL's 10000 counts from after the length word: 10004 bytes in all.
+    assert_eq!(packet.len(), MAX_STARTUP_PACKET_LENGTH + 4);
+    assert_eq!(packet.len(), 10_004);
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Allow));
     for byte in &packet {
         assert_eq!(
@@ -1311,13 +1377,16 @@ fn the_largest_startup_trickled_byte_by_byte_is_accepted() {
     assert_eq!(startup.as_bytes(), &packet[..]);
     assert_eq!(
         startup.parameter("pad").map(str::len),
-        Some(MAX_STARTUP_PACKET_LENGTH - 21)
+        Some(MAX_FIRST_PACKET_BYTES - 21)
     );
     assert_eq!(StartupMessage::parse(&packet).unwrap(), startup);
     // One byte more is refused as soon as the length is read.
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Allow));
-    let too_long = ((MAX_STARTUP_PACKET_LENGTH + 1) as u32).to_be_bytes();
-    assert!(acceptor.handle_input(&too_long).is_err());
+    let too_long = ((MAX_FIRST_PACKET_BYTES + 1) as u32).to_be_bytes();
+    assert!(matches!(
+        acceptor.handle_input(&too_long),
+        Err(AcceptError::InvalidStartupPacketLength)
+    ));
 }
 
 #[test]

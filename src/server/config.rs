@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{
     ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier,
@@ -14,6 +14,8 @@ use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
 use rustls::{RootCertStore, ServerConfig};
 
+use super::credentials::{certified_key, KeyProblem, KEY_VALUES_MISMATCH};
+use super::tls::RecordingResolver;
 use crate::config::{default_provider, protocol_versions};
 use crate::wire::ALPN_POSTGRESQL;
 use crate::{ConfigError, TlsVersion};
@@ -79,6 +81,7 @@ impl ServerTls {
             time_provider: None,
             client_verifier: None,
             client_cas: None,
+            client_crls: Vec::new(),
             min_version: TlsVersion::Tls1_2,
             max_version: None,
         }
@@ -87,20 +90,16 @@ impl ServerTls {
     /// Any rustls server configuration; its ALPN list is replaced by `postgresql` (what
     /// PostgreSQL 17 announces; a client offering other protocols only is refused).
     ///
-    /// With such a configuration, the certificate its resolver
-    /// picks for a ClientHello is resolved once per connection and pinned for that
-    /// handshake, so [`crate::Session::channel_binding`] hashes exactly the certificate
-    /// presented (this costs one clone of the `ServerConfig` per connection).
+    /// The resolver is wrapped (once, here) so that the certificate it picks for each
+    /// ClientHello is noted, and [`crate::Session::channel_binding`] hashes exactly the
+    /// certificate presented. The configuration is copied once, here; nothing is cloned
+    /// per connection.
     pub fn from_rustls(config: Arc<ServerConfig>) -> ServerTls {
-        let config = if config.alpn_protocols == [ALPN_POSTGRESQL] {
-            config
-        } else {
-            let mut owned = (*config).clone();
-            owned.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
-            Arc::new(owned)
-        };
+        let mut owned = (*config).clone();
+        owned.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+        owned.cert_resolver = Arc::new(RecordingResolver(owned.cert_resolver.clone()));
         ServerTls {
-            config,
+            config: Arc::new(owned),
             certified: None,
         }
     }
@@ -119,6 +118,7 @@ pub struct ServerTlsBuilder {
     time_provider: Option<Arc<dyn TimeProvider>>,
     client_verifier: Option<Arc<dyn ClientCertVerifier>>,
     client_cas: Option<Vec<CertificateDer<'static>>>,
+    client_crls: Vec<CertificateRevocationListDer<'static>>,
     min_version: TlsVersion,
     max_version: Option<TlsVersion>,
 }
@@ -152,6 +152,16 @@ impl ServerTlsBuilder {
     /// refused in the handshake. The chain is then in [`crate::Session::peer_certificates`].
     pub fn client_ca_certificates(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
         self.client_cas = Some(cas);
+        self
+    }
+
+    /// Certificate revocation lists for the client CAs, as PostgreSQL's `ssl_crl_file`
+    /// and `ssl_crl_dir`: a revoked client certificate is refused with the alert
+    /// `certificate_revoked`, and once any CRL is given every certificate of a client's
+    /// chain must be covered by one. Only used with
+    /// [`Self::client_ca_certificates`].
+    pub fn client_crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
+        self.client_crls = crls;
         self
     }
 
@@ -200,33 +210,26 @@ impl ServerTlsBuilder {
             Some(provider) => provider,
             None => default_provider()?,
         };
-        let certified = CertifiedKey::from_der(self.chain, self.key, &provider).map_err(|err| {
-            ConfigError::BadCredential {
-                what: "server private key",
-                reason: err.to_string(),
-            }
-        })?;
-        let certified = Arc::new(certified);
+        // No webpki checks on our own certificate (X.509 v1 is served, as by OpenSSL):
+        // only that the key is the leaf's.
+        let certified =
+            certified_key(self.chain, self.key, &provider).map_err(|problem| match problem {
+                KeyProblem::Certificate(reason) => ConfigError::BadCredential {
+                    what: "server certificate",
+                    reason,
+                },
+                KeyProblem::Key(reason) => ConfigError::BadCredential {
+                    what: "private key",
+                    reason,
+                },
+                KeyProblem::Mismatch => ConfigError::BadCredential {
+                    what: "private key",
+                    reason: format!("check of private key failed: {KEY_VALUES_MISMATCH}"),
+                },
+            })?;
         let verifier = match (self.client_verifier, self.client_cas) {
             (Some(verifier), _) => Some(verifier),
-            (None, Some(cas)) => {
-                let mut roots = RootCertStore::empty();
-                for ca in cas {
-                    roots.add(ca).map_err(|err| ConfigError::BadCredential {
-                        what: "client CA certificate",
-                        reason: err.to_string(),
-                    })?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .allow_unauthenticated()
-                        .build()
-                        .map_err(|err| ConfigError::BadCredential {
-                            what: "client CA certificate",
-                            reason: err.to_string(),
-                        })?;
-                Some(verifier)
-            }
+            (None, Some(cas)) => Some(client_verifier(cas, self.client_crls, &provider)?),
             (None, None) => None,
         };
         let builder = match self.time_provider {
@@ -248,6 +251,34 @@ impl ServerTlsBuilder {
             certified: Some(certified),
         })
     }
+}
+
+/// Checks client certificates against `cas` and `crls` as PostgreSQL's server does
+/// (`ssl_ca_file`, `ssl_crl_file`, `ssl_crl_dir`): a client without a certificate is let
+/// through (pg_hba decides), one whose chain does not verify or is revoked is refused in
+/// the handshake (`certificate verify failed`; alert `certificate_revoked` for a revoked
+/// one). With CRLs, every certificate of the chain needs one (OpenSSL's
+/// `X509_V_FLAG_CRL_CHECK_ALL`, which PostgreSQL sets).
+fn client_verifier(
+    cas: Vec<CertificateDer<'static>>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca).map_err(|err| ConfigError::BadCredential {
+            what: "root certificate",
+            reason: err.to_string(),
+        })?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|err| ConfigError::BadCredential {
+            what: "root certificate",
+            reason: err.to_string(),
+        })
 }
 
 /// Always presents the same certificate.

@@ -12,7 +12,8 @@
 //! | the client sends | the acceptor |
 //! |---|---|
 //! | `SSLRequest` | answers `S` when TLS is configured, then reads the ClientHello; else `N` and reads the next packet |
-//! | bytes glued to `SSLRequest` | refuses them: `received unencrypted data after SSL request` (CVE-2021-23214) |
+//! | plaintext glued to `SSLRequest` | refuses it: `received unencrypted data after SSL request` (CVE-2021-23214) |
+//! | a ClientHello glued to `SSLRequest` | answers `S`, then hands it to TLS, as PostgreSQL 17+ (which pushes bytes buffered after `SSLRequest` into the TLS handshake; 15 and 16 hang) |
 //! | `GSSENCRequest` | answers `N` (no GSSAPI), then reads the next packet |
 //! | a ClientHello as the first byte (`0x16`) | direct TLS (PostgreSQL 17+): ALPN `postgresql` required, or refused by policy |
 //! | `CancelRequest` (plaintext or inside TLS) | hands it over: process id and key (4..=256 bytes) |
@@ -92,8 +93,9 @@
 //!
 //! ## Limits
 //!
-//! - A first packet is at most [`MAX_STARTUP_PACKET_LENGTH`] (10000) bytes, as in
-//!   PostgreSQL; the length is checked before anything is allocated (a first byte other
+//! - A first packet is at most [`MAX_STARTUP_PACKET_LENGTH`] (10000) bytes after its
+//!   4-byte length word, as PostgreSQL counts ([`MAX_FIRST_PACKET_BYTES`], 10004, in
+//!   all); the length is checked before anything is allocated (a first byte other
 //!   than `0x00` or `0x16` is refused at once). Requests are exactly 8 bytes, cancels
 //!   12 + 4..=256.
 //! - At most one `SSLRequest` and one `GSSENCRequest` before the first packet; a repeated
@@ -123,15 +125,21 @@
 
 mod acceptor;
 mod config;
+mod credentials;
 mod error;
+mod files;
 mod packet;
+mod reload;
 mod tls;
 
 pub use acceptor::{Accepted, Acceptor};
 pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder};
-pub use error::AcceptError;
+pub use error::{AcceptError, LoadError};
+pub use files::ServerTlsFiles;
+pub use reload::SharedAcceptorConfig;
 pub use packet::{
-    error_response, CancelRequest, FirstPacket, StartupMessage, MAX_STARTUP_PACKET_LENGTH,
+    error_response, CancelRequest, FirstPacket, StartupMessage, MAX_FIRST_PACKET_BYTES,
+    MAX_STARTUP_PACKET_LENGTH,
 };
 
 #[cfg(doc)]
