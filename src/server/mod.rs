@@ -106,8 +106,21 @@
 //!   of the first packet are taken out of rustls; the rest stays in the session.
 //! - Output before TLS is one byte (`S`/`N`), a short ErrorResponse or a 7-byte alert.
 //! - No clock: a client trickling bytes costs nothing but its connection. Bound each
-//!   connection's acceptance in time yourself (PostgreSQL's `authentication_timeout` is
-//!   60 s).
+//!   connection's acceptance in time yourself, as PostgreSQL's `authentication_timeout`
+//!   (60 s) does: a *deadline* from accepting the socket to the first packet, not a
+//!   timeout per read (a client sending one byte every 15 s would otherwise stay for
+//!   ever). With blocking sockets, fix `deadline = Instant::now() + limit` at accept and
+//!   before each read or write set the socket's timeouts to what is left
+//!   (`deadline.saturating_duration_since(Instant::now())`), giving up once nothing is
+//!   left — `examples/tls_proxy.rs` does this (`--startup-timeout`). With tokio, run the
+//!   whole accept loop inside one `tokio::time::timeout(limit, ...)`.
+//!
+//! ## Reloading certificates
+//!
+//! [`ServerTlsFiles`] reads PostgreSQL's `ssl_cert_file`, `ssl_key_file`, `ssl_ca_file`,
+//! `ssl_crl_file` and `ssl_crl_dir` with PostgreSQL's error messages; put the result in
+//! a [`SharedAcceptorConfig`] and [`SharedAcceptorConfig::replace`] it on `SIGHUP`. New
+//! connections get the new files; established sessions keep theirs.
 //!
 //! ## Why one `Session` type for both sides
 //!
