@@ -67,21 +67,16 @@ impl Setup {
             key: self.key.clone(),
             allow_plaintext,
             direct: true,
+            ca: None,
+            crl: None,
+            crl_dir: None,
+            startup_timeout: tls_proxy::DEFAULT_STARTUP_TIMEOUT,
         }
     }
 
     /// Starts the example's proxy in this process; returns its port and its log.
     fn start_proxy(&self, allow_plaintext: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let log: tls_proxy::Logger = Arc::new(move |line| {
-            eprintln!("  proxy: {line}");
-            sink.lock().unwrap().push(line);
-        });
-        let proxy = tls_proxy::Proxy::bind(&self.options(allow_plaintext), log).unwrap();
-        let port = proxy.local_addr().unwrap().port();
-        std::thread::spawn(move || proxy.serve());
-        (port, lines)
+        start_proxy_with(&self.options(allow_plaintext))
     }
 
     /// psql through the proxy on `port`: `-c sql` with `extra` conninfo keywords.
@@ -102,6 +97,20 @@ impl Setup {
         );
         out
     }
+}
+
+/// Starts the example's proxy with `options` in this process; returns its port and log.
+fn start_proxy_with(options: &tls_proxy::Options) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let log: tls_proxy::Logger = Arc::new(move |line| {
+        eprintln!("  proxy: {line}");
+        sink.lock().unwrap().push(line);
+    });
+    let proxy = tls_proxy::Proxy::bind(options, log).unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    std::thread::spawn(move || proxy.serve());
+    (port, lines)
 }
 
 #[track_caller]
@@ -326,4 +335,295 @@ fn the_example_binary_serves_psql() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen needs a value"));
     let out = Command::new(&bin).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: tls_proxy"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same hostile bytes to PostgreSQL 15, PostgreSQL 18 and the proxy
+// ---------------------------------------------------------------------------------------------
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use pgtls::rustls;
+use pgtls::rustls::pki_types::pem::PemObject;
+use pgtls::rustls::pki_types::CertificateDer;
+
+/// What a server did with a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    /// These bytes, then nothing more for a while (or the end).
+    Bytes(Vec<u8>),
+    /// Closed without a byte.
+    Closed,
+    /// Nothing within the wait.
+    Silent,
+}
+
+/// Reads what arrives within `wait` (until the peer closes or goes quiet).
+fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if got.is_empty() {
+                    return Reply::Silent;
+                }
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if got.is_empty() {
+        Reply::Closed
+    } else {
+        Reply::Bytes(got)
+    }
+}
+
+/// A StartupMessage for `postgres` of exactly `total` bytes (length word included),
+/// padded with a long `application_name`.
+fn startup_of_length(total: usize) -> Vec<u8> {
+    let mut packet = vec![0, 0, 0, 0, 0, 3, 0, 0];
+    packet.extend_from_slice(b"user\0postgres\0application_name\0");
+    let pad = total - packet.len() - 2;
+    packet.extend(std::iter::repeat_n(b'p', pad));
+    packet.extend_from_slice(b"\0\0");
+    let len = packet.len() as u32;
+    packet[..4].copy_from_slice(&len.to_be_bytes());
+    assert_eq!(packet.len(), total);
+    packet
+}
+
+fn client_tls_config(root_pem: &str) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Arc::new(config)
+}
+
+fn rustls_client(root_pem: &str) -> rustls::ClientConnection {
+    rustls::ClientConnection::new(client_tls_config(root_pem), "localhost".try_into().unwrap())
+        .unwrap()
+}
+
+/// Finishes a handshake whose ClientHello was already sent; `early` holds server bytes
+/// already read. Then sends `packet` inside TLS and returns the reply (decrypted), or
+/// `Closed` when the server ended the session.
+fn finish_and_send(
+    mut conn: rustls::ClientConnection,
+    stream: TcpStream,
+    early: &[u8],
+    packet: &[u8],
+) -> Reply {
+    conn.read_tls(&mut &early[..]).unwrap();
+    if conn.process_new_packets().is_err() {
+        return Reply::Closed;
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    if tls.write_all(packet).and_then(|()| tls.flush()).is_err() {
+        return Reply::Closed;
+    }
+    let mut buf = [0u8; 4096];
+    match tls.read(&mut buf) {
+        Ok(0) | Err(_) => Reply::Closed,
+        Ok(n) => Reply::Bytes(buf[..n].to_vec()),
+    }
+}
+
+/// SSLRequest, `S`, then `packet` inside TLS.
+fn inside_tls(port: u16, root_pem: &str, packet: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(&pgtls::wire::SSL_REQUEST).unwrap();
+    let mut s = [0u8; 1];
+    stream.read_exact(&mut s).unwrap();
+    assert_eq!(&s, b"S");
+    let mut conn = rustls_client(root_pem);
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    stream.write_all(&hello).unwrap();
+    finish_and_send(conn, stream, &[], packet)
+}
+
+/// `bytes` in plaintext, in one write.
+fn plaintext(port: u16, bytes: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(bytes).unwrap();
+    read_reply(&mut stream, Duration::from_secs(5))
+}
+
+/// The first byte of a reply (`R` for AuthenticationOk).
+fn first_byte(reply: &Reply) -> Option<u8> {
+    match reply {
+        Reply::Bytes(bytes) => bytes.first().copied(),
+        _ => None,
+    }
+}
+
+/// SSLRequest and a ClientHello in the same write; then, if the server answered with a
+/// ServerHello, the rest of the handshake and a StartupMessage inside TLS.
+fn glued_client_hello(port: u16, root_pem: &str) -> (Reply, Option<Reply>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut conn = rustls_client(root_pem);
+    let mut glued = pgtls::wire::SSL_REQUEST.to_vec();
+    conn.write_tls(&mut glued).unwrap();
+    stream.write_all(&glued).unwrap();
+    let reply = read_reply(&mut stream, Duration::from_secs(3));
+    let served = match &reply {
+        Reply::Bytes(bytes) if bytes.len() > 1 && bytes[0] == b'S' && bytes[1] == 0x16 => Some(
+            finish_and_send(conn, stream, &bytes[1..], &startup_of_length(64)),
+        ),
+        _ => None,
+    };
+    (reply, served)
+}
+
+/// Trickles a StartupMessage one byte every `every`; returns how many bytes went out
+/// before the server closed (or the whole packet if it never did).
+fn trickle(port: u16, every: Duration) -> (usize, usize) {
+    let packet = startup_of_length(64);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nonblocking(true).unwrap();
+    let mut probe = [0u8; 1];
+    for (sent, byte) in packet.iter().enumerate() {
+        // Closed (EOF, or an error) by the server?
+        match stream.read(&mut probe) {
+            Ok(0) => return (sent, packet.len()),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return (sent, packet.len()),
+        }
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            return (sent, packet.len());
+        }
+        std::thread::sleep(every);
+    }
+    (packet.len(), packet.len())
+}
+
+#[test]
+fn hostile_bytes_get_the_answers_postgresql_gives() {
+    let Some(setup) = setup() else { return };
+    let pg15 = install_or_skip(PgVersion::V15).unwrap();
+    let cert_pem = std::fs::read_to_string(&setup.cert).unwrap();
+    let key_pem = std::fs::read_to_string(&setup.key).unwrap();
+    let root_pem = std::fs::read_to_string(&setup.root).unwrap();
+    let reference_tls = pg::ServerTls::new(cert_pem, key_pem);
+    let ref15 = PgServer::start(&pg15, Some(reference_tls.clone()), Hba::Host).unwrap();
+    ref15
+        .set_conf(&[("authentication_timeout", "2s")])
+        .unwrap();
+    let ref18 = install_or_skip(PgVersion::V18)
+        .map(|pg18| PgServer::start(&pg18, Some(reference_tls), Hba::Host).unwrap());
+    let mut options = setup.options(true);
+    options.startup_timeout = Duration::from_secs(2);
+    let (proxy, log) = start_proxy_with(&options);
+    let mut targets = vec![("PostgreSQL 15", ref15.port)];
+    if let Some(ref18) = &ref18 {
+        targets.push(("PostgreSQL 18", ref18.port));
+    }
+    targets.push(("proxy", proxy));
+
+    // Off by four: PostgreSQL subtracts the length word before comparing with 10000.
+    for (name, port) in &targets {
+        let at_limit = plaintext(*port, &startup_of_length(10_004));
+        let over = plaintext(*port, &startup_of_length(10_005));
+        let tls_at_limit = inside_tls(*port, &root_pem, &startup_of_length(10_004));
+        let tls_over = inside_tls(*port, &root_pem, &startup_of_length(10_005));
+        eprintln!(
+            "{name}: 10004 -> {:?}, 10005 -> {:?}; inside TLS: {:?}, {:?}",
+            first_byte(&at_limit),
+            over,
+            first_byte(&tls_at_limit),
+            tls_over
+        );
+        assert_eq!(first_byte(&at_limit), Some(b'R'), "{name}: {at_limit:?}");
+        assert_eq!(over, Reply::Closed, "{name}");
+        assert_eq!(first_byte(&tls_at_limit), Some(b'R'), "{name}");
+        assert_eq!(tls_over, Reply::Closed, "{name}");
+    }
+
+    // A ClientHello glued to the SSLRequest: PostgreSQL 17+ hands it to TLS (15 hangs).
+    for (name, port) in &targets {
+        let (reply, served) = glued_client_hello(*port, &root_pem);
+        let shown = match &reply {
+            Reply::Bytes(b) => format!("{} bytes starting {:?}", b.len(), &b[..b.len().min(2)]),
+            other => format!("{other:?}"),
+        };
+        let served_first = served.as_ref().map(first_byte);
+        eprintln!("{name}: glued ClientHello -> {shown}; then a startup: {served_first:?}");
+        if *name == "PostgreSQL 15" {
+            assert_eq!(reply, Reply::Bytes(b"S".to_vec()), "{name}: hangs after S");
+            assert_eq!(served, None);
+        } else {
+            assert_eq!(served.as_ref().and_then(first_byte), Some(b'R'), "{name}");
+        }
+    }
+
+    // Plaintext glued to the SSLRequest (CVE-2021-23214): never served.
+    let glued = [&pgtls::wire::SSL_REQUEST[..], &startup_of_length(64)].concat();
+    for (name, port) in &targets {
+        let reply = plaintext(*port, &glued);
+        eprintln!(
+            "{name}: glued plaintext -> {:?}",
+            match &reply {
+                Reply::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            }
+        );
+        match &reply {
+            Reply::Bytes(bytes) => assert!(
+                bytes[0] == b'S' && !bytes[1..].starts_with(&[0x16]) || bytes[0] == b'E',
+                "{name}: {reply:?}"
+            ),
+            Reply::Closed | Reply::Silent => {}
+        }
+        if *name == "proxy" {
+            let Reply::Bytes(bytes) = &reply else {
+                panic!("no answer")
+            };
+            let text = String::from_utf8_lossy(bytes);
+            assert!(text.contains("received unencrypted data after SSL request"));
+        }
+    }
+
+    // Trickling one byte every 400 ms (never idle for 2 s): cut off by the 2 s deadline
+    // (PostgreSQL's authentication_timeout), long before the 64-byte packet is complete.
+    let trickles: Vec<_> = [("PostgreSQL 15", ref15.port), ("proxy", proxy)]
+        .into_iter()
+        .map(|(name, port)| {
+            (
+                name,
+                std::thread::spawn(move || trickle(port, Duration::from_millis(400))),
+            )
+        })
+        .collect();
+    for (name, handle) in trickles {
+        let (sent, total) = handle.join().unwrap();
+        eprintln!("{name}: trickled {sent} of {total} bytes before being closed");
+        assert!(sent < total, "{name} never closed the trickling client");
+    }
+    assert!(logged(&log, &["timeout expired before the startup packet"]));
 }
