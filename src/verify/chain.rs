@@ -6,6 +6,8 @@
 //! `X509_verify_cert` with the `ssl_server` purpose, default depth 100, no partial chains and no
 //! policy checking. This module reproduces that:
 //!
+//! 0. **The leaf's key** (before anything else, as `X509_verify_cert`): under security level 2
+//!    it fails as "EE certificate key too weak" (`key_strength.rs`).
 //! 1. **Path building** (`build_chain` in OpenSSL's `x509_vfy.c`), trusted-first: at each step an
 //!    issuer is first looked up in the store, then among the presented certificates. A candidate
 //!    issuer must have a subject equal to the certificate's issuer (compared like `X509_NAME_cmp`,
@@ -27,7 +29,8 @@
 //!    keyUsage-only CA), explicit EC parameters, the `ssl_server` purpose (EKU, if present, must
 //!    list serverAuth or SGC on every certificate; anyExtendedKeyUsage does not count; the leaf's
 //!    keyUsage, if present, needs digitalSignature, keyEncipherment or keyAgreement), path length
-//!    constraints.
+//!    constraints. Then every key above the leaf, the anchor's included (`check_auth_level`):
+//!    "CA certificate key too weak".
 //! 3. **Revocation** (`check_revocation`), only when CRL checking is on: every certificate needs a
 //!    usable CRL from its issuer, the self-signed anchor included (see `crl.rs`).
 //! 4. **Signatures and validity** (`internal_verify`), from the anchor down: each signature with the
@@ -53,8 +56,10 @@
 //! * **Signature algorithms** are the rustls provider's (the crate stays provider-agnostic): what
 //!   it lacks (SHA-1, MD5, DSA, Ed448, RSA keys under 2048 bits, RSA-PSS with a non-standard salt
 //!   length) fails, as "certificate signature algorithm not supported by the crypto provider" or
-//!   "certificate signature failure". OpenSSL's security-level checks ("CA signature digest
-//!   algorithm too weak", "… key too weak") are not reproduced; the provider's set stands in.
+//!   "certificate signature failure". OpenSSL's security-level-2 key sizes are checked
+//!   (`key_strength.rs`: "EE certificate key too weak", "CA certificate key too weak"); its
+//!   digest check ("CA signature digest algorithm too weak") is not reproduced, the provider's
+//!   algorithm set stands in.
 //! * **Parsing** is x509-parser's: a certificate it rejects fails as "certificate could not be
 //!   parsed" (OpenSSL would fail while decoding the handshake message, or accept it).
 //! * **Bare trust anchors** (`from_trust_anchors`) have no OpenSSL equivalent: a certificate whose
@@ -80,6 +85,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::{RelativeDistinguishedName, SubjectPublicKeyInfo, X509Name};
 
 use super::crl::{check_certificate_crl, CrlSet};
+use super::key_strength::meets_security_level_2;
 use super::signature::{split_signed, verify_signed_data, SignedDataError, TAG_SEQUENCE};
 
 /// OpenSSL's default verification depth (`X509_VERIFY_PARAM` depth 100): chains may grow to
@@ -138,6 +144,11 @@ pub(crate) enum ChainError {
     ProxyCertificatesNotAllowed,
     /// `X509_V_ERR_EC_KEY_EXPLICIT_PARAMS`: an EC key with explicit curve parameters.
     EcKeyExplicitParams,
+    /// `X509_V_ERR_EE_KEY_TOO_SMALL`: the leaf's key is under security level 2 (112 bits).
+    EeKeyTooSmall,
+    /// `X509_V_ERR_CA_KEY_TOO_SMALL`: a key above the leaf (anchor included) is under security
+    /// level 2.
+    CaKeyTooSmall,
     /// `X509_V_ERR_CERT_REVOKED`.
     CertRevoked,
     /// `X509_V_ERR_UNABLE_TO_GET_CRL`: CRL checking is on and no usable CRL covers a certificate.
@@ -192,6 +203,8 @@ impl ChainError {
                 "proxy certificates not allowed, please set the appropriate flag"
             }
             Self::EcKeyExplicitParams => "Certificate public key has explicit ECC parameters",
+            Self::EeKeyTooSmall => "EE certificate key too weak",
+            Self::CaKeyTooSmall => "CA certificate key too weak",
             Self::CertRevoked => "certificate revoked",
             Self::UnableToGetCrl => "unable to get certificate CRL",
             Self::CrlHasExpired => "CRL has expired",
@@ -917,6 +930,8 @@ impl Akid {
 struct NsCertType {
     /// SSL server.
     ssl_server: bool,
+    /// SSL client.
+    ssl_client: bool,
     /// Any CA bit (SSL CA, S/MIME CA, object-signing CA).
     any_ca: bool,
     /// SSL CA.
@@ -938,6 +953,9 @@ pub(crate) struct Extensions {
     pub(crate) key_usage: Option<u16>,
     /// Whether an extendedKeyUsage is present, and if so whether it allows TLS servers.
     server_eku: Option<bool>,
+    /// Whether an extendedKeyUsage is present, and if so whether it allows TLS clients
+    /// (clientAuth; anyExtendedKeyUsage does not count).
+    client_eku: Option<bool>,
     /// Netscape certificate type.
     ns_cert_type: Option<NsCertType>,
     /// subjectKeyIdentifier.
@@ -959,6 +977,19 @@ pub(crate) const KU_CRL_SIGN: u16 = 1 << 6;
 /// keyUsage bits a TLS server key needs one of (`KU_TLS`): digitalSignature, keyEncipherment,
 /// keyAgreement.
 const KU_TLS: u16 = 1 | (1 << 2) | (1 << 4);
+/// keyUsage bits a TLS client key needs one of: digitalSignature, keyAgreement.
+const KU_TLS_CLIENT: u16 = 1 | (1 << 4);
+
+/// The purpose a chain is verified for (`X509_PURPOSE`): what libpq checks of a server, or
+/// what the PostgreSQL server checks of a client certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `ssl_server`: libpq verifying the server.
+    #[default]
+    SslServer,
+    /// `ssl_client`: the PostgreSQL server verifying a client certificate.
+    SslClient,
+}
 
 impl Extensions {
     /// Extracts the extensions; `issuer` resolves relative CRL distribution point names.
@@ -1000,10 +1031,12 @@ impl Extensions {
                     .iter()
                     .any(|o| o.as_bytes() == oid::MS_SGC || o.as_bytes() == oid::NS_SGC);
                 self.server_eku = Some(eku.server_auth || sgc);
+                self.client_eku = Some(eku.client_auth);
             }
             ParsedExtension::NSCertType(ns) => {
                 self.ns_cert_type = Some(NsCertType {
                     ssl_server: ns.ssl_server(),
+                    ssl_client: ns.ssl_client(),
                     any_ca: ns.ssl_ca() || ns.smime_ca() || ns.object_signing_ca(),
                     ssl_ca: ns.ssl_ca(),
                 });
@@ -1253,9 +1286,37 @@ impl Cert {
     /// The `ssl_server` purpose for a CA (`check_ssl_ca`): the EKU (if any) allows TLS servers,
     /// and a CA known only by its Netscape type must be an SSL CA.
     fn is_tls_server_ca(&self) -> bool {
-        let netscape_only = self.ca_kind() == 5;
-        self.ext.server_eku != Some(false)
-            && (!netscape_only || self.ext.ns_cert_type.is_some_and(|ns| ns.ssl_ca))
+        self.ext.server_eku != Some(false) && self.is_ssl_ca()
+    }
+
+    /// The `ssl_client` purpose for the leaf (`check_purpose_ssl_client`): EKU (if any) has
+    /// clientAuth, keyUsage (if any) has digitalSignature or keyAgreement, Netscape type (if
+    /// any) has SSL client.
+    fn is_tls_client_leaf(&self) -> bool {
+        self.ext.client_eku != Some(false)
+            && self.ext.key_usage.is_none_or(|ku| ku & KU_TLS_CLIENT != 0)
+            && self.ext.ns_cert_type.is_none_or(|ns| ns.ssl_client)
+    }
+
+    /// The `ssl_client` purpose for a CA: the EKU (if any) allows TLS clients, and
+    /// `check_ssl_ca`.
+    fn is_tls_client_ca(&self) -> bool {
+        self.ext.client_eku != Some(false) && self.is_ssl_ca()
+    }
+
+    /// `check_ssl_ca`'s Netscape part: a CA known only by its Netscape type must be an SSL CA.
+    fn is_ssl_ca(&self) -> bool {
+        self.ca_kind() != 5 || self.ext.ns_cert_type.is_some_and(|ns| ns.ssl_ca)
+    }
+
+    /// Whether the certificate at this place of a path (leaf or above) fits `purpose`.
+    fn fits_purpose(&self, purpose: Purpose, is_leaf: bool) -> bool {
+        match (purpose, is_leaf) {
+            (Purpose::SslServer, true) => self.is_tls_server_leaf(),
+            (Purpose::SslServer, false) => self.is_tls_server_ca(),
+            (Purpose::SslClient, true) => self.is_tls_client_leaf(),
+            (Purpose::SslClient, false) => self.is_tls_client_ca(),
+        }
     }
 }
 
@@ -1348,6 +1409,8 @@ pub(crate) struct TrustStore {
     /// Whether CRLs are required for every certificate (libpq sets the OpenSSL CRL flags only when
     /// its CRL file or directory loaded).
     crl_check: bool,
+    /// What the chain is verified for (`ssl_server` unless set).
+    purpose: Purpose,
 }
 
 impl TrustStore {
@@ -1410,6 +1473,12 @@ impl TrustStore {
         self
     }
 
+    /// Sets the purpose chains are verified for (`ssl_server` by default).
+    pub(crate) fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
     /// Adds a root-file certificate (the caller drops duplicates, like `X509_STORE_add_cert`).
     fn add_cert(&mut self, cert: Cert) {
         if cert.self_signed {
@@ -1445,6 +1514,10 @@ impl TrustStore {
     ) -> Result<(), ChainFailure> {
         let leaf = Cert::parse(end_entity.as_ref())
             .ok_or(ChainFailure::at(ChainError::UnparsableCertificate, 0))?;
+        // X509_verify_cert checks the leaf's key before building anything.
+        if !meets_security_level_2(&leaf.spki) {
+            return Err(ChainFailure::at(ChainError::EeKeyTooSmall, 0));
+        }
         let presented = intermediates
             .iter()
             .enumerate()
@@ -1715,7 +1788,8 @@ impl<'a> Verifier<'a> {
 
     /// Runs every check on a complete path, in `verify_chain`'s order.
     fn validate(&self, path: &[Link<'a>]) -> Result<(), ChainFailure> {
-        check_extensions(path)?;
+        check_extensions(path, self.store.purpose)?;
+        check_ca_key_strength(path)?;
         if self.store.crl_check {
             self.check_revocation(path)?;
         }
@@ -1789,12 +1863,12 @@ impl<'a> Verifier<'a> {
     }
 }
 
-/// `check_extensions` for the `ssl_server` purpose: per certificate from the leaf up, unhandled
+/// `check_extensions` for `purpose` (`ssl_server` or `ssl_client`): per certificate from the leaf up, unhandled
 /// critical extensions, proxy certificates, CA-ness of issuers (`X509_check_ca`: intermediates
 /// need basicConstraints cA; the top may also be a v1 self-signed root, a keyUsage-only or a
 /// Netscape CA), explicit EC parameters (chains longer than one), the purpose, and path length
 /// constraints (self-issued intermediates not counted).
-fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
+fn check_extensions(path: &[Link<'_>], purpose: Purpose) -> Result<(), ChainFailure> {
     let num = path.len();
     let mut plen: u64 = 0;
     for (i, link) in path.iter().enumerate() {
@@ -1815,12 +1889,7 @@ fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
         if num > 1 && cert.ec_explicit_params {
             return fail(ChainError::EcKeyExplicitParams);
         }
-        let purpose_ok = if i == 0 {
-            cert.is_tls_server_leaf()
-        } else {
-            cert.is_tls_server_ca()
-        };
-        if !purpose_ok {
+        if !cert.fits_purpose(purpose, i == 0) {
             return fail(ChainError::InvalidPurpose);
         }
         if let Some((_, Some(max))) = cert.ext.basic_constraints {
@@ -1833,6 +1902,20 @@ fn check_extensions(path: &[Link<'_>]) -> Result<(), ChainFailure> {
         }
     }
     Ok(())
+}
+
+/// `check_auth_level` at security level 2: every key above the leaf, the trust anchor's (or bare
+/// anchor's) included (the leaf's was checked before the chain was built).
+fn check_ca_key_strength(path: &[Link<'_>]) -> Result<(), ChainFailure> {
+    match path
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, link)| !meets_security_level_2(link.spki()))
+    {
+        Some((depth, _)) => Err(ChainFailure::at(ChainError::CaKeyTooSmall, depth)),
+        None => Ok(()),
+    }
 }
 
 /// `check_name_constraints`: from the top down, every certificate (except self-issued
@@ -2410,6 +2493,8 @@ mod tests {
         crl_check: Option<bool>,
         presented: Vec<CertificateDer<'static>>,
         leaf: Option<CertificateDer<'static>>,
+        /// Verification time (default [`NOW`]).
+        at: Option<i64>,
     }
 
     /// Expected outcome: Ok, or the error and its depth.
@@ -2439,7 +2524,8 @@ mod tests {
                 store = store.with_crl_check(on);
             }
             let leaf = self.leaf.clone().expect("leaf");
-            let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW as u64));
+            let at = self.at.unwrap_or(NOW) as u64;
+            let now = UnixTime::since_unix_epoch(Duration::from_secs(at));
             store
                 .verify_chain_detailed(&leaf, &self.presented, now, &algs())
                 .map_err(|f| (f.error, f.depth))
@@ -2542,6 +2628,7 @@ mod tests {
             if !available() || case.roots.is_empty() {
                 return None;
             }
+            let at = case.at.unwrap_or(NOW).to_string();
             let dir = scratch();
             let ca = dir.join("ca.pem");
             let leaf = dir.join("leaf.pem");
@@ -2549,7 +2636,9 @@ mod tests {
             write(&leaf, &[case.leaf.clone().expect("leaf")], &[]);
             let mut cmd = Command::new("openssl");
             cmd.arg("verify")
-                .args(["-attime", &NOW.to_string(), "-purpose", "sslserver"])
+                .args(["-attime", &at, "-purpose", "sslserver"])
+                // libpq's SSL passes its security level (2 on Debian's OpenSSL 3).
+                .args(["-auth_level", "2"])
                 .arg("-CAfile")
                 .arg(&ca);
             if !case.presented.is_empty() {
@@ -3729,8 +3818,87 @@ mod tests {
         );
     }
 
+    // --- key strength (security level 2) --------------------------------------------------
+
+    /// A committed certificate of `tests/fixtures/weak_keys` (made by the openssl tool: rcgen
+    /// cannot make RSA-1024 or P-192 keys).
+    fn weak_key_fixture(name: &str) -> CertificateDer<'static> {
+        let path = format!(
+            "{}/tests/fixtures/weak_keys/{name}.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        CertificateDer::from_pem_file(path).expect("fixture")
+    }
+
+    /// When the weak-key fixtures are valid (2096).
+    const WEAK_KEY_FIXTURES_VALID: i64 = 4_000_000_000;
+
+    /// A case over the weak-key fixtures, at a time when they are valid.
+    fn weak_key_case(roots: &[&str], presented: &[&str], leaf: &str) -> Case {
+        Case {
+            roots: roots.iter().map(|n| weak_key_fixture(n)).collect(),
+            presented: presented.iter().map(|n| weak_key_fixture(n)).collect(),
+            leaf: Some(weak_key_fixture(leaf)),
+            at: Some(WEAK_KEY_FIXTURES_VALID),
+            ..Case::default()
+        }
+    }
+
+    #[test]
+    fn weak_leaf_keys_fail_at_depth_zero() {
+        for leaf in ["leaf-rsa1024", "leaf-rsa1962", "leaf-p192"] {
+            weak_key_case(&["root"], &[], leaf).expect(Err((ChainError::EeKeyTooSmall, 0)));
+        }
+    }
+
+    #[test]
+    fn the_leaf_key_is_checked_before_the_chain_is_built() {
+        // No issuer anywhere, and not yet valid: the key is still what OpenSSL reports.
+        weak_key_case(&["weak-root"], &[], "leaf-rsa1024")
+            .expect(Err((ChainError::EeKeyTooSmall, 0)));
+        let mut case = weak_key_case(&["root"], &[], "leaf-p192");
+        case.at = Some(NOW);
+        case.expect(Err((ChainError::EeKeyTooSmall, 0)));
+    }
+
+    #[test]
+    fn weak_intermediate_and_anchor_keys_fail_at_their_depth() {
+        weak_key_case(&["root"], &["int-rsa1024"], "leaf-under-weak-int")
+            .expect(Err((ChainError::CaKeyTooSmall, 1)));
+        weak_key_case(&["int-rsa1024", "root"], &[], "leaf-under-weak-int")
+            .expect(Err((ChainError::CaKeyTooSmall, 1)));
+        weak_key_case(&["weak-root"], &[], "leaf-under-weak-root")
+            .expect(Err((ChainError::CaKeyTooSmall, 1)));
+    }
+
+    #[test]
+    fn keys_of_112_bits_and_more_pass() {
+        for leaf in ["leaf-rsa1963", "leaf-rsa2048", "leaf-p224", "leaf-p256"] {
+            weak_key_case(&["root"], &[], leaf).expect(Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_weak_bare_anchor_fails_too() {
+        let anchor = anchor_of(&weak_key_fixture("weak-root"), None);
+        let store = TrustStore::from_trust_anchors(&[anchor]);
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(WEAK_KEY_FIXTURES_VALID as u64));
+        let failure = store
+            .verify_chain_detailed(&weak_key_fixture("leaf-under-weak-root"), &[], now, &algs())
+            .expect_err("weak anchor");
+        assert_eq!(failure, ChainFailure::at(ChainError::CaKeyTooSmall, 1));
+    }
+
     #[test]
     fn error_strings_are_openssl_3() {
+        assert_eq!(
+            ChainError::EeKeyTooSmall.to_string(),
+            "EE certificate key too weak"
+        );
+        assert_eq!(
+            ChainError::CaKeyTooSmall.to_string(),
+            "CA certificate key too weak"
+        );
         assert_eq!(
             ChainError::UnableToGetIssuerCertLocally.to_string(),
             "unable to get local issuer certificate"
