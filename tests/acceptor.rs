@@ -1949,6 +1949,10 @@ fn revoked_client_certificates_are_refused_as_postgresql_does() {
             "could not accept SSL connection: certificate verify failed"
         );
         assert_eq!(err.blame(), Blame::Tls);
+        assert_eq!(
+            err.detail(),
+            Some("Client certificate verification failed at depth 0: certificate revoked.")
+        );
         // TLS 1.3: the client's handshake is over before the server checks its
         // certificate; the alert arrives as the next record.
         let client_err = match end.client {

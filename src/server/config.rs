@@ -7,12 +7,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::{
-    ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier,
-};
+use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 
 use super::credentials::{certified_key, KeyProblem, KEY_VALUES_MISMATCH};
 use super::tls::RecordingResolver;
@@ -82,6 +80,7 @@ impl ServerTls {
             client_verifier: None,
             client_cas: None,
             client_crls: Vec::new(),
+            client_crl_check: None,
             min_version: TlsVersion::Tls1_2,
             max_version: None,
         }
@@ -119,6 +118,8 @@ pub struct ServerTlsBuilder {
     client_verifier: Option<Arc<dyn ClientCertVerifier>>,
     client_cas: Option<Vec<CertificateDer<'static>>>,
     client_crls: Vec<CertificateRevocationListDer<'static>>,
+    /// Forces CRL checking on (a CRL directory that held no CRL) or off.
+    client_crl_check: Option<bool>,
     min_version: TlsVersion,
     max_version: Option<TlsVersion>,
 }
@@ -162,6 +163,15 @@ impl ServerTlsBuilder {
     /// [`Self::client_ca_certificates`].
     pub fn client_crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
         self.client_crls = crls;
+        self
+    }
+
+    /// CRL checking forced on or off; `None` (the default) checks when any CRL was given.
+    /// PostgreSQL turns it on whenever `ssl_crl_file` or `ssl_crl_dir` loaded, even when
+    /// they held no CRL (every client certificate then fails: `unable to get certificate
+    /// CRL`).
+    pub fn client_crl_check(mut self, check: Option<bool>) -> Self {
+        self.client_crl_check = check;
         self
     }
 
@@ -229,7 +239,12 @@ impl ServerTlsBuilder {
             })?;
         let verifier = match (self.client_verifier, self.client_cas) {
             (Some(verifier), _) => Some(verifier),
-            (None, Some(cas)) => Some(client_verifier(cas, self.client_crls, &provider)?),
+            (None, Some(cas)) => Some(client_verifier(
+                &cas,
+                &self.client_crls,
+                self.client_crl_check,
+                &provider,
+            )?),
             (None, None) => None,
         };
         let builder = match self.time_provider {
@@ -259,26 +274,16 @@ impl ServerTlsBuilder {
 /// the handshake (`certificate verify failed`; alert `certificate_revoked` for a revoked
 /// one). With CRLs, every certificate of the chain needs one (OpenSSL's
 /// `X509_V_FLAG_CRL_CHECK_ALL`, which PostgreSQL sets).
+///
+/// The chain is judged by `crate::verify` with OpenSSL's `ssl_client` purpose (X.509 v1
+/// accepted, security level 2 key sizes), not by webpki.
 fn client_verifier(
-    cas: Vec<CertificateDer<'static>>,
-    crls: Vec<CertificateRevocationListDer<'static>>,
+    cas: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+    crl_check: Option<bool>,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, ConfigError> {
-    let mut roots = RootCertStore::empty();
-    for ca in cas {
-        roots.add(ca).map_err(|err| ConfigError::BadCredential {
-            what: "root certificate",
-            reason: err.to_string(),
-        })?;
-    }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        .allow_unauthenticated()
-        .build()
-        .map_err(|err| ConfigError::BadCredential {
-            what: "root certificate",
-            reason: err.to_string(),
-        })
+    crate::verify::client_verifier_with_crl_check(cas, crls, crl_check, provider)
 }
 
 /// Always presents the same certificate.

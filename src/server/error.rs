@@ -71,6 +71,17 @@ pub enum AcceptError {
     /// adds a detail line naming the certificate; this message is the same in 15 and 18).
     Tls(Error),
 
+    /// The client's certificate did not verify against the CA file and CRLs (rustls's
+    /// error inside; the alert OpenSSL would send waits in `poll_output`). PostgreSQL:
+    /// `could not accept SSL connection: certificate verify failed`, with (17+) the
+    /// detail [`AcceptError::detail`].
+    ClientCertificateRejected {
+        /// The handshake error.
+        error: Error,
+        /// `Client certificate verification failed at depth <n>: <OpenSSL's reason>.`
+        detail: String,
+    },
+
     // --- Blame::Limit ---
     /// The client tried to make the acceptor hold more than its stated limits.
     LimitExceeded(&'static str),
@@ -95,9 +106,21 @@ impl AcceptError {
             | AcceptError::DirectTlsRefused
             | AcceptError::DirectTlsWithoutAlpn
             | AcceptError::NoApplicationProtocol => Blame::Policy,
-            AcceptError::Tls(err) => err.blame(),
+            AcceptError::Tls(err) | AcceptError::ClientCertificateRejected { error: err, .. } => {
+                err.blame()
+            }
             AcceptError::LimitExceeded(_) => Blame::Limit,
             AcceptError::Misuse(_) => Blame::Misuse,
+        }
+    }
+
+    /// The detail line PostgreSQL 17 and later log under the message, when there is one:
+    /// for a rejected client certificate, `Client certificate verification failed at
+    /// depth <n>: <reason>.` (e.g. `certificate revoked`).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            AcceptError::ClientCertificateRejected { detail, .. } => Some(detail),
+            _ => None,
         }
     }
 
@@ -106,7 +129,9 @@ impl AcceptError {
         match self {
             AcceptError::PlaintextRefused => "28000",
             AcceptError::UnsupportedProtocol { .. } => "0A000",
-            AcceptError::Tls(_) | AcceptError::ClosedDuringHandshake => "08006",
+            AcceptError::Tls(_)
+            | AcceptError::ClientCertificateRejected { .. }
+            | AcceptError::ClosedDuringHandshake => "08006",
             AcceptError::LimitExceeded(_) => "54000",
             AcceptError::Misuse(_) => "XX000",
             _ => "08P01",
@@ -151,6 +176,9 @@ impl fmt::Display for AcceptError {
                 Some(tls) => write!(f, "could not accept SSL connection: {}", openssl_reason(tls)),
                 None => write!(f, "{err}"),
             },
+            AcceptError::ClientCertificateRejected { .. } => {
+                f.write_str("could not accept SSL connection: certificate verify failed")
+            }
             AcceptError::LimitExceeded(what) => write!(f, "limit exceeded: {what}"),
             AcceptError::Misuse(what) => write!(f, "pgtls API misuse: {what}"),
         }
@@ -201,15 +229,30 @@ fn openssl_reason(err: &rustls::Error) -> String {
 impl StdError for AcceptError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            AcceptError::Tls(err) => Some(err),
+            AcceptError::Tls(err) | AcceptError::ClientCertificateRejected { error: err, .. } => {
+                Some(err)
+            }
             _ => None,
         }
     }
 }
 
 impl From<rustls::Error> for AcceptError {
+    /// Called right after the rustls call that failed, on the same thread, so a client
+    /// certificate rejected by the verifier is matched with the reason it recorded.
     fn from(err: rustls::Error) -> Self {
-        AcceptError::Tls(crate::error::from_rustls(err))
+        let failure = match &err {
+            rustls::Error::InvalidCertificate(_) => crate::verify::take_client_cert_failure(),
+            _ => None,
+        };
+        let error = crate::error::from_rustls(err);
+        match failure {
+            Some(failure) => AcceptError::ClientCertificateRejected {
+                error,
+                detail: failure.server_log_detail(),
+            },
+            None => AcceptError::Tls(error),
+        }
     }
 }
 

@@ -122,7 +122,11 @@ impl ServerTlsFiles {
             if let Some(crl_dir) = &self.crl_dir {
                 crls.extend(read_crl_dir(crl_dir)?);
             }
-            builder = builder.client_crls(crls);
+            // PostgreSQL sets the CRL flags once either setting loaded, CRLs or not.
+            let any_crl_setting = self.crl_file.is_some() || self.crl_dir.is_some();
+            builder = builder
+                .client_crls(crls)
+                .client_crl_check(any_crl_setting.then_some(true));
         }
         Ok(builder)
     }
