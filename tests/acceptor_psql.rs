@@ -271,6 +271,16 @@ impl Drop for Spawned {
 }
 
 fn spawn_binary(bin: &Path, setup: &Setup, port: u16, extra: &[&str]) -> Spawned {
+    spawn_binary_logged(bin, setup, port, extra).0
+}
+
+/// [`spawn_binary`], keeping its log lines.
+fn spawn_binary_logged(
+    bin: &Path,
+    setup: &Setup,
+    port: u16,
+    extra: &[&str],
+) -> (Spawned, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(bin)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
@@ -291,12 +301,15 @@ fn spawn_binary(bin: &Path, setup: &Setup, port: u16, extra: &[&str]) -> Spawned
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     assert!(first.contains("listening on"), "tls_proxy said {first:?}");
     // Keep draining its log so it never blocks on a full pipe.
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = kept.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             eprintln!("  tls_proxy binary: {line}");
+            sink.lock().unwrap().push(line);
         }
     });
-    Spawned(child)
+    (Spawned(child), kept)
 }
 
 #[test]
@@ -626,4 +639,251 @@ fn hostile_bytes_get_the_answers_postgresql_gives() {
         assert!(sent < total, "{name} never closed the trickling client");
     }
     assert!(logged(&log, &["timeout expired before the startup packet"]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// X.509 v1 server certificates, client certificates with CRLs, SIGHUP reload
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn psql_15_verify_full_through_a_v1_certificate() {
+    let Some(setup) = setup() else { return };
+    let pg15 = install_or_skip(PgVersion::V15).unwrap();
+    // PostgreSQL's documented recipe, run with the openssl CLI: a v1 server certificate
+    // (CN=localhost, no extensions) signed by a root made the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, cert, key) = certs::openssl_v1_recipe(dir.path(), "localhost").unwrap();
+    let mut options = setup.options(false);
+    options.cert = cert;
+    options.key = key;
+    let (port, log) = start_proxy_with(&options);
+    for rootcert in [&root, &options.cert] {
+        let conninfo = format!(
+            "host=localhost port={port} user={} dbname=postgres sslmode=verify-full sslrootcert={}",
+            pg::SUPERUSER,
+            rootcert.display()
+        );
+        let out = run_psql(&pg15, setup.dir.path(), &conninfo, "SELECT 'v1'", &[]);
+        eprintln!("  psql 15 sslrootcert={}: {out:?}", rootcert.display());
+        if rootcert == &root {
+            expect_rows(&out, "v1");
+        } else {
+            // The v1 leaf as its own root: not self-signed, so OpenSSL cannot anchor it.
+            assert!(!out.success());
+        }
+    }
+    assert!(logged(&log, &["sslrequest", "tls=TLSv1.3", "user=postgres"]));
+}
+
+/// A CA with a server certificate, a client certificate for `postgres` and a revoked one,
+/// written to `dir`.
+struct ClientPki {
+    ca_pem: String,
+    server: certs::Leaf,
+    crl_pem: String,
+}
+
+fn client_pki(dir: &Path) -> ClientPki {
+    let ca = Ca::root("pgtls client CA");
+    let server = ca.leaf(LeafSpec::server("localhost"));
+    let good = ca.leaf(LeafSpec::client(pg::SUPERUSER));
+    let revoked = ca.leaf(LeafSpec::client(pg::SUPERUSER));
+    let crl = ca.crl_now(&[&revoked]);
+    let write = |name: &str, contents: &str| std::fs::write(dir.join(name), contents).unwrap();
+    write("ca.crt", &ca.root_pem());
+    write("server.crt", &server.chain_pem());
+    write("root.crl", &certs::crl_pem(&crl));
+    write("good.crt", &good.chain_pem());
+    write("revoked.crt", &revoked.chain_pem());
+    certs::write_private_file(&dir.join("server.key"), server.key_pkcs8_pem().as_bytes()).unwrap();
+    certs::write_private_file(&dir.join("good.key"), good.key_pkcs8_pem().as_bytes()).unwrap();
+    certs::write_private_file(&dir.join("revoked.key"), revoked.key_pkcs8_pem().as_bytes())
+        .unwrap();
+    std::fs::create_dir(dir.join("crls")).unwrap();
+    std::fs::write(dir.join("crls").join("crl.pem"), certs::crl_pem(&crl)).unwrap();
+    ClientPki {
+        ca_pem: ca.root_pem(),
+        server,
+        crl_pem: certs::crl_pem(&crl),
+    }
+}
+
+#[test]
+fn revoked_client_certificates_are_refused_through_the_proxy_as_by_postgresql() {
+    let Some(setup) = setup() else { return };
+    let pg15 = install_or_skip(PgVersion::V15).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = client_pki(dir.path());
+    let path = |name: &str| dir.path().join(name);
+    let client = |port: u16, who: &str| {
+        format!(
+            "host=localhost port={port} user={} dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+            pg::SUPERUSER,
+            path("ca.crt").display(),
+            path(&format!("{who}.crt")).display(),
+            path(&format!("{who}.key")).display(),
+        )
+    };
+    // PostgreSQL 15 itself, with the same files: what it answers and logs.
+    let mut reference_tls =
+        pg::ServerTls::new(pki.server.chain_pem(), pki.server.key_pkcs8_pem());
+    reference_tls.ca_pem = Some(pki.ca_pem.clone());
+    reference_tls.crl_pem = Some(pki.crl_pem.clone());
+    let reference = PgServer::start(&pg15, Some(reference_tls), Hba::Host).unwrap();
+    let out = run_psql(&pg15, setup.dir.path(), &client(reference.port, "revoked"), "SELECT 1", &[]);
+    let reference_error = out.error_message().unwrap_or_default();
+    eprintln!("  PostgreSQL 15, revoked: {reference_error:?}");
+    assert!(reference
+        .log()
+        .contains("could not accept SSL connection: certificate verify failed"));
+
+    for crl_dir in [false, true] {
+        let mut options = setup.options(false);
+        options.cert = path("server.crt");
+        options.key = path("server.key");
+        options.ca = Some(path("ca.crt"));
+        if crl_dir {
+            options.crl_dir = Some(path("crls"));
+        } else {
+            options.crl = Some(path("root.crl"));
+        }
+        let (port, log) = start_proxy_with(&options);
+        let out = run_psql(&pg15, setup.dir.path(), &client(port, "good"), "SELECT 'good'", &[]);
+        expect_rows(&out, "good");
+        let out = run_psql(&pg15, setup.dir.path(), &client(port, "revoked"), "SELECT 1", &[]);
+        let error = out.error_message().unwrap_or_default();
+        eprintln!("  proxy (crl_dir={crl_dir}), revoked: {error:?}");
+        assert!(!out.success());
+        // libpq reports the alert the server sent: the same words as with PostgreSQL.
+        assert!(error.contains("certificate revoked"), "{error}");
+        assert!(
+            reference_error.contains("certificate revoked"),
+            "{reference_error}"
+        );
+        assert!(
+            logged(
+                &log,
+                &["refused: could not accept SSL connection: certificate verify failed"]
+            ),
+            "{:?}",
+            log.lock().unwrap()
+        );
+    }
+}
+
+/// A PostgreSQL client over rustls: startup, then simple queries.
+struct RawSession {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+}
+
+impl RawSession {
+    fn connect(port: u16, root_pem: &str) -> RawSession {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(&pgtls::wire::SSL_REQUEST).unwrap();
+        let mut s = [0u8; 1];
+        stream.read_exact(&mut s).unwrap();
+        assert_eq!(&s, b"S");
+        let mut session = RawSession {
+            tls: rustls::StreamOwned::new(rustls_client(root_pem), stream),
+        };
+        session.send(&startup_of_length(64));
+        session.until_ready();
+        session
+    }
+
+    fn peer_leaf(&self) -> CertificateDer<'static> {
+        self.tls.conn.peer_certificates().unwrap()[0].clone().into_owned()
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.tls.write_all(bytes).unwrap();
+        self.tls.flush().unwrap();
+    }
+
+    /// Messages until ReadyForQuery; returns the DataRow payloads.
+    fn until_ready(&mut self) -> Vec<Vec<u8>> {
+        let mut rows = Vec::new();
+        loop {
+            let mut head = [0u8; 5];
+            self.tls.read_exact(&mut head).unwrap();
+            let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let mut body = vec![0u8; len - 4];
+            self.tls.read_exact(&mut body).unwrap();
+            match head[0] {
+                b'Z' => return rows,
+                b'D' => rows.push(body),
+                b'E' => panic!("error: {}", String::from_utf8_lossy(&body)),
+                _ => {}
+            }
+        }
+    }
+
+    fn query(&mut self, sql: &str) -> Vec<Vec<u8>> {
+        let mut msg = vec![b'Q'];
+        msg.extend_from_slice(&((sql.len() + 5) as u32).to_be_bytes());
+        msg.extend_from_slice(sql.as_bytes());
+        msg.push(0);
+        self.send(&msg);
+        self.until_ready()
+    }
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_keeps_established_sessions() {
+    let Some(setup) = setup() else { return };
+    let Some(bin) = example_binary() else {
+        eprintln!("skipping: examples/tls_proxy not built next to this test (run cargo test)");
+        return;
+    };
+    let root_pem = std::fs::read_to_string(&setup.root).unwrap();
+    let before = std::fs::read(&setup.cert).unwrap();
+    let port = free_port();
+    let (proxy, lines) = spawn_binary_logged(&bin, &setup, port, &[]);
+    let mut old = RawSession::connect(port, &root_pem);
+    let first_leaf = old.peer_leaf();
+    assert_eq!(old.query("SELECT 1").len(), 1);
+
+    // New certificate and key in the same files, then SIGHUP.
+    let ca = Ca::root("pgtls reloaded CA");
+    let renewed = ca.leaf(LeafSpec::server("localhost"));
+    std::fs::write(&setup.cert, renewed.chain_pem()).unwrap();
+    certs::write_private_file(&setup.key, renewed.key_pkcs8_pem().as_bytes()).unwrap();
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(proxy.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(logged(&lines, &["configuration reloaded"]));
+
+    // A new connection gets the new certificate (trusting the new CA).
+    let mut new = RawSession::connect(port, &ca.root_pem());
+    assert_eq!(new.peer_leaf(), renewed.cert);
+    assert_ne!(new.peer_leaf(), first_leaf);
+    assert_eq!(new.query("SELECT 2").len(), 1);
+    // The session established before the reload goes on.
+    assert_eq!(old.query("SELECT 3").len(), 1);
+    assert_eq!(old.query("SELECT generate_series(1, 100)").len(), 100);
+
+    // A broken file: the reload fails, the previous configuration stays.
+    std::fs::write(&setup.cert, "not a certificate\n").unwrap();
+    Command::new("kill")
+        .arg("-HUP")
+        .arg(proxy.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(logged(
+        &lines,
+        &[
+            "reload failed, keeping the previous configuration: could not load server certificate file",
+            "no start line"
+        ]
+    ));
+    let mut after = RawSession::connect(port, &ca.root_pem());
+    assert_eq!(after.peer_leaf(), renewed.cert);
+    assert_eq!(after.query("SELECT 4").len(), 1);
+    std::fs::write(&setup.cert, before).unwrap();
 }
