@@ -344,8 +344,14 @@ fn accept(
             Ok(Poll::Done) => break,
             Ok(Poll::NeedInput) => {}
             Ok(Poll::BufferTooSmall { .. }) => return Err("output buffer too small".into()),
-            // The last words (ErrorResponse, alert) were sent above: now the error.
-            Err(err) => return Err(err.to_string()),
+            // The last words (ErrorResponse, alert) were sent above: now the error, with
+            // the detail line PostgreSQL 17+ logs under it.
+            Err(err) => {
+                return Err(match err.detail() {
+                    Some(detail) => format!("{err}; DETAIL: {detail}"),
+                    None => err.to_string(),
+                })
+            }
         }
         if stalled {
             return Err("acceptor made no progress".into());

@@ -763,7 +763,10 @@ fn revoked_client_certificates_are_refused_through_the_proxy_as_by_postgresql() 
         assert!(
             logged(
                 &log,
-                &["refused: could not accept SSL connection: certificate verify failed"]
+                &[
+                    "refused: could not accept SSL connection: certificate verify failed; \
+                     DETAIL: Client certificate verification failed at depth 0: certificate revoked."
+                ]
             ),
             "{:?}",
             log.lock().unwrap()
