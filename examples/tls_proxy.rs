@@ -208,16 +208,14 @@ impl Proxy {
             let (upstream, log) = (self.options.upstream.clone(), self.log.clone());
             let deadline = accepted_at + self.options.startup_timeout;
             let spawned = thread::Builder::new().spawn(move || {
-                    let peer = stream
-                        .peer_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|_| "?".into());
-                    if let Err(err) =
-                        handle_client(stream, &config, deadline, &upstream, &peer, &log)
-                    {
-                        log(format!("{peer}: {err}"));
-                    }
-                });
+                let peer = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| "?".into());
+                if let Err(err) = handle_client(stream, &config, deadline, &upstream, &peer, &log) {
+                    log(format!("{peer}: {err}"));
+                }
+            });
             if let Err(err) = spawned {
                 (self.log)(format!("could not start a thread for a client: {err}"));
             }

@@ -22,8 +22,8 @@ use pgtls::rustls;
 use pgtls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use pgtls::server::{
     endpoint_from_sni, AcceptError, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTls,
-    ServerTlsFiles, SharedAcceptorConfig,
-    StartupMessage, MAX_FIRST_PACKET_BYTES, MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
+    ServerTlsFiles, SharedAcceptorConfig, StartupMessage, MAX_FIRST_PACKET_BYTES,
+    MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
 };
 use pgtls::wire::{GSSENC_REQUEST, SSL_REQUEST};
 use pgtls::{
@@ -1053,7 +1053,12 @@ mod props {
 fn bytes_glued_to_the_sslrequest_are_refused() {
     // Plaintext in the same read as the SSLRequest (the CVE-2021-23214 case). A TLS
     // handshake record is not refused: see `a_client_hello_glued_to_the_sslrequest_is_served`.
-    for glued in [&b"Q"[..], &startup_message("mallory"), &SSL_REQUEST, &[0x15][..]] {
+    for glued in [
+        &b"Q"[..],
+        &startup_message("mallory"),
+        &SSL_REQUEST,
+        &[0x15][..],
+    ] {
         let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
         let input = [&SSL_REQUEST[..], glued].concat();
         let err = acceptor.handle_input(&input).unwrap_err();
@@ -1924,8 +1929,12 @@ fn revoked_client_certificates_are_refused_as_postgresql_does() {
     std::fs::write(path("root.crl"), certs::crl_pem(&crl)).unwrap();
     std::fs::create_dir(path("crls")).unwrap();
     std::fs::write(path("crls").join("0.r0"), crl.as_ref()).unwrap();
-    let base = || ServerTlsFiles::new(path("server.crt"), path("server.key")).ca_file(path("ca.crt"));
-    for files in [base().crl_file(path("root.crl")), base().crl_dir(path("crls"))] {
+    let base =
+        || ServerTlsFiles::new(path("server.crt"), path("server.key")).ca_file(path("ca.crt"));
+    for files in [
+        base().crl_file(path("root.crl")),
+        base().crl_dir(path("crls")),
+    ] {
         let config = AcceptorConfig::require_tls(files.load().unwrap());
         // Not revoked: accepted, the certificate in the session.
         let end = pair(
@@ -1981,7 +1990,8 @@ fn a_reload_changes_the_certificate_for_new_connections_only() {
     let ca = Ca::root("pgtls reload CA");
     let first = ca.leaf(LeafSpec::server("localhost"));
     let second = ca.leaf(LeafSpec::server("localhost"));
-    let tls = |leaf: &certs::Leaf| ServerTls::new(leaf.chain.clone(), leaf.key.clone_key()).unwrap();
+    let tls =
+        |leaf: &certs::Leaf| ServerTls::new(leaf.chain.clone(), leaf.key.clone_key()).unwrap();
     let shared = SharedAcceptorConfig::new(AcceptorConfig::require_tls(tls(&first)));
     let client = verify_full_client(&ca.root_pem(), None);
     let connect = || {

@@ -55,8 +55,7 @@ fn fake_upstream() -> u16 {
                     return;
                 }
                 let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
-                if stream.read_exact(&mut body).is_err() || stream.write_all(BACKEND_OK).is_err()
-                {
+                if stream.read_exact(&mut body).is_err() || stream.write_all(BACKEND_OK).is_err() {
                     return;
                 }
                 loop {
@@ -138,7 +137,10 @@ fn ensure_fd_limit(needed: usize) {
         .arg(format!("--nofile={needed}:{needed}"))
         .status()
         .expect("run prlimit to raise RLIMIT_NOFILE");
-    assert!(status.success(), "could not raise RLIMIT_NOFILE to {needed}");
+    assert!(
+        status.success(),
+        "could not raise RLIMIT_NOFILE to {needed}"
+    );
 }
 
 fn client_tls_config(root_pem: &str) -> Arc<rustls::ClientConfig> {
@@ -507,7 +509,11 @@ fn a_hostile_crowd_does_not_stop_legitimate_clients() {
         counts.refused_floods.load(Ordering::SeqCst),
         *refusals.lock().unwrap()
     );
-    assert_eq!(cut_off, STALLERS + TRICKLERS, "the deadline cut off the crowd");
+    assert_eq!(
+        cut_off,
+        STALLERS + TRICKLERS,
+        "the deadline cut off the crowd"
+    );
     assert!(counts.refused_floods.load(Ordering::SeqCst) >= FLOODERS);
     // Generous: a held connection costs its thread's touched stack and a few KiB of
     // buffers (BENCHMARKS.md); a regression to per-connection record buffers or

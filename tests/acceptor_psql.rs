@@ -454,7 +454,9 @@ fn finish_and_send(
     if conn.process_new_packets().is_err() {
         return Reply::Closed;
     }
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut tls = rustls::StreamOwned::new(conn, stream);
     if tls.write_all(packet).and_then(|()| tls.flush()).is_err() {
         return Reply::Closed;
@@ -545,9 +547,7 @@ fn hostile_bytes_get_the_answers_postgresql_gives() {
     let root_pem = std::fs::read_to_string(&setup.root).unwrap();
     let reference_tls = pg::ServerTls::new(cert_pem, key_pem);
     let ref15 = PgServer::start(&pg15, Some(reference_tls.clone()), Hba::Host).unwrap();
-    ref15
-        .set_conf(&[("authentication_timeout", "2s")])
-        .unwrap();
+    ref15.set_conf(&[("authentication_timeout", "2s")]).unwrap();
     let ref18 = install_or_skip(PgVersion::V18)
         .map(|pg18| PgServer::start(&pg18, Some(reference_tls), Hba::Host).unwrap());
     let mut options = setup.options(true);
@@ -672,7 +672,10 @@ fn psql_15_verify_full_through_a_v1_certificate() {
             assert!(!out.success());
         }
     }
-    assert!(logged(&log, &["sslrequest", "tls=TLSv1.3", "user=postgres"]));
+    assert!(logged(
+        &log,
+        &["sslrequest", "tls=TLSv1.3", "user=postgres"]
+    ));
 }
 
 /// A CA with a server certificate, a client certificate for `postgres` and a revoked one,
@@ -725,12 +728,17 @@ fn revoked_client_certificates_are_refused_through_the_proxy_as_by_postgresql() 
         )
     };
     // PostgreSQL 15 itself, with the same files: what it answers and logs.
-    let mut reference_tls =
-        pg::ServerTls::new(pki.server.chain_pem(), pki.server.key_pkcs8_pem());
+    let mut reference_tls = pg::ServerTls::new(pki.server.chain_pem(), pki.server.key_pkcs8_pem());
     reference_tls.ca_pem = Some(pki.ca_pem.clone());
     reference_tls.crl_pem = Some(pki.crl_pem.clone());
     let reference = PgServer::start(&pg15, Some(reference_tls), Hba::Host).unwrap();
-    let out = run_psql(&pg15, setup.dir.path(), &client(reference.port, "revoked"), "SELECT 1", &[]);
+    let out = run_psql(
+        &pg15,
+        setup.dir.path(),
+        &client(reference.port, "revoked"),
+        "SELECT 1",
+        &[],
+    );
     let reference_error = out.error_message().unwrap_or_default();
     eprintln!("  PostgreSQL 15, revoked: {reference_error:?}");
     assert!(reference
@@ -748,9 +756,21 @@ fn revoked_client_certificates_are_refused_through_the_proxy_as_by_postgresql() 
             options.crl = Some(path("root.crl"));
         }
         let (port, log) = start_proxy_with(&options);
-        let out = run_psql(&pg15, setup.dir.path(), &client(port, "good"), "SELECT 'good'", &[]);
+        let out = run_psql(
+            &pg15,
+            setup.dir.path(),
+            &client(port, "good"),
+            "SELECT 'good'",
+            &[],
+        );
         expect_rows(&out, "good");
-        let out = run_psql(&pg15, setup.dir.path(), &client(port, "revoked"), "SELECT 1", &[]);
+        let out = run_psql(
+            &pg15,
+            setup.dir.path(),
+            &client(port, "revoked"),
+            "SELECT 1",
+            &[],
+        );
         let error = out.error_message().unwrap_or_default();
         eprintln!("  proxy (crl_dir={crl_dir}), revoked: {error:?}");
         assert!(!out.success());
@@ -798,7 +818,9 @@ impl RawSession {
     }
 
     fn peer_leaf(&self) -> CertificateDer<'static> {
-        self.tls.conn.peer_certificates().unwrap()[0].clone().into_owned()
+        self.tls.conn.peer_certificates().unwrap()[0]
+            .clone()
+            .into_owned()
     }
 
     fn send(&mut self, bytes: &[u8]) {

@@ -314,7 +314,10 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::CertificateFile { path, reason } => {
-                write!(f, "could not load server certificate file \"{path}\": {reason}")
+                write!(
+                    f,
+                    "could not load server certificate file \"{path}\": {reason}"
+                )
             }
             LoadError::PrivateKeyFile { path, reason } => {
                 write!(f, "could not load private key file \"{path}\": {reason}")
@@ -325,7 +328,10 @@ impl fmt::Display for LoadError {
                 super::credentials::KEY_VALUES_MISMATCH
             ),
             LoadError::RootCertificateFile { path, reason } => {
-                write!(f, "could not load root certificate file \"{path}\": {reason}")
+                write!(
+                    f,
+                    "could not load root certificate file \"{path}\": {reason}"
+                )
             }
             LoadError::CrlFile { path, reason } => write!(
                 f,

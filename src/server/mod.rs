@@ -149,11 +149,11 @@ pub use acceptor::{Accepted, Acceptor};
 pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder};
 pub use error::{AcceptError, LoadError};
 pub use files::ServerTlsFiles;
-pub use reload::SharedAcceptorConfig;
 pub use packet::{
     error_response, CancelRequest, FirstPacket, StartupMessage, MAX_FIRST_PACKET_BYTES,
     MAX_STARTUP_PACKET_LENGTH,
 };
+pub use reload::SharedAcceptorConfig;
 
 #[cfg(doc)]
 use crate::Session;

@@ -42,10 +42,7 @@ impl SharedAcceptorConfig {
     /// Makes `config` the one new connections get; returns the one it replaces.
     /// Connections already accepted, and acceptors already started, are not affected.
     pub fn replace(&self, config: AcceptorConfig) -> Arc<AcceptorConfig> {
-        let mut slot = self
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.current.write().unwrap_or_else(PoisonError::into_inner);
         std::mem::replace(&mut *slot, Arc::new(config))
     }
 }
