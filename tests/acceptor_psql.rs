@@ -342,7 +342,39 @@ fn the_example_binary_serves_psql() {
             "binary direct",
         );
     }
+    // Unusable files are named with PostgreSQL's wording, at start-up.
+    let missing = setup.dir.path().join("missing.crt");
+    let out = Command::new(&bin)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+            "--cert",
+        ])
+        .arg(&missing)
+        .arg("--key")
+        .arg(&setup.key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "could not load server certificate file \"{}\": No such file or directory",
+            missing.display()
+        )),
+        "{stderr}"
+    );
     // Bad command lines are refused with the usage.
+    for bad in [
+        &["--startup-timeout", "0"][..],
+        &["--startup-timeout", "soon"],
+    ] {
+        let out = Command::new(&bin).args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --startup-timeout"));
+    }
     let out = Command::new(&bin).arg("--listen").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen needs a value"));

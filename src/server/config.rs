@@ -314,7 +314,7 @@ fn parse_pem(
         });
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| ConfigError::BadCredential {
-        what: "server private key",
+        what: "private key",
         reason: err.to_string(),
     })?;
     Ok((chain, key))
