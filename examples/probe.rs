@@ -7,6 +7,9 @@
 //! `~/.postgresql/` files, as libpq takes them. Exit status: 0 when ReadyForQuery was
 //! reached, 1 when the connection failed (the error on stderr in libpq's words), 2 for
 //! usage errors.
+//!
+//! On a failure the verification line says `failed: <reason>`, the chain the server
+//! presented is listed when it was rejected, and a common cause gets a `hint:` line.
 
 #[path = "../tests/support/probe.rs"]
 mod probe;
@@ -52,6 +55,9 @@ fn main() {
             "probe: error: {}",
             report.error.as_deref().unwrap_or("connection failed")
         );
+        if let Some(hint) = &report.hint {
+            eprintln!("probe: hint: {hint}");
+        }
         std::process::exit(1);
     }
 }

@@ -10,9 +10,26 @@ if [ -x scripts/install-postgres.sh ] && [ "${PGTLS_SKIP_INSTALL:-0}" != 1 ]; th
   scripts/install-postgres.sh
 fi
 
+# Skipped real-server tests (or parts) are recorded here and summarised at the end.
+skip_log=$(mktemp)
+trap 'rm -f "$skip_log"' EXIT
+export PGTLS_SKIP_LOG="$skip_log"
+
 echo "==> cargo test (library, tests, examples; benchmarks are run by scripts/bench.sh)"
 PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --lib --bins --tests --examples
 echo "==> cargo test --doc"
 cargo test --doc
 echo "==> cargo test with the ring provider only"
 cargo test --lib --no-default-features --features ring,blocking
+
+skipped=$(sort -u "$skip_log" | grep -c . || true)
+echo "==> real-server tests with skipped parts: $skipped"
+sort -u "$skip_log" | sed 's/^/    /'
+
+# proptest saves a failing case to `<test>.proptest-regressions` next to the test. Commit
+# such a file only when it captures a real bug (with the fix); never leave one behind.
+leftover=$(git ls-files --others --exclude-standard -- '*.proptest-regressions' 2>/dev/null || true)
+if [ -n "$leftover" ]; then
+  echo "==> NOTE: untracked proptest regression files (commit with the fix, or delete):"
+  echo "$leftover" | sed 's/^/    /'
+fi

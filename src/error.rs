@@ -14,6 +14,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
+use rustls::pki_types::CertificateDer;
+
 /// Who is responsible for an [`Error`] (the grouping rustls uses, extended for PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -194,6 +196,24 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The certificates the server presented, end entity first, when pgtls's verifier
+    /// rejected them (an [`Error::Certificate`] for the chain or the host name), so a tool
+    /// can show what was rejected as `openssl s_client` does. Empty for every other error,
+    /// and for certificates rejected by rustls itself (e.g. a bad handshake signature).
+    pub fn rejected_chain(&self) -> &[CertificateDer<'static>] {
+        let Error::Certificate {
+            source: rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)),
+            ..
+        } = self
+        else {
+            return &[];
+        };
+        other
+            .0
+            .downcast_ref::<CarriedCertificateError>()
+            .map_or(&[], |carried| carried.presented.as_slice())
+    }
 }
 
 impl fmt::Display for Error {
@@ -371,10 +391,23 @@ impl From<rustls::Error> for ConfigError {
 /// A pgtls-specific error carried through rustls inside
 /// `rustls::Error::InvalidCertificate(CertificateError::Other(..))`, so that the
 /// negotiation can turn it back into a typed [`Error::Certificate`].
-#[derive(Debug)]
 pub(crate) struct CarriedCertificateError {
     pub(crate) problem: CertificateProblem,
     pub(crate) message: String,
+    /// The chain the server presented, end entity first (empty when not at hand);
+    /// see [`Error::rejected_chain`].
+    pub(crate) presented: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Debug for CarriedCertificateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The certificates' bytes would drown the message: count them.
+        f.debug_struct("CarriedCertificateError")
+            .field("problem", &self.problem)
+            .field("message", &self.message)
+            .field("presented_certificates", &self.presented.len())
+            .finish()
+    }
 }
 
 impl fmt::Display for CarriedCertificateError {
@@ -386,10 +419,24 @@ impl fmt::Display for CarriedCertificateError {
 impl StdError for CarriedCertificateError {}
 
 impl CarriedCertificateError {
-    /// Wraps a certificate failure for the trip through rustls.
+    /// Wraps a certificate failure for the trip through rustls, without the chain.
+    #[allow(dead_code)] // for verifiers that have no chain at hand
     pub(crate) fn into_rustls(problem: CertificateProblem, message: String) -> rustls::Error {
-        let carried: Arc<dyn StdError + Send + Sync> =
-            Arc::new(CarriedCertificateError { problem, message });
+        Self::into_rustls_with_chain(problem, message, Vec::new())
+    }
+
+    /// Wraps a certificate failure for the trip through rustls, keeping the chain the
+    /// server presented (end entity first) for [`Error::rejected_chain`].
+    pub(crate) fn into_rustls_with_chain(
+        problem: CertificateProblem,
+        message: String,
+        presented: Vec<CertificateDer<'static>>,
+    ) -> rustls::Error {
+        let carried: Arc<dyn StdError + Send + Sync> = Arc::new(CarriedCertificateError {
+            problem,
+            message,
+            presented,
+        });
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
             carried,
         )))
@@ -490,6 +537,28 @@ mod tests {
         assert!(err.allows_fallback());
         assert_eq!(err.blame(), Blame::Tls);
         assert!(StdError::source(&err).is_some());
+        assert!(err.rejected_chain().is_empty());
+    }
+
+    #[test]
+    fn rejected_chain_comes_back_with_the_carried_error() {
+        let presented = vec![
+            CertificateDer::from(vec![0x30, 0x01, 0x01]),
+            CertificateDer::from(vec![0x30, 0x01, 0x02]),
+        ];
+        let err = from_rustls(CarriedCertificateError::into_rustls_with_chain(
+            CertificateProblem::Chain,
+            "SSL error: certificate verify failed: certificate has expired".into(),
+            presented.clone(),
+        ));
+        assert_eq!(err.rejected_chain(), presented.as_slice());
+        assert!(!format!("{err:?}").contains("[48, 1, 1]"));
+        // Errors rustls raised on its own carry no chain.
+        let err = from_rustls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+        assert!(err.rejected_chain().is_empty());
+        assert!(Error::ServerRefusedSsl.rejected_chain().is_empty());
     }
 
     #[test]

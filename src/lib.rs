@@ -6,6 +6,70 @@
 //! the session. It does no IO, so tokio, blocking `std::io`, a proxy's event loop or a
 //! fuzzer can all wrap it.
 //!
+//! ## Start here: a libpq connection string
+//!
+//! Most users have a libpq connection string (or `PG*` variables and `~/.postgresql/`
+//! files) and a socket. [`libpq::ConnParams`] reads them exactly as libpq does,
+//! [`libpq::Settings::to_configs`] turns them into one [`Config`] per host, and an adapter
+//! runs libpq's whole plan over your transport — retries on a new connection and
+//! `connect_timeout` included:
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::net::TcpStream;
+//! use pgtls::blocking::{connect, StartupError};
+//! use pgtls::libpq::{ConnParams, Environment};
+//!
+//! let settings = ConnParams::parse("host=db.example.com sslmode=verify-full sslrootcert=root.crt")?
+//!     .resolve(&Environment::from_process_env())?;
+//! let (target, config) = settings.to_configs()?.into_iter().next().expect("one host");
+//! let addr = (target.connect_host().to_owned(), target.port());
+//! let connected = connect(
+//!     &config,
+//!     settings.connect_timeout(),
+//!     |_time_left| TcpStream::connect(addr.clone()),
+//!     |_stream| -> Result<(), StartupError> {
+//!         Ok(()) // your driver's StartupMessage and authentication
+//!     },
+//! )
+//! .map_err(|failed| failed.to_string())?; // libpq's message, e.g.
+//! // "SSL error: certificate verify failed: unable to get local issuer certificate"
+//! assert!(connected.stream.is_tls());
+//! # Ok(()) }
+//! # #[cfg(not(feature = "blocking"))]
+//! # fn main() {}
+//! ```
+//!
+//! | you have | use |
+//! |---|---|
+//! | blocking `std::io` (any `Read + Write`) | [`blocking::connect`] (feature `blocking`, on by default) |
+//! | tokio (any `AsyncRead + AsyncWrite`) | `pgtls::tokio::connect` (feature `tokio`) |
+//! | tokio-postgres | `pgtls::tokio_postgres::connect_conninfo` for libpq's whole plan, or its `MakeTlsConnector` (feature `tokio-postgres`) |
+//! | your own event loop, a proxy, a fuzzer | the sans-IO core: [`plan::Plan`], [`Negotiation`], [`Session`] ([the driving contract](#the-sans-io-driving-contract)) |
+//! | settings built in code, no files or environment | [`Config::builder`] |
+//! | the server side (a proxy or pooler) | [`server::Acceptor`] |
+//!
+//! Errors print libpq's words with `Display` (`{}`); [`Error::blame`] tells who is at
+//! fault. The behaviour these follow is written down in the repository's `BEHAVIOUR.md`,
+//! with the libpq source lines each rule comes from.
+//!
+//! ## Feature flags
+//!
+//! | feature | default | enables | pulls in |
+//! |---|---|---|---|
+//! | `aws-lc-rs` | yes | rustls's aws-lc-rs crypto provider | aws-lc-rs (C and assembly, built with cc/cmake) |
+//! | `ring` | no | rustls's ring provider, used when `aws-lc-rs` is off | ring (C and assembly, built with cc) |
+//! | `webpki-roots` | yes | [`RootCertificates::WebPki`]: Mozilla's roots, an explicit opt-in | webpki-roots (the roots compiled in) |
+//! | `system-roots` | yes | [`RootCertificates::system`]: the platform store, for `sslrootcert=system` | rustls-native-certs |
+//! | `blocking` | yes | [`blocking`]: the whole plan over `std::io`, cancel requests | nothing |
+//! | `tokio` | no | `pgtls::tokio`: the whole plan over tokio IO, pgtls's own async TLS stream | tokio (`io-util`, `time`) |
+//! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`) |
+//!
+//! The libpq settings layer ([`libpq`]), the verifier and the server-side
+//! [`server::Acceptor`] are always built. Build these docs as docs.rs does, with every
+//! adapter, with `cargo docs --open` (an alias in the repository's `.cargo/config.toml`).
+//!
 //! ## Goals
 //! - libpq's behaviour and libpq's messages: the six sslmodes with their fallbacks
 //!   (including the ones that need a new connection), `sslnegotiation=direct` with ALPN,
@@ -35,7 +99,7 @@
 //! The planner ([`plan::Plan`]) holds this policy; the per-attempt machine
 //! ([`Negotiation`]) speaks the bytes.
 //!
-//! ## The driving contract
+//! ## The sans-IO driving contract
 //!
 //! 1. Build a [`Config`] once per host ([`Config::builder`]); it holds the shared
 //!    `Arc<rustls::ClientConfig>` (roots, CRLs and keys parsed once).
@@ -139,6 +203,10 @@
 //!   `SSL_VERIFY_NONE` (OpenSSL then completes the handshake with a weak key; pgtls's
 //!   provider cannot verify signatures of RSA keys under 2048 bits, so such a handshake
 //!   fails there).
+//! - The server side checks client certificates with the same rules and OpenSSL's
+//!   `ssl_client` purpose, and sends OpenSSL's alert for each failure, except
+//!   `internal_error` for oversized name constraints (`X509_V_ERR_UNSPECIFIED`), which a
+//!   rustls verifier cannot send: `certificate_unknown` goes instead.
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
@@ -162,6 +230,7 @@
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "blocking")]
 #[path = "io/blocking.rs"]

@@ -140,7 +140,6 @@ impl TlsConn {
         Ok(())
     }
 
-
     /// Whether the transport reached EOF.
     pub(crate) fn saw_eof(&self) -> bool {
         self.saw_eof

@@ -1018,7 +1018,11 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        // Each case runs full handshakes: 24 by default, `PROPTEST_CASES` to run more.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+            ..ProptestConfig::default()
+        })]
 
         /// Any chunking of either direction and any output buffer sizes give the same
         /// outcome, for TLS after SSLRequest, direct TLS, `N`, and a refused plaintext client.

@@ -541,7 +541,11 @@ fn backend_message_parsing_stops_at_partial_messages() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // 64 cases by default; `PROPTEST_CASES` runs more.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+            ..ProptestConfig::default()
+        })]
 
     /// Arbitrary client bytes in arbitrary chunks never panic the server and its output stays
     /// small (nothing it sends grows with garbage input).

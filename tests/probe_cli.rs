@@ -2,9 +2,14 @@
 //! PostgreSQL 15 server on loopback: the human report, `--json`, and the exit status
 //! (0 connected, 1 failed with libpq's error on stderr, 2 usage error).
 //!
-//! The binary is the one cargo builds next to this test (`target/<profile>/examples/probe`;
-//! `cargo test` builds examples first). When it is missing it is built with
-//! `cargo build --example probe`, and the test says so.
+//! One test per kind of failure (wrong host name, unknown CA, expired, revoked, connection
+//! refused, timeout, direct TLS against PostgreSQL 15): in both reports the verification
+//! says `failed: <reason>` and never a success, and the chain the server presented is
+//! listed when it was rejected.
+//!
+//! The binary is `target/<profile>/examples/probe`, brought up to date once per run with
+//! `cargo build --example probe` (a no-op when fresh): `cargo test --test probe_cli` alone
+//! does not rebuild examples, and a stale probe would test old code.
 //!
 //! Skips with a notice when PostgreSQL 15 is not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead. The usage-error checks need no server.
@@ -13,15 +18,16 @@
 mod pg;
 mod support;
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use pg::{Hba, PgServer, PgVersion, ServerTls};
 use serde_json::Value;
-use support::certs::{Ca, LeafSpec};
+use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 
-/// `target/<profile>/examples/probe`, built if missing.
+/// `target/<profile>/examples/probe`, built (or found up to date) by cargo once per run.
 fn probe_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -33,25 +39,19 @@ fn probe_binary() -> PathBuf {
             .expect("test executable under target/<profile>/deps")
             .to_path_buf();
         let bin = profile_dir.join("examples").join("probe");
-        if !bin.is_file() {
-            eprintln!(
-                "probe_cli: {} is missing; building it with `cargo build --example probe`",
-                bin.display()
-            );
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--example", "probe"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            // Build into the same target directory as this test.
-            if let Some(target) = profile_dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", target);
-            }
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo build --example probe");
-            assert!(status.success(), "cargo build --example probe failed");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", "probe"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Build into the same target directory as this test.
+        if let Some(target) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
         }
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build --example probe");
+        assert!(status.success(), "cargo build --example probe failed");
         assert!(bin.is_file(), "no probe binary at {}", bin.display());
         bin
     })
@@ -143,21 +143,58 @@ fn bad_connection_strings_exit_1_with_libpq_words() {
     }
 }
 
+/// A PostgreSQL 15 server on loopback serving one certificate chain, and a client side
+/// with `root.crt` (the CA that issued it) and an empty HOME.
 struct Fixture {
     server: PgServer,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     root: PathBuf,
     home: PathBuf,
 }
 
+impl Fixture {
+    /// Writes `contents` into the client side's directory; returns the path as a string.
+    fn client_file(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+
+    /// `host=localhost hostaddr=127.0.0.1 port=N user=postgres dbname=postgres <extra>`.
+    fn conninfo(&self, extra: &str) -> String {
+        format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=postgres dbname=postgres {extra}",
+            self.server.port
+        )
+    }
+}
+
+/// A PostgreSQL 15 fixture serving a certificate for `localhost` and `db.pgtls.test`
+/// issued by a root.
 fn fixture() -> Option<Fixture> {
-    let install = pg::install_or_skip(PgVersion::V15)?;
+    fixture_of(PgVersion::V15)
+}
+
+/// [`fixture`] on another PostgreSQL version.
+fn fixture_of(version: PgVersion) -> Option<Fixture> {
+    let ca = Ca::root("pgtls probe CLI test root");
+    let leaf = ca.leaf(LeafSpec::server("localhost").dns("db.pgtls.test"));
+    fixture_serving_on(version, &ca, &leaf)
+}
+
+/// A PostgreSQL 15 fixture whose server presents `leaf`'s chain; `root.crt` holds `ca`'s
+/// root.
+fn fixture_serving(ca: &Ca, leaf: &Leaf) -> Option<Fixture> {
+    fixture_serving_on(PgVersion::V15, ca, leaf)
+}
+
+/// [`fixture_serving`] on any PostgreSQL version.
+fn fixture_serving_on(version: PgVersion, ca: &Ca, leaf: &Leaf) -> Option<Fixture> {
+    let install = pg::install_or_skip(version)?;
     if !pg::servers_available() {
         eprintln!("{}", pg::SKIP_NOTICE);
         return None;
     }
-    let ca = Ca::root("pgtls probe CLI test root");
-    let leaf = ca.leaf(LeafSpec::server("localhost").dns("db.pgtls.test"));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.crt");
     std::fs::write(&root, ca.root_pem()).unwrap();
@@ -168,10 +205,10 @@ fn fixture() -> Option<Fixture> {
         Some(ServerTls::new(leaf.chain_pem(), leaf.key_pem.clone())),
         Hba::Host,
     )
-    .expect("PG15 server start");
+    .unwrap_or_else(|err| panic!("{version} server start: {err}"));
     Some(Fixture {
         server,
-        _dir: dir,
+        dir,
         root,
         home,
     })
@@ -182,9 +219,7 @@ fn probe_cli_against_postgresql_15() {
     let Some(fx) = fixture() else { return };
     let port = fx.server.port;
     let root = fx.root.display().to_string();
-    let verify_full = format!(
-        "host=localhost hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
-    );
+    let verify_full = fx.conninfo(&format!("sslmode=verify-full sslrootcert={root}"));
 
     // --- the human report ---
     let out = run_probe(&[&verify_full], &fx.home);
@@ -198,9 +233,10 @@ fn probe_cli_against_postgresql_15() {
         "ALPN:         (none)",
         "SNI sent:     localhost",
         "CN=localhost",
+        "(X.509 v3)",
         "DNS:localhost, DNS:db.pgtls.test",
         "pgtls probe CLI test root",
-        "host name \"localhost\" verified (verify-full)",
+        "verification: chain verified against the root certificates; host name \"localhost\" verified (verify-full)",
         "ready for query",
         "pg_stat_ssl:  ssl=true",
         "server:       PostgreSQL 15",
@@ -210,6 +246,8 @@ fn probe_cli_against_postgresql_15() {
             "report lacks {needle:?}:\n{report}"
         );
     }
+    assert!(!report.contains("failed"), "{report}");
+    assert!(!report.contains("rejected"), "{report}");
     assert!(
         text(&out.stderr).contains("probing"),
         "stderr: {}",
@@ -238,6 +276,11 @@ fn probe_cli_against_postgresql_15() {
         "PostgreSQL 15 selects no ALPN protocol"
     );
     assert_eq!(v["error"], Value::Null);
+    assert_eq!(v["hint"], Value::Null);
+    assert_eq!(
+        v["verification"].as_str(),
+        Some("chain verified against the root certificates; host name \"localhost\" verified (verify-full)")
+    );
     let attempts = v["attempts"].as_array().expect("attempts is a list");
     assert_eq!(attempts.len(), 1, "{v}");
     assert_eq!(attempts[0]["method"].as_str(), Some("SSLRequest"));
@@ -246,6 +289,7 @@ fn probe_cli_against_postgresql_15() {
     let certs = v["certificates"]
         .as_array()
         .expect("certificates is a list");
+    assert_eq!(certs.len(), 1, "{v}");
     assert!(
         certs[0]["subject"]
             .as_str()
@@ -253,6 +297,7 @@ fn probe_cli_against_postgresql_15() {
             .contains("CN=localhost"),
         "{v}"
     );
+    assert_eq!(certs[0]["version"].as_u64(), Some(3));
     assert_eq!(v["server_view"]["ssl"].as_str(), Some("true"));
 
     // --- plaintext (sslmode=disable): tls false, protocol/cipher/alpn null ---
@@ -266,6 +311,7 @@ fn probe_cli_against_postgresql_15() {
     for key in ["protocol", "cipher", "alpn", "error"] {
         assert_eq!(v[key], Value::Null, "{key} in {v}");
     }
+    assert_eq!(v["verification"].as_str(), Some("none (sslmode=disable)"));
     assert_eq!(v["attempts"][0]["method"].as_str(), Some("plaintext"));
     let out = run_probe(&[&disable], &fx.home);
     assert_exit(&out, 0, "sslmode=disable (text)");
@@ -295,21 +341,226 @@ fn probe_cli_against_postgresql_15() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["tls"], Value::Bool(true));
 
-    // --- failures: exit 1, libpq's error on stderr ---
+    // ssl off: require fails with libpq's message; prefer falls back to plaintext.
+    fx.server.set_ssl(false).unwrap();
+    let require =
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=require");
+    expect_failure(
+        &require,
+        &fx.home,
+        &Expected {
+            error: "server does not support SSL, but SSL was required",
+            chain: &[],
+            hint: false,
+        },
+    );
+    // With a root file prefer would verify the chain, but the plaintext connection that
+    // follows the server's `N` verified nothing, and says so.
+    let prefer = format!(
+        "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=prefer sslrootcert={root}"
+    );
+    let out = run_probe(&["--json", &prefer], &fx.home);
+    assert_exit(&out, 0, "sslmode=prefer, ssl off");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tls"], Value::Bool(false));
+    assert_eq!(
+        v["verification"].as_str(),
+        Some("none (plaintext connection)")
+    );
+    let attempts = v["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{v}");
+    assert_eq!(attempts[0]["method"].as_str(), Some("SSLRequest"));
+    assert_eq!(attempts[1]["method"].as_str(), Some("plaintext"));
+    assert_eq!(attempts[1]["same_connection"], Value::Bool(true));
+}
+
+/// What a failed probe must report.
+struct Expected<'a> {
+    /// The error in libpq's words: on stderr, in `error` and in the `failed: <reason>`
+    /// verification outcome.
+    error: &'a str,
+    /// The subjects (a part of each) of the chain the server presented, in order, when
+    /// it was rejected; empty when none was.
+    chain: &'a [&'a str],
+    /// Whether the direct-TLS hint is expected.
+    hint: bool,
+}
+
+/// Runs the probe with `conninfo` for the human report and for `--json` and checks both
+/// against `expected`; returns (human report, JSON report).
+#[track_caller]
+fn expect_failure(conninfo: &str, home: &Path, expected: &Expected<'_>) -> (String, Value) {
+    let hint = "the server may be older than PostgreSQL 17, which does not support direct TLS; try sslnegotiation=postgres";
+
+    // --- the human report ---
+    let out = run_probe(&[conninfo], home);
+    assert_exit(&out, 1, conninfo);
+    let report = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    eprintln!("===== human report (probe '{conninfo}') =====\n{report}{stderr}===== end =====");
+    assert!(stderr.contains(expected.error), "stderr: {stderr}");
+    let verification = report
+        .lines()
+        .find_map(|l| l.strip_prefix("verification: "))
+        .unwrap_or_else(|| panic!("no verification line:\n{report}"));
+    assert!(
+        verification.starts_with("failed: ") && verification.contains(expected.error),
+        "verification: {verification:?}"
+    );
+    assert!(
+        !report.contains("verified"),
+        "a failed probe claims a verification:\n{report}"
+    );
+    assert!(
+        report.contains("result:       FAILED: ") && report.contains(expected.error),
+        "{report}"
+    );
+    if expected.chain.is_empty() {
+        assert!(!report.contains("certificate 0:"), "{report}");
+        assert!(!report.contains("rejected chain"), "{report}");
+    } else {
+        assert!(
+            report.contains("rejected chain, as the server presented it:"),
+            "{report}"
+        );
+        for (i, subject) in expected.chain.iter().enumerate() {
+            let entry = report
+                .lines()
+                .find(|l| l.starts_with(&format!("certificate {i}: ")))
+                .unwrap_or_else(|| panic!("no certificate {i}:\n{report}"));
+            assert!(
+                entry.contains(subject) && entry.ends_with("(X.509 v3)"),
+                "{entry}"
+            );
+        }
+        assert!(
+            !report.contains(&format!("certificate {}: ", expected.chain.len())),
+            "{report}"
+        );
+        assert_eq!(
+            report.matches("    issuer:   ").count(),
+            expected.chain.len(),
+            "{report}"
+        );
+        assert_eq!(
+            report.matches("    validity: ").count(),
+            expected.chain.len(),
+            "{report}"
+        );
+        assert!(report.contains("    SANs:     DNS:localhost"), "{report}");
+    }
+    assert_eq!(
+        report.contains(&format!("hint:         {hint}")),
+        expected.hint,
+        "{report}"
+    );
+    assert_eq!(
+        stderr.contains(&format!("probe: hint: {hint}")),
+        expected.hint,
+        "{stderr}"
+    );
+
+    // --- --json ---
+    let out = run_probe(&["--json", conninfo], home);
+    assert_exit(&out, 1, conninfo);
+    let json = text(&out.stdout);
+    eprintln!("===== --json report =====\n{json}===== end =====");
+    let v: Value = serde_json::from_str(&json).expect("--json prints JSON");
+    assert_eq!(v["ok"], Value::Bool(false), "{v}");
+    assert_eq!(v["tls"], Value::Null, "{v}");
+    assert!(v["error"].as_str().unwrap().contains(expected.error), "{v}");
+    assert_eq!(
+        v["verification"].as_str(),
+        Some(format!("failed: {}", error_alone(&v)).as_str()),
+        "{v}"
+    );
+    assert!(
+        v["verification"].as_str().unwrap().contains(expected.error),
+        "{v}"
+    );
+    assert!(!json.contains("verified"), "{json}");
+    let certs = v["certificates"]
+        .as_array()
+        .expect("certificates is a list");
+    assert_eq!(certs.len(), expected.chain.len(), "{v}");
+    for (cert, subject) in certs.iter().zip(expected.chain) {
+        assert!(cert["subject"].as_str().unwrap().contains(subject), "{v}");
+        assert!(!cert["issuer"].as_str().unwrap().is_empty(), "{v}");
+        assert!(!cert["not_before"].as_str().unwrap().is_empty(), "{v}");
+        assert!(!cert["not_after"].as_str().unwrap().is_empty(), "{v}");
+        assert_eq!(cert["version"].as_u64(), Some(3), "{v}");
+    }
+    if let Some(leaf) = certs.first() {
+        assert!(
+            leaf["sans"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("DNS:localhost")),
+            "{v}"
+        );
+    }
+    let attempts = v["attempts"].as_array().expect("attempts is a list");
+    assert!(!attempts.is_empty(), "{v}");
+    assert!(
+        attempts.last().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains(expected.error),
+        "{v}"
+    );
+    if expected.hint {
+        assert_eq!(v["hint"].as_str(), Some(hint), "{v}");
+    } else {
+        assert_eq!(v["hint"], Value::Null, "{v}");
+    }
+    (report, v)
+}
+
+/// The report's error without libpq's `connection to server at ... failed: ` prefix.
+fn error_alone(v: &Value) -> &str {
+    let error = v["error"].as_str().unwrap();
+    error
+        .split_once(" failed: ")
+        .map_or(error, |(_, rest)| rest)
+}
+
+#[test]
+fn wrong_host_name_fails_verification_and_lists_the_chain() {
+    let Some(fx) = fixture() else { return };
+    let root = fx.root.display().to_string();
+    let port = fx.server.port;
     let wrong_host = format!(
         "host=wrong.pgtls.test hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
     );
-    let out = run_probe(&[&wrong_host], &fx.home);
-    assert_exit(&out, 1, "verify-full, wrong host name");
-    let err = text(&out.stderr);
     let expected = "server certificate for \"localhost\" (and 1 other name) does not match host name \"wrong.pgtls.test\"";
-    assert!(err.contains(expected), "stderr: {err}");
-    assert!(
-        err.contains(&format!(
-            "connection to server at \"127.0.0.1\", port {port} failed: "
-        )),
-        "stderr: {err}"
+    let (_, v) = expect_failure(
+        &wrong_host,
+        &fx.home,
+        &Expected {
+            error: expected,
+            chain: &["CN=localhost"],
+            hint: false,
+        },
     );
+    assert_eq!(
+        v["verification"].as_str(),
+        Some(format!("failed: {expected}").as_str())
+    );
+    assert_eq!(
+        v["error"].as_str(),
+        Some(
+            format!("connection to server at \"127.0.0.1\", port {port} failed: {expected}")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        v["certificates"][0]["sans"],
+        serde_json::json!(["DNS:localhost", "DNS:db.pgtls.test"])
+    );
+    assert!(v["certificates"][0]["issuer"]
+        .as_str()
+        .unwrap()
+        .contains("pgtls probe CLI test root"));
     // libpq agrees, word for word.
     let psql = fx.server.psql(&wrong_host, "SELECT 1");
     assert!(!psql.success());
@@ -321,49 +572,202 @@ fn probe_cli_against_postgresql_15() {
         "psql: {}",
         psql.stderr
     );
+}
 
-    let out = run_probe(&["--json", &wrong_host], &fx.home);
-    assert_exit(&out, 1, "verify-full, wrong host name (--json)");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["ok"], Value::Bool(false));
-    assert_eq!(v["tls"], Value::Null);
-    assert!(v["error"].as_str().unwrap().contains(expected), "{v}");
-    assert_eq!(v["attempts"].as_array().unwrap().len(), 1);
-    assert!(v["attempts"][0]["error"]
+#[test]
+fn unknown_ca_fails_verification_and_lists_the_chain() {
+    // The server presents leaf + intermediate of one root; the client trusts another.
+    let ca = Ca::root("pgtls probe CLI server root");
+    let intermediate = ca.intermediate("pgtls probe CLI intermediate");
+    let leaf = intermediate.leaf(LeafSpec::server("localhost"));
+    let Some(fx) = fixture_serving(&ca, &leaf) else {
+        return;
+    };
+    let other = fx.client_file(
+        "other-root.crt",
+        &Ca::root("pgtls probe CLI other root").root_pem(),
+    );
+    let (report, v) = expect_failure(
+        &fx.conninfo(&format!("sslmode=verify-ca sslrootcert={other}")),
+        &fx.home,
+        &Expected {
+            error: "SSL error: certificate verify failed: unable to get local issuer certificate",
+            chain: &["CN=localhost", "CN=pgtls probe CLI intermediate"],
+            hint: false,
+        },
+    );
+    assert!(v["certificates"][0]["issuer"]
         .as_str()
         .unwrap()
-        .contains(expected));
-    assert!(text(&out.stderr).contains(expected));
-
-    // ssl off: require fails with libpq's message; prefer falls back to plaintext.
-    fx.server.set_ssl(false).unwrap();
-    let require =
-        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=require");
-    let out = run_probe(&[&require], &fx.home);
-    assert_exit(&out, 1, "sslmode=require, ssl off");
+        .contains("pgtls probe CLI intermediate"));
+    assert!(v["certificates"][1]["issuer"]
+        .as_str()
+        .unwrap()
+        .contains("pgtls probe CLI server root"));
     assert!(
-        text(&out.stderr).contains("server does not support SSL, but SSL was required"),
-        "stderr: {}",
-        text(&out.stderr)
+        report
+            .lines()
+            .any(|l| l.starts_with("    issuer:") && l.contains("CN=pgtls probe CLI server root")),
+        "{report}"
     );
-    let prefer = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=prefer");
-    let out = run_probe(&["--json", &prefer], &fx.home);
-    assert_exit(&out, 0, "sslmode=prefer, ssl off");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["tls"], Value::Bool(false));
+}
+
+#[test]
+fn expired_certificate_fails_verification_and_lists_the_chain() {
+    let ca = Ca::root("pgtls probe CLI test root");
+    let leaf = ca.leaf(LeafSpec::server("localhost").expired());
+    let Some(fx) = fixture_serving(&ca, &leaf) else {
+        return;
+    };
+    let root = fx.root.display().to_string();
+    let (_, v) = expect_failure(
+        &fx.conninfo(&format!("sslmode=verify-full sslrootcert={root}")),
+        &fx.home,
+        &Expected {
+            error: "SSL error: certificate verify failed: certificate has expired",
+            chain: &["CN=localhost"],
+            hint: false,
+        },
+    );
+    // The validity shown is the certificate's: it ended in the past.
+    let not_after = v["certificates"][0]["not_after"].as_str().unwrap();
+    let year: i32 = not_after
+        .split_whitespace()
+        .find_map(|w| w.parse().ok().filter(|y| *y > 2000))
+        .unwrap_or_else(|| panic!("no year in {not_after:?}"));
+    let this_year: i32 = time::OffsetDateTime::now_utc().year();
+    assert!(year <= this_year, "{not_after}");
+}
+
+#[test]
+fn revoked_certificate_fails_verification_and_lists_the_chain() {
+    let ca = Ca::root("pgtls probe CLI test root");
+    let leaf = ca.leaf(LeafSpec::server("localhost"));
+    let Some(fx) = fixture_serving(&ca, &leaf) else {
+        return;
+    };
+    let root = fx.root.display().to_string();
+    let crl = fx.client_file("root.crl", &crl_pem(&ca.crl_now(&[&leaf])));
+    expect_failure(
+        &fx.conninfo(&format!(
+            "sslmode=verify-full sslrootcert={root} sslcrl={crl}"
+        )),
+        &fx.home,
+        &Expected {
+            error: "SSL error: certificate verify failed: certificate revoked",
+            chain: &["CN=localhost"],
+            hint: false,
+        },
+    );
+    // The same settings with a CRL that revokes nothing connect.
+    let clean = fx.client_file("clean.crl", &crl_pem(&ca.crl_now(&[])));
+    let out = run_probe(
+        &[&fx.conninfo(&format!(
+            "sslmode=verify-full sslrootcert={root} sslcrl={clean}"
+        ))],
+        &fx.home,
+    );
+    assert_exit(&out, 0, "a CRL that revokes nothing");
+}
+
+#[test]
+fn connection_refused_fails_without_a_chain() {
+    let home = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1 of the loopback interface.
+    let (report, _) = expect_failure(
+        "host=127.0.0.1 port=1 user=postgres dbname=postgres sslmode=require",
+        home.path(),
+        &Expected {
+            error: "Connection refused",
+            chain: &[],
+            hint: false,
+        },
+    );
+    assert!(
+        report.contains("connection to server at \"127.0.0.1\", port 1 failed: "),
+        "{report}"
+    );
+}
+
+#[test]
+fn connect_timeout_against_a_silent_listener_fails_without_a_chain() {
+    let home = tempfile::tempdir().unwrap();
+    // The kernel accepts the connection; nobody ever reads or answers the SSLRequest.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=require connect_timeout=2"
+    );
+    let (_, v) = expect_failure(
+        &conninfo,
+        home.path(),
+        &Expected {
+            error: "timeout expired",
+            chain: &[],
+            hint: false,
+        },
+    );
+    assert_eq!(v["verification"].as_str(), Some("failed: timeout expired"));
+    drop(listener);
+}
+
+#[test]
+fn direct_tls_against_postgresql_15_fails_with_a_hint() {
+    let Some(fx) = fixture() else { return };
+    let root = fx.root.display().to_string();
+    // PostgreSQL 15 takes the ClientHello for a startup packet and hangs up.
+    let (_, v) = expect_failure(
+        &fx.conninfo(&format!(
+            "sslmode=verify-full sslrootcert={root} sslnegotiation=direct"
+        )),
+        &fx.home,
+        &Expected {
+            error: "SSL SYSCALL error: EOF detected",
+            chain: &[],
+            hint: true,
+        },
+    );
     let attempts = v["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 2, "{v}");
-    assert_eq!(attempts[0]["method"].as_str(), Some("SSLRequest"));
-    assert_eq!(attempts[1]["method"].as_str(), Some("plaintext"));
-    assert_eq!(attempts[1]["same_connection"], Value::Bool(true));
-
-    // Nothing listening: exit 1 with the connect error.
-    let dead = "host=127.0.0.1 port=1 user=postgres dbname=postgres sslmode=prefer";
-    let out = run_probe(&[dead], &fx.home);
-    assert_exit(&out, 1, "connection refused");
-    assert!(
-        text(&out.stderr).contains("Connection refused"),
-        "stderr: {}",
-        text(&out.stderr)
+    assert_eq!(attempts.len(), 1, "{v}");
+    assert_eq!(attempts[0]["method"].as_str(), Some("direct TLS"));
+    // The same server with the SSLRequest connects.
+    let out = run_probe(
+        &[&fx.conninfo(&format!(
+            "sslmode=verify-full sslrootcert={root} sslnegotiation=postgres"
+        ))],
+        &fx.home,
     );
+    assert_exit(&out, 0, "sslnegotiation=postgres");
+}
+
+#[test]
+fn direct_tls_against_postgresql_18_connects_without_a_hint() {
+    let Some(fx) = fixture_of(PgVersion::V18) else {
+        return;
+    };
+    let root = fx.root.display().to_string();
+    let direct = fx.conninfo(&format!(
+        "sslmode=verify-full sslrootcert={root} sslnegotiation=direct"
+    ));
+    let out = run_probe(&["--json", &direct], &fx.home);
+    assert_exit(&out, 0, "direct TLS against PostgreSQL 18");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["alpn"].as_str(), Some("postgresql"), "{v}");
+    assert_eq!(
+        v["attempts"][0]["method"].as_str(),
+        Some("direct TLS"),
+        "{v}"
+    );
+    assert_eq!(v["hint"], Value::Null, "{v}");
+    assert!(
+        v["verification"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("host name \"localhost\" verified (verify-full)")),
+        "{v}"
+    );
+    let out = run_probe(&[&direct], &fx.home);
+    assert_exit(&out, 0, "direct TLS against PostgreSQL 18 (text)");
+    let report = text(&out.stdout);
+    assert!(!report.contains("hint:"), "{report}");
+    assert!(report.contains("ALPN:         postgresql"), "{report}");
 }

@@ -114,7 +114,10 @@ use ::tokio_postgres::config::{
 use ::tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use ::tokio_postgres::Client;
 
-use crate::libpq::{ChannelBinding as LibpqChannelBinding, ConnParams, Environment, Settings};
+use crate::libpq::{
+    connect_failure_text, host_lookup_failure_text, ChannelBinding as LibpqChannelBinding,
+    ConnParams, Environment, Settings,
+};
 use crate::plan::{Method, Plan, Transport};
 use crate::tokio::{start_tls, ConnectError, Failed, StartupError, Stream, TlsStream};
 use crate::{Config, ConfigError, SslMode, SslNegotiation};
@@ -683,16 +686,23 @@ enum Target {
 }
 
 async fn open(target: &Target, port: u16) -> io::Result<Socket> {
+    // libpq's words: the resolver's failure, or connect()'s with libpq's hint.
+    let connect_failure = |err: io::Error, unix_socket| {
+        io::Error::new(err.kind(), connect_failure_text(&err, unix_socket))
+    };
     match target {
         Target::Tcp(host) => {
             let mut last = None;
-            for addr in ::tokio::net::lookup_host((host.as_str(), port)).await? {
+            let addrs = ::tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|err| io::Error::new(err.kind(), host_lookup_failure_text(host, &err)))?;
+            for addr in addrs {
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
                         stream.set_nodelay(true)?;
                         return Ok(Socket::Tcp(stream));
                     }
-                    Err(err) => last = Some(err),
+                    Err(err) => last = Some(connect_failure(err, false)),
                 }
             }
             Err(last.unwrap_or_else(|| {
@@ -703,7 +713,11 @@ async fn open(target: &Target, port: u16) -> io::Result<Socket> {
             }))
         }
         #[cfg(unix)]
-        Target::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
+        Target::Unix(path) => Ok(Socket::Unix(
+            UnixStream::connect(path)
+                .await
+                .map_err(|err| connect_failure(err, true))?,
+        )),
     }
 }
 

@@ -72,11 +72,7 @@ fn shown(path: &Path) -> String {
 
 /// `strerror`'s text: the `io::Error` message without Rust's ` (os error N)`.
 fn io_reason(err: &io::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) if text.ends_with(')') => text[..at].to_owned(),
-        _ => text,
-    }
+    super::transport::os_error_text(err)
 }
 
 fn setting<'a>(settings: &'a Settings, keyword: &str) -> Option<&'a str> {

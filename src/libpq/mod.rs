@@ -59,9 +59,14 @@ mod env;
 mod error;
 mod files;
 mod params;
+mod transport;
 
 pub use conninfo::ConnParams;
 pub use env::Environment;
 pub use error::SettingsError;
 pub use files::TlsFiles;
 pub use params::{ChannelBinding, GssEncMode, HostTarget, Settings, DEFAULT_HOST, DEFAULT_PORT};
+pub use transport::{
+    connect_failure_text, host_lookup_failure_text, os_error_text, SOCKET_CONNECT_HINT,
+    TCP_CONNECT_HINT,
+};

@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn a_client_certificate_from_the_ca_is_accepted() {
         let root = ca("client ca");
-        let verifier = verifier(&[root.der.clone()], &[]);
+        let verifier = verifier(std::slice::from_ref(&root.der), &[]);
         for eku in [CLIENT_AUTH, &[]] {
             let leaf = client(&root, "alice", eku, false, 7);
             let verified = verifier.verify_client_cert(&leaf.der, &[], unix_now());
@@ -446,7 +446,7 @@ mod tests {
     fn a_revoked_certificate_is_refused_with_certificate_revoked() {
         let root = ca("client ca");
         let leaf = client(&root, "mallory", CLIENT_AUTH, false, 42);
-        let verifier = verifier(&[root.der.clone()], &[crl(&root, &[42])]);
+        let verifier = verifier(std::slice::from_ref(&root.der), &[crl(&root, &[42])]);
         let (err, failure) = reject(&verifier, &leaf);
         assert_eq!(
             err,
@@ -459,9 +459,12 @@ mod tests {
             "Client certificate verification failed at depth 0: certificate revoked."
         );
         // A CRL that lists another serial: fine.
-        let verifier =
-            super::super::client_verifier(&[root.der.clone()], &[crl(&root, &[43])], &provider())
-                .expect("verifier");
+        let verifier = super::super::client_verifier(
+            std::slice::from_ref(&root.der),
+            &[crl(&root, &[43])],
+            &provider(),
+        )
+        .expect("verifier");
         assert!(verifier
             .verify_client_cert(&leaf.der, &[], unix_now())
             .is_ok());
@@ -471,7 +474,7 @@ mod tests {
     fn an_expired_certificate_is_refused_with_certificate_expired() {
         let root = ca("client ca");
         let leaf = client(&root, "bob", CLIENT_AUTH, true, 9);
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&root.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::Expired)
@@ -484,7 +487,7 @@ mod tests {
     fn a_certificate_from_another_ca_is_refused_with_unknown_ca() {
         let (trusted, other) = (ca("trusted ca"), ca("other ca"));
         let leaf = client(&other, "eve", CLIENT_AUTH, false, 5);
-        let (err, failure) = reject(&verifier(&[trusted.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&trusted.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
@@ -503,7 +506,7 @@ mod tests {
             false,
             3,
         );
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[]), &leaf);
+        let (err, failure) = reject(&verifier(std::slice::from_ref(&root.der), &[]), &leaf);
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose)
@@ -517,7 +520,10 @@ mod tests {
         let root = ca("client ca");
         let other = ca("unrelated ca");
         let leaf = client(&root, "carol", CLIENT_AUTH, false, 11);
-        let (err, failure) = reject(&verifier(&[root.der.clone()], &[crl(&other, &[])]), &leaf);
+        let (err, failure) = reject(
+            &verifier(std::slice::from_ref(&root.der), &[crl(&other, &[])]),
+            &leaf,
+        );
         assert_eq!(
             err,
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
@@ -569,8 +575,91 @@ mod tests {
         let root = ca("client ca");
         let v3 = client(&root, "legacy", &[], false, 21);
         let v1 = crate::verify::chain::test_support::make_v1(&v3.der, &root.key);
-        let verified = verifier(&[root.der.clone()], &[]).verify_client_cert(&v1, &[], unix_now());
+        let verified =
+            verifier(std::slice::from_ref(&root.der), &[]).verify_client_cert(&v1, &[], unix_now());
         assert!(verified.is_ok(), "{verified:?}");
+    }
+
+    /// Runs a real rustls handshake in memory between a server using `verifier` and a client
+    /// presenting `leaf`; returns the server's and the client's errors.
+    fn handshake(
+        verifier: Arc<dyn ClientCertVerifier>,
+        leaf: &Made,
+    ) -> (Option<rustls::Error>, Option<rustls::Error>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key_der =
+            |m: &Made| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(m.key.serialize_der()));
+        let server_ca = ca("server ca");
+        let server_leaf = client(&server_ca, "db.example.com", &[], false, 1);
+        let server_config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server_leaf.der.clone()], key_der(&server_leaf))
+            .expect("server config");
+        let accept_any = crate::verify::LibpqVerifier::new(
+            crate::verify::ChainPolicy::Nothing,
+            None,
+            provider().signature_verification_algorithms,
+        );
+        let client_config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(accept_any))
+            .with_client_auth_cert(vec![leaf.der.clone()], key_der(leaf))
+            .expect("client config");
+        let name = rustls::pki_types::ServerName::try_from("db.example.com").expect("name");
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).expect("server");
+        let (mut server_err, mut client_err) = (None, None);
+        for _ in 0..8 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).expect("client write");
+            let mut input = &bytes[..];
+            while !input.is_empty() && server_err.is_none() {
+                server.read_tls(&mut input).expect("server read");
+                server_err = server.process_new_packets().err();
+            }
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).expect("server write");
+            let mut input = &bytes[..];
+            while !input.is_empty() && client_err.is_none() {
+                client.read_tls(&mut input).expect("client read");
+                client_err = client.process_new_packets().err();
+            }
+            if client_err.is_some() || !(client.is_handshaking() || server.is_handshaking()) {
+                break;
+            }
+        }
+        (server_err, client_err)
+    }
+
+    #[test]
+    fn in_a_rustls_handshake_the_client_gets_openssl_s_alert() {
+        let root = ca("client ca");
+        let good = client(&root, "alice", CLIENT_AUTH, false, 76);
+        let revoked = client(&root, "mallory", CLIENT_AUTH, false, 77);
+        let make = || verifier(std::slice::from_ref(&root.der), &[crl(&root, &[77])]);
+
+        assert_eq!(handshake(make(), &good), (None, None));
+        assert_eq!(take_client_cert_failure(), None);
+
+        let (server_err, client_err) = handshake(make(), &revoked);
+        assert_eq!(
+            server_err,
+            Some(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+        );
+        assert_eq!(
+            client_err,
+            Some(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRevoked
+            ))
+        );
+        let failure = take_client_cert_failure().expect("recorded on this thread");
+        assert_eq!(failure, ClientCertFailure::new(ChainError::CertRevoked, 0));
+        assert_eq!(take_client_cert_failure(), None, "taken once");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   `X509_verify_cert` does for libpq ([`chain`], [`crl`]): trust anchors are the
 //!   self-signed certificates of the source, CRLs (root files only) are required for
 //!   every certificate of the path once any loaded, and every key of the path needs
-//!   OpenSSL's security level 2 ([`key_strength`]). `require` acts as `verify-ca`.
+//!   OpenSSL's security level 2 ([`chain`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
@@ -23,7 +23,6 @@ mod chain;
 mod client;
 mod crl;
 mod hostname;
-mod key_strength;
 mod signature;
 
 use std::sync::Arc;
@@ -171,19 +170,31 @@ impl ServerCertVerifier for LibpqVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        // Kept in the error so reports can show what was rejected (Error::rejected_chain).
+        let presented = || {
+            std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|cert| cert.clone().into_owned())
+                .collect()
+        };
         if let ChainPolicy::Store(store) = &self.chain {
             store
                 .verify_chain(end_entity, intermediates, now, &self.algorithms)
                 .map_err(|err| {
-                    CarriedCertificateError::into_rustls(
+                    CarriedCertificateError::into_rustls_with_chain(
                         CertificateProblem::Chain,
                         format!("SSL error: certificate verify failed: {err}"),
+                        presented(),
                     )
                 })?;
         }
         if let Some(host) = &self.host {
             hostname::check_host_name(end_entity.as_ref(), host).map_err(|err| {
-                CarriedCertificateError::into_rustls(CertificateProblem::HostName, err.to_string())
+                CarriedCertificateError::into_rustls_with_chain(
+                    CertificateProblem::HostName,
+                    err.to_string(),
+                    presented(),
+                )
             })?;
         }
         Ok(ServerCertVerified::assertion())

@@ -53,6 +53,10 @@ pub const PSQL_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PSQL_CONNECT_TIMEOUT_SECS: &str = "5";
 /// The notice server tests print when they skip.
 pub const SKIP_NOTICE: &str = "skipping: PostgreSQL not installed; run scripts/install-postgres.sh";
+/// Where skips are recorded, one line per skipped test (or part): `scripts/test-all.sh` sets it
+/// and prints a summary. Without it, skips go to a file shared by the test binaries of one
+/// `cargo test` run (they are all children of the same cargo process).
+pub const SKIP_LOG_ENV: &str = "PGTLS_SKIP_LOG";
 
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const TMP_PREFIX: &str = "pgtls-pg-";
@@ -194,6 +198,70 @@ impl PgInstall {
     }
 }
 
+/// Reports that the running test (or a part of it, when `what` names the part) was skipped
+/// because `reason`: on the terminal, where a person sees it (libtest captures `eprintln!`,
+/// not writes to the stderr handle), with the number of distinct skips so far in this
+/// `cargo test` run, and in the skip log (see [`SKIP_LOG_ENV`]).
+pub fn report_skip(what: Option<&str>, reason: &str) {
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(|s| s.to_str())
+        .map(|s| {
+            s.rsplit_once('-')
+                .map_or(s, |(name, _hash)| name)
+                .to_owned()
+        })
+        .unwrap_or_else(|| "tests".to_owned());
+    let test = std::thread::current().name().unwrap_or("main").to_owned();
+    let item = format!("{binary}::{test}");
+    // Once per test and part: a test that skips the same part in a loop says it once.
+    static REPORTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let first = REPORTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(format!("{item}/{what:?}"));
+    if !first {
+        return;
+    }
+    let count = record_skip(&item);
+    let item = match what {
+        Some(part) => format!("{item} ({part})"),
+        None => item,
+    };
+    let so_far = match count {
+        Some(n) => format!(" [{n} test(s) with skips so far in this run]"),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        io::stderr(),
+        "pgtls: SKIPPED real-server test {item}: {reason}; scripts/install-postgres.sh installs the servers{so_far}"
+    );
+}
+
+/// Appends `item` to the skip log; returns how many distinct tests it names.
+fn record_skip(item: &str) -> Option<usize> {
+    let path = match std::env::var_os(SKIP_LOG_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "pgtls-skipped-by-{}.log",
+            std::os::unix::process::parent_id()
+        )),
+    };
+    static LOG: Mutex<()> = Mutex::new(());
+    let _guard = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    writeln!(file, "{item}").ok()?;
+    let text = fs::read_to_string(&path).ok()?;
+    Some(text.lines().collect::<HashSet<_>>().len())
+}
+
 /// Whether the server tests can run (PostgreSQL 15 at least; PG18 is optional). With
 /// `PGTLS_REQUIRE_SERVERS=1` a missing installation panics instead, so CI cannot skip silently.
 pub fn servers_available() -> bool {
@@ -216,6 +284,7 @@ pub fn servers_available() -> bool {
             missing.join(", ")
         );
     }
+    report_skip(None, &format!("missing {}", missing.join(", ")));
     false
 }
 
@@ -228,7 +297,10 @@ pub fn install_or_skip(version: PgVersion) -> Option<PgInstall> {
     if require_servers() {
         panic!("PGTLS_REQUIRE_SERVERS=1 but {version} is not installed; run scripts/install-postgres.sh");
     }
-    eprintln!("skipping {version}: not installed; run scripts/install-postgres.sh");
+    report_skip(
+        Some(&format!("the {version} part")),
+        &format!("{version} is not installed"),
+    );
     None
 }
 

@@ -8,7 +8,7 @@
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use pgtls::blocking::{connect_over, AttemptRecord, Deadline, StartupError, Stream};
+use pgtls::blocking::{connect_over, AttemptRecord, ConnectError, Deadline, StartupError, Stream};
 use pgtls::libpq::{ChannelBinding, ConnParams, Environment, HostTarget, Settings};
 use pgtls::plan::Method;
 use pgtls::Config;
@@ -65,9 +65,12 @@ pub struct ProbeReport {
     pub alpn: Option<String>,
     /// SNI sent.
     pub sni: Option<String>,
-    /// The server's chain.
+    /// The server's chain: as accepted when the connection succeeded, as presented when
+    /// pgtls rejected it (then `ok` is false), else empty.
     pub certificates: Vec<CertSummary>,
-    /// What verification was applied.
+    /// What verification the settings of the host tried last apply. Reports show
+    /// [`ProbeReport::verification_outcome`], which never states a success for a failed
+    /// connection.
     pub verification: String,
     /// The authentication method and whether channel binding was used.
     pub auth: Option<String>,
@@ -79,10 +82,81 @@ pub struct ProbeReport {
     pub attempts: Vec<AttemptReport>,
     /// The error in libpq's words.
     pub error: Option<String>,
+    /// The error that ended the last attempt, without libpq's `connection to server ...
+    /// failed:` prefix: the reason in the `failed: <reason>` verification outcome.
+    pub failure_reason: Option<String>,
+    /// A likely cause of a common failure, and what to try.
+    pub hint: Option<String>,
     /// The server version (ParameterStatus server_version).
     pub server_version: Option<String>,
 }
 
+/// The hint for direct TLS refused by a server without it.
+pub const DIRECT_TLS_HINT: &str = "the server may be older than PostgreSQL 17, which does not \
+     support direct TLS; try sslnegotiation=postgres";
+
+/// Why one host could not be used.
+#[derive(Debug, Clone)]
+pub struct HostFailure {
+    /// libpq's message, with the server (`connection to server at ... failed: ...`).
+    pub message: String,
+    /// Whether libpq would go on to the next address or host.
+    pub try_next: bool,
+    /// The error alone, for the `failed: <reason>` verification outcome.
+    pub reason: String,
+    /// The certificates the server presented when they were rejected.
+    pub rejected_chain: Vec<CertSummary>,
+    /// A likely cause and what to try, for common failures.
+    pub hint: Option<String>,
+}
+
+impl HostFailure {
+    /// A failure before any server was reached (the message is the reason).
+    pub fn before_connecting(message: String) -> HostFailure {
+        HostFailure {
+            reason: message.clone(),
+            message,
+            try_next: true,
+            rejected_chain: Vec::new(),
+            hint: None,
+        }
+    }
+}
+
+/// [`DIRECT_TLS_HINT`] when the last attempt was direct TLS and the server hung up on it,
+/// which is what a server before PostgreSQL 17 does with a ClientHello it takes for a
+/// startup packet.
+pub fn direct_tls_hint(last_method: Option<Method>, server_hung_up: bool) -> Option<String> {
+    (last_method == Some(Method::DirectTls) && server_hung_up).then(|| DIRECT_TLS_HINT.to_owned())
+}
+
+/// A failed `connect()` in libpq's words: the OS's text and libpq's hint line (the kind
+/// is kept, so timeouts and resets are still told apart).
+fn connect_failure(err: std::io::Error, unix_socket: bool) -> std::io::Error {
+    std::io::Error::new(
+        err.kind(),
+        pgtls::libpq::connect_failure_text(&err, unix_socket),
+    )
+}
+
+/// Whether the server closed or reset the connection (rather than answering).
+pub fn server_hung_up(error: &ConnectError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match error {
+        ConnectError::Tls(
+            pgtls::Error::ClosedDuringHandshake
+            | pgtls::Error::ClosedBeforeSslResponse
+            | pgtls::Error::HandshakeTransport(_),
+        ) => true,
+        ConnectError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// The name of a method in reports.
 pub fn method_name(method: Method) -> &'static str {
     match method {
         Method::Plaintext => "plaintext",
@@ -108,7 +182,7 @@ pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
             return report;
         }
     };
-    let mut last_error = None;
+    let mut last_failure = None;
     for (target, config) in &targets {
         report.verification = describe_verification(config);
         match probe_host(&settings, target, config, &mut report) {
@@ -117,18 +191,22 @@ pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
                 report.error = None;
                 return report;
             }
-            Err((message, try_next)) => {
-                last_error = Some(message);
+            Err(failure) => {
+                let try_next = failure.try_next;
+                last_failure = Some(failure);
                 if !try_next {
                     break;
                 }
             }
         }
     }
-    report.error = last_error;
+    if let Some(failure) = last_failure {
+        report.record_failure(failure);
+    }
     report
 }
 
+/// What verification `config` applies, for a connection that succeeded.
 pub fn describe_verification(config: &Config) -> String {
     use pgtls::SslMode::*;
     let chain = if config.verifies_chain() {
@@ -146,13 +224,13 @@ pub fn describe_verification(config: &Config) -> String {
     }
 }
 
-/// Tries each address of one host; Err((message, try next host)).
+/// Tries each address of one host.
 fn probe_host(
     settings: &Settings,
     target: &HostTarget,
     config: &Config,
     report: &mut ProbeReport,
-) -> Result<(), (String, bool)> {
+) -> Result<(), HostFailure> {
     let server_label = |addr: &str| {
         if target.is_unix_socket() {
             format!(
@@ -172,32 +250,34 @@ fn probe_host(
     #[cfg(unix)]
     if let Some(path) = target.unix_socket_path() {
         let label = server_label(&path);
-        let open = |_timeout: Option<Duration>| std::os::unix::net::UnixStream::connect(&path);
+        let open = |_timeout: Option<Duration>| {
+            std::os::unix::net::UnixStream::connect(&path).map_err(|err| connect_failure(err, true))
+        };
         return run_plan(settings, target, config, report, &label, open);
     }
     let addrs: Vec<SocketAddr> = match (target.connect_host(), target.port()).to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
         Err(err) => {
-            return Err((
-                format!(
-                    "could not translate host name \"{}\" to address: {err}",
-                    target.connect_host()
-                ),
-                true,
+            return Err(HostFailure::before_connecting(
+                pgtls::libpq::host_lookup_failure_text(target.connect_host(), &err),
             ))
         }
     };
-    let mut last = (String::from("no addresses"), true);
+    let mut last = HostFailure::before_connecting(String::from("no addresses"));
     for addr in addrs {
         let label = server_label(&addr.ip().to_string());
-        let open = |timeout: Option<Duration>| match timeout {
-            Some(t) => TcpStream::connect_timeout(&addr, t.max(Duration::from_millis(1))),
-            None => TcpStream::connect(addr),
+        let open = |timeout: Option<Duration>| {
+            match timeout {
+                Some(t) => TcpStream::connect_timeout(&addr, t.max(Duration::from_millis(1))),
+                None => TcpStream::connect(addr),
+            }
+            .map_err(|err| connect_failure(err, false))
         };
         match run_plan(settings, target, config, report, &label, open) {
             Ok(()) => return Ok(()),
-            Err((message, try_next)) => {
-                last = (message, try_next);
+            Err(failure) => {
+                let try_next = failure.try_next;
+                last = failure;
                 if !try_next {
                     break;
                 }
@@ -214,7 +294,7 @@ fn run_plan<S, O>(
     report: &mut ProbeReport,
     label: &str,
     open: O,
-) -> Result<(), (String, bool)>
+) -> Result<(), HostFailure>
 where
     S: std::io::Read + std::io::Write + Deadline,
     O: FnMut(Option<Duration>) -> std::io::Result<S>,
@@ -287,10 +367,24 @@ where
         }
         Err(failed) => {
             record(&failed.attempts, report);
-            Err((
-                format!("{label} failed: {}", failed.error),
-                failed.try_next_host,
-            ))
+            let rejected_chain = match &failed.error {
+                ConnectError::Tls(err) => err
+                    .rejected_chain()
+                    .iter()
+                    .map(|der| summarize(der.as_ref()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Err(HostFailure {
+                message: format!("{label} failed: {}", failed.error),
+                try_next: failed.try_next_host,
+                reason: failed.error.to_string(),
+                rejected_chain,
+                hint: direct_tls_hint(
+                    failed.attempts.last().map(|a| a.method),
+                    server_hung_up(&failed.error),
+                ),
+            })
         }
     }
 }
@@ -317,6 +411,7 @@ fn fill_tls<S>(report: &mut ProbeReport, stream: &Stream<S>) {
         .collect();
 }
 
+/// One certificate for the report; an unparsable one is reported as such.
 pub fn summarize(der: &[u8]) -> CertSummary {
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => {
@@ -368,6 +463,33 @@ pub fn summarize(der: &[u8]) -> CertSummary {
 }
 
 impl ProbeReport {
+    /// Records the failure that ended the probe: its error, the chain the server presented
+    /// if it was rejected, and a hint.
+    pub fn record_failure(&mut self, failure: HostFailure) {
+        self.ok = false;
+        self.error = Some(failure.message);
+        self.failure_reason = Some(failure.reason);
+        self.certificates = failure.rejected_chain;
+        self.hint = failure.hint;
+    }
+
+    /// What verification achieved: `failed: <reason>` unless the connection succeeded;
+    /// `none (...)` for a plaintext connection; else what the settings verified.
+    pub fn verification_outcome(&self) -> String {
+        if !self.ok {
+            let reason = self
+                .failure_reason
+                .as_deref()
+                .or(self.error.as_deref())
+                .unwrap_or("connection failed");
+            return format!("failed: {reason}");
+        }
+        if self.tls == Some(false) && !self.verification.starts_with("none") {
+            return "none (plaintext connection)".into();
+        }
+        self.verification.clone()
+    }
+
     /// The report as one JSON object.
     pub fn to_json(&self) -> Value {
         json!({
@@ -377,7 +499,7 @@ impl ProbeReport {
             "cipher": self.cipher,
             "alpn": self.alpn,
             "sni": self.sni,
-            "verification": self.verification,
+            "verification": self.verification_outcome(),
             "auth": self.auth,
             "channel_binding": self.channel_binding,
             "server_version": self.server_version,
@@ -395,6 +517,7 @@ impl ProbeReport {
                 "same_connection": a.same_connection, "error": a.error,
             })).collect::<Vec<_>>(),
             "error": self.error,
+            "hint": self.hint,
         })
     }
 
@@ -434,21 +557,24 @@ impl ProbeReport {
                     "SNI sent:     {}",
                     self.sni.as_deref().unwrap_or("(none)")
                 ));
-                line(format!("verification: {}", self.verification));
-                for (i, c) in self.certificates.iter().enumerate() {
-                    line(format!(
-                        "certificate {i}: {} (X.509 v{})",
-                        c.subject, c.version
-                    ));
-                    line(format!("    issuer:   {}", c.issuer));
-                    if !c.sans.is_empty() {
-                        line(format!("    SANs:     {}", c.sans.join(", ")));
-                    }
-                    line(format!("    validity: {} .. {}", c.not_before, c.not_after));
-                }
             }
             Some(false) => line("TLS:          no (plaintext connection)".into()),
             None => {}
+        }
+        line(format!("verification: {}", self.verification_outcome()));
+        if !self.ok && !self.certificates.is_empty() {
+            line("rejected chain, as the server presented it:".into());
+        }
+        for (i, c) in self.certificates.iter().enumerate() {
+            line(format!(
+                "certificate {i}: {} (X.509 v{})",
+                c.subject, c.version
+            ));
+            line(format!("    issuer:   {}", c.issuer));
+            if !c.sans.is_empty() {
+                line(format!("    SANs:     {}", c.sans.join(", ")));
+            }
+            line(format!("    validity: {} .. {}", c.not_before, c.not_after));
         }
         if let Some(auth) = &self.auth {
             line(format!(
@@ -475,6 +601,9 @@ impl ProbeReport {
             Some(err) => line(format!("result:       FAILED: {err}")),
             None if self.ok => line("result:       ready for query".into()),
             None => {}
+        }
+        if let Some(hint) = &self.hint {
+            line(format!("hint:         {hint}"));
         }
         out
     }

@@ -28,8 +28,10 @@
 //! (checked with `openssl s_client` against an RSA-1024 server at level 2), so pgtls does not
 //! check there either.
 
-use super::chain::oid;
-use super::signature::{expect_tlv, split_spki, TAG_SEQUENCE};
+use super::errors::{ChainError, ChainFailure};
+use super::oid;
+use super::path::Link;
+use crate::verify::signature::{expect_tlv, split_spki, TAG_SEQUENCE};
 
 /// DER tag of an INTEGER.
 const TAG_INTEGER: u8 = 0x02;
@@ -107,6 +109,20 @@ fn ec_field_bits(point: &[u8]) -> Option<usize> {
     }
 }
 
+/// `check_auth_level` at security level 2: every key above the leaf, the trust anchor's (or bare
+/// anchor's) included (the leaf's was checked before the chain was built).
+pub(super) fn check_ca_key_strength(path: &[Link<'_>]) -> Result<(), ChainFailure> {
+    match path
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, link)| !meets_security_level_2(link.spki()))
+    {
+        Some((depth, _)) => Err(ChainFailure::at(ChainError::CaKeyTooSmall, depth)),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,12 +161,10 @@ mod tests {
     }
 
     #[test]
-    fn edwards_keys_are_secure() {
-        for kind in [&rcgen::PKCS_ED25519] {
-            let key = rcgen::KeyPair::generate_for(kind).expect("key");
-            let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
-            assert!(meets_security_level_2(&spki));
-        }
+    fn ed25519_keys_are_secure() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        assert!(meets_security_level_2(&spki));
     }
 
     #[test]
