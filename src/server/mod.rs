@@ -12,7 +12,7 @@
 //! | the client sends | the acceptor |
 //! |---|---|
 //! | `SSLRequest` | answers `S` when TLS is configured, then reads the ClientHello; else `N` and reads the next packet |
-//! | plaintext glued to `SSLRequest` | refuses it: `received unencrypted data after SSL request` (CVE-2021-23214) |
+//! | plaintext glued to `SSLRequest` | refuses it at once, without `S`: `received unencrypted data after SSL request` (CVE-2021-23214; PostgreSQL 17+ answers `S` and fails the TLS handshake on those bytes, 15 and 16 hang) |
 //! | a ClientHello glued to `SSLRequest` | answers `S`, then hands it to TLS, as PostgreSQL 17+ (which pushes bytes buffered after `SSLRequest` into the TLS handshake; 15 and 16 hang) |
 //! | `GSSENCRequest` | answers `N` (no GSSAPI), then reads the next packet |
 //! | a ClientHello as the first byte (`0x16`) | direct TLS (PostgreSQL 17+): ALPN `postgresql` required, or refused by policy |
