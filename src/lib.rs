@@ -220,8 +220,9 @@
 //! ## The server side
 //! [`server::Acceptor`] is the mirror image for proxies and poolers: it answers
 //! `SSLRequest` (`S`, or `N` without TLS) and `GSSENCRequest` (`N`), accepts PostgreSQL
-//! 17+ direct TLS with ALPN `postgresql`, refuses bytes glued to `SSLRequest`
-//! (CVE-2021-23214), refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
+//! 17+ direct TLS with ALPN `postgresql`, refuses plaintext glued to `SSLRequest`
+//! (CVE-2021-23214; a TLS ClientHello in the same write goes to TLS, as PostgreSQL 18),
+//! refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
 //! the user to use `sslmode=require`), and hands over the client's first packet
 //! (StartupMessage or CancelRequest) with the same [`Session`] type, whose
 //! [`Session::channel_binding`] is computed over the server's own certificate. Same

@@ -897,7 +897,7 @@ fn connect(
     (outcome, servers.len(), last)
 }
 
-/// libpq's behaviour against each acceptor policy, written from LIBPQ.md §2–3.
+/// libpq's behaviour against each acceptor policy, written from BEHAVIOUR.md#sslmode, #fallbacks and #direct-tls.
 fn expected(policy: Policy, mode: SslMode, negotiation: SslNegotiation) -> (&'static str, usize) {
     use Policy::*;
     let tls_offered = policy != PlaintextOnly;

@@ -1,5 +1,5 @@
 //! Certificate verification per sslmode, end to end through the negotiation, with
-//! certificates made at test time (LIBPQ.md §2, §4, §5).
+//! certificates made at test time (BEHAVIOUR.md#sslmode, #chain-verification, #crls, #host-names).
 //!
 //! Chain failures read `SSL error: certificate verify failed: <reason>` with OpenSSL's reason
 //! strings (`X509_verify_cert_error_string`, OpenSSL 3), as the crate docs promise; host-name
@@ -809,7 +809,7 @@ fn postgresql_documented_openssl_recipe_under_verify_full() {
 }
 
 // ------------------------------------------------------------------------------------------
-// The policy around verification failures (LIBPQ.md §2): a new connection.
+// The policy around verification failures (BEHAVIOUR.md#fallbacks): a new connection.
 
 #[test]
 fn prefer_with_a_root_file_and_an_unknown_ca_ends_in_plaintext_on_a_new_connection() {
