@@ -43,8 +43,7 @@
 //!   uses TLS, whatever `sslmode` says.
 //! - The password file is not read while resolving: a driver asks for it with
 //!   [`Settings::password_for`] (or [`Settings::password_file_lookup`], which also gives
-//!   libpq's warning for a file with group or world access, where libpq prints it). Its
-//!   port field is compared with the port's decimal value, not the port as written.
+//!   libpq's warning for a file with group or world access, where libpq prints it).
 //! - Service files are read as libpq 15 and 18 read them (no `servicefile` keyword, no
 //!   LDAP lookups).
 //! - Keywords pgtls does not act on are kept and, except for `target_session_attrs` and

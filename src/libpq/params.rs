@@ -91,6 +91,9 @@ pub struct HostTarget {
     host: String,
     hostaddr: Option<String>,
     port: u16,
+    /// The port as written (libpq matches password-file lines against this text);
+    /// empty when defaulted.
+    port_text: String,
 }
 
 impl HostTarget {
@@ -384,7 +387,8 @@ impl Settings {
             None => None,
         };
         let mut hosts = Vec::with_capacity(count);
-        for ((name, hostaddr), port) in names.into_iter().zip(hostaddrs).zip(ports) {
+        for ((name, hostaddr), port_text) in names.into_iter().zip(hostaddrs).zip(ports) {
+            let port = port_text.clone();
             let port = if port.is_empty() {
                 DEFAULT_PORT
             } else {
@@ -403,6 +407,7 @@ impl Settings {
                 host,
                 hostaddr,
                 port,
+                port_text,
             });
         }
 
@@ -474,8 +479,8 @@ impl Settings {
     ///
     /// The key is the host name (`hostaddr` when the entry has no name), the port, the
     /// database and the user. A Unix-socket entry for the default socket directory is
-    /// looked up as `localhost`. libpq compares the port as written; pgtls compares its
-    /// decimal value (`port=05432` looks up `5432`).
+    /// looked up as `localhost`. The port is compared as written (`port=05432` does not
+    /// match a `5432` line), `5432` when none was given.
     ///
     /// A file with group or world access, or that is not a plain file, is refused with
     /// libpq's warning (libpq prints it on standard error and goes on without a
@@ -492,7 +497,11 @@ impl Settings {
         if host.is_empty() || (is_unix_socket_path(host) && host == self.default_socket_dir) {
             host = "localhost";
         }
-        let port = target.port.to_string();
+        let port = if target.port_text.is_empty() {
+            DEFAULT_PORT.to_string()
+        } else {
+            target.port_text.clone()
+        };
         passfile::lookup(
             &path,
             &LookupKey {
@@ -1370,6 +1379,9 @@ mod tests {
         // socket directory does not.
         assert_eq!(password("user=u"), vec![Some("local".into())]);
         assert_eq!(password("user=u host=/sock"), vec![Some("local".into())]);
+        // The port as written, as libpq compares it.
+        assert_eq!(password("user=u port=5432"), vec![Some("local".into())]);
+        assert_eq!(password("user=u port=05432"), vec![None]);
         assert_eq!(password("user=u host=/other"), vec![None]);
         assert_eq!(
             password("user=u host=localhost"),
