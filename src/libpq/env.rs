@@ -12,11 +12,14 @@ type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// `PGSSLMODE`, ...), the operating-system user name (the default `user`), the home
 /// directory (where `~/.postgresql/root.crt`, `~/.pg_service.conf` and `~/.pgpass` live),
 /// and two places libpq has compiled in: the system configuration directory (where
-/// `pg_service.conf` is looked for when `PGSYSCONFDIR` is unset, [`DEFAULT_SYSCONFDIR`])
-/// and the Unix-socket directory used when no host is given ([`DEFAULT_SOCKET_DIR`]).
-/// Both default to Debian's libpq 15 and can be changed with
-/// [`Environment::with_sysconfdir`] and [`Environment::with_default_socket_dir`], to act
-/// as a libpq built differently (upstream's builds use `/tmp` for the socket).
+/// `pg_service.conf` is looked for when `PGSYSCONFDIR` is unset) and the Unix-socket
+/// directory used when no host is given ([`DEFAULT_SOCKET_DIR`]). They are Debian's libpq
+/// 15's and can be changed with [`Environment::with_sysconfdir`] and
+/// [`Environment::with_default_socket_dir`], to act as a libpq built differently
+/// (upstream's builds use `/tmp` for the socket). Only
+/// [`Environment::from_process_env`] starts with a system configuration directory
+/// ([`DEFAULT_SYSCONFDIR`]): an environment built by hand reads no system file unless
+/// it sets `PGSYSCONFDIR` or calls [`Environment::with_sysconfdir`].
 ///
 /// [`Environment::from_process_env`] reads the real ones, the way libpq does; the other
 /// constructors build one by hand, for tests or for programs that keep their settings
@@ -38,7 +41,7 @@ pub struct Environment {
     lookup: Lookup,
     os_user: Result<String, String>,
     home: Option<PathBuf>,
-    sysconfdir: PathBuf,
+    sysconfdir: Option<PathBuf>,
     socket_dir: String,
 }
 
@@ -78,7 +81,7 @@ impl Environment {
             lookup: Arc::new(|_| None),
             os_user: Err(NO_USER.to_owned()),
             home: None,
-            sysconfdir: PathBuf::from(DEFAULT_SYSCONFDIR),
+            sysconfdir: None,
             socket_dir: DEFAULT_SOCKET_DIR.to_owned(),
         }
     }
@@ -91,7 +94,7 @@ impl Environment {
             lookup: Arc::new(lookup),
             os_user: Err(NO_USER.to_owned()),
             home,
-            sysconfdir: PathBuf::from(DEFAULT_SYSCONFDIR),
+            sysconfdir: None,
             socket_dir: DEFAULT_SOCKET_DIR.to_owned(),
         }
     }
@@ -114,7 +117,8 @@ impl Environment {
     /// user ID from the password database, and the home directory from `HOME`, or from
     /// the password database when `HOME` is unset or empty.
     pub fn from_process_env() -> Self {
-        let mut env = Environment::from_fn(|name| std::env::var(name).ok());
+        let mut env = Environment::from_fn(|name| std::env::var(name).ok())
+            .with_sysconfdir(DEFAULT_SYSCONFDIR);
         let account = process_account();
         if env.home.is_none() {
             env.home = account.as_ref().ok().and_then(|a| a.1.clone());
@@ -136,9 +140,10 @@ impl Environment {
     }
 
     /// Sets the compiled-in system configuration directory (used when `PGSYSCONFDIR` is
-    /// unset; default [`DEFAULT_SYSCONFDIR`]).
+    /// unset; [`DEFAULT_SYSCONFDIR`] for [`Environment::from_process_env`], none for
+    /// the other constructors).
     pub fn with_sysconfdir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.sysconfdir = dir.into();
+        self.sysconfdir = Some(dir.into());
         self
     }
 
@@ -151,11 +156,11 @@ impl Environment {
     }
 
     /// Where `pg_service.conf` is looked for: `PGSYSCONFDIR` when set, else the
-    /// compiled-in directory.
-    pub fn sysconfdir(&self) -> PathBuf {
+    /// compiled-in directory, if any.
+    pub fn sysconfdir(&self) -> Option<PathBuf> {
         self.var("PGSYSCONFDIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| self.sysconfdir.clone())
+            .or_else(|| self.sysconfdir.clone())
     }
 
     /// The default Unix-socket directory (see [`Environment::with_default_socket_dir`]).
@@ -237,16 +242,24 @@ mod tests {
     #[test]
     fn compiled_in_directories_default_to_debians_and_can_be_changed() {
         let env = Environment::empty();
-        assert_eq!(env.sysconfdir(), PathBuf::from("/etc/postgresql-common"));
+        assert_eq!(env.sysconfdir(), None);
         assert_eq!(env.default_socket_dir(), DEFAULT_SOCKET_DIR);
         let env = env
             .with_sysconfdir("/etc/x")
             .with_default_socket_dir("/tmp");
-        assert_eq!(env.sysconfdir(), PathBuf::from("/etc/x"));
+        assert_eq!(env.sysconfdir(), Some(PathBuf::from("/etc/x")));
         assert_eq!(env.default_socket_dir(), "/tmp");
         // PGSYSCONFDIR beats the compiled-in directory.
         let env = Environment::from_vars([("PGSYSCONFDIR", "/srv/pg")]).with_sysconfdir("/etc/x");
-        assert_eq!(env.sysconfdir(), PathBuf::from("/srv/pg"));
+        assert_eq!(env.sysconfdir(), Some(PathBuf::from("/srv/pg")));
+        // The process environment has Debian's directory unless PGSYSCONFDIR is set.
+        let process = Environment::from_process_env();
+        if std::env::var_os("PGSYSCONFDIR").is_none() {
+            assert_eq!(
+                process.sysconfdir(),
+                Some(PathBuf::from(DEFAULT_SYSCONFDIR))
+            );
+        }
     }
 
     #[cfg(unix)]

@@ -38,7 +38,8 @@
 //! - The compiled-in directories are Debian's libpq 15's: the default host is the socket
 //!   directory [`DEFAULT_HOST`] (`/var/run/postgresql`; upstream's libpq uses `/tmp`) and
 //!   `pg_service.conf` is looked for in [`DEFAULT_SYSCONFDIR`] (`/etc/postgresql-common`)
-//!   when `PGSYSCONFDIR` is unset. [`Environment::with_default_socket_dir`] and
+//!   when `PGSYSCONFDIR` is unset (by [`Environment::from_process_env`]; an environment
+//!   built by hand has no such directory unless given one). [`Environment::with_default_socket_dir`] and
 //!   [`Environment::with_sysconfdir`] change them. As in libpq, a Unix-socket host never
 //!   uses TLS, whatever `sslmode` says.
 //! - The password file is not read while resolving: a driver asks for it with

@@ -184,11 +184,13 @@ pub(crate) fn apply_service(
     }
 
     // Then the system-wide file, when it exists.
-    let system_file = format!("{}/pg_service.conf", env.sysconfdir().display());
-    if Path::new(&system_file).metadata().is_ok()
-        && apply_file(&system_file, &service, params)? == FileResult::Found
-    {
-        return Ok(());
+    if let Some(dir) = env.sysconfdir() {
+        let system_file = format!("{}/pg_service.conf", dir.display());
+        if Path::new(&system_file).metadata().is_ok()
+            && apply_file(&system_file, &service, params)? == FileResult::Found
+        {
+            return Ok(());
+        }
     }
     Err(SettingsError::ServiceNotFound { service })
 }
