@@ -20,9 +20,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use pg::{Hba, Outcome, PgServer, PgVersion, ServerTls, SCRAM_USER, SUPERUSER};
-use pgtls::libpq::{
-    ConnParams, Environment, PasswordFileLookup, SOCKET_CONNECT_HINT, TCP_CONNECT_HINT,
-};
+use pgtls::libpq::{ConnParams, Environment, PasswordFileLookup};
 use support::certs::{Ca, LeafSpec};
 use support::probe::{probe, ProbeReport};
 
@@ -61,19 +59,8 @@ fn same_outcome(server: &PgServer, conninfo: &str, env: &[(&str, &str)], pgtls: 
     assert_eq!(libpq.connected, ours.connected, "{context}");
     assert_eq!(libpq.encrypted, ours.encrypted, "{context}");
     if !libpq.connected {
-        assert_eq!(without_connect_hint(libpq.error), ours.error, "{context}");
+        assert_eq!(libpq.error, ours.error, "{context}");
     }
-}
-
-/// libpq's error without the hint line it adds after a failed `connect()`: the probe
-/// (tests/support/probe.rs) reports the OS error alone.
-fn without_connect_hint(error: Option<String>) -> Option<String> {
-    error.map(|e| {
-        [SOCKET_CONNECT_HINT, TCP_CONNECT_HINT]
-            .iter()
-            .find_map(|hint| e.strip_suffix(&format!("\n\t{hint}")).map(str::to_owned))
-            .unwrap_or(e)
-    })
 }
 
 fn servers(tls: Option<ServerTls>, hba: Hba) -> Vec<PgServer> {
