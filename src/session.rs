@@ -173,6 +173,8 @@ impl Session {
             Plaintext::Truncated => Err(Error::UncleanEof),
             Plaintext::Empty => match &self.failed {
                 Some(err) => Err(err.clone()),
+                // After our close_notify nothing more is read (see `Self::close`).
+                None if self.closed => Ok(ApplicationData::Closed),
                 None if self.tls.saw_eof() => Err(Error::UncleanEof),
                 None => Ok(ApplicationData::NeedInput),
             },
@@ -181,6 +183,12 @@ impl Session {
 
     /// Queues close_notify (send it with [`Self::poll_output`]). Further plaintext is
     /// refused ([`Self::handle_application_data`] returns [`Error::Misuse`]).
+    ///
+    /// Closing ends both directions: data decrypted before the close can still be taken,
+    /// then [`Self::poll_application_data`] reports [`ApplicationData::Closed`], and TLS
+    /// bytes given to [`Self::handle_input`] afterwards are consumed and dropped. (rustls
+    /// treats its close_notify as its last alert; processing records after it could make
+    /// it send a second one, which its debug builds assert against.)
     pub fn close(&mut self) {
         self.closed = true;
         self.tls.send_close_notify();
