@@ -1,7 +1,16 @@
 //! Replays the committed cargo-fuzz corpus (fuzz/corpus/<target>/*) through the fuzz
 //! bodies on stable Rust, plus a few thousand pseudo-random inputs per target, so that
 //! plain `cargo test` catches regressions the fuzzers once found.
+//!
+//! The `verifier` corpus is replayed through the same chain generator the fuzz target
+//! uses (`fuzz/common/generated_chain.rs`, included here). The `verifier_openssl` corpus
+//! is not replayed: that target compares with the system's OpenSSL, and the library has
+//! no OpenSSL dependency; its pgtls half is the `verifier` body, so its seeds are
+//! replayed through that body instead.
 use std::fs;
+
+#[path = "../fuzz/common/generated_chain.rs"]
+mod generated_chain;
 use std::path::Path;
 
 type Body = fn(&[u8]);
@@ -15,12 +24,17 @@ const TARGETS: &[(&str, Body)] = &[
     ("credentials", pgtls::fuzz::credentials),
     ("conninfo", pgtls::fuzz::conninfo),
     ("acceptor", pgtls::fuzz::acceptor),
+    ("verifier", generated_chain::verifier_body),
 ];
+
+/// Corpora replayed through another target's body (see the module docs).
+const REPLAYED_ELSEWHERE: &[(&str, Body)] =
+    &[("verifier_openssl", generated_chain::verifier_body)];
 
 #[test]
 fn every_target_has_a_committed_corpus_and_replays_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    for (name, body) in TARGETS {
+    for (name, body) in TARGETS.iter().chain(REPLAYED_ELSEWHERE) {
         let dir = root.join(name);
         let entries: Vec<_> = fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("corpus for {name} missing at {}: {e}", dir.display()))
@@ -56,4 +70,27 @@ fn pseudo_random_inputs_never_panic() {
             body(&data);
         }
     }
+}
+
+/// The all-default chain is valid, and the generator's decisions reach the verifier:
+/// a chain the verifier must reject (an expired leaf) is rejected with OpenSSL's words.
+#[test]
+fn generated_chains_reach_the_verifier() {
+    let valid = generated_chain::generate(&[]).expect("the default chain");
+    let verdicts = pgtls::fuzz::verify_chain(&valid.input()).expect("the root file loads");
+    assert_eq!(verdicts.verify_ca, Ok(()), "{}", valid.description);
+    assert_eq!(verdicts.verify_full, Ok(()), "{}", valid.description);
+
+    // Header (7 bytes), then the root's choices (21 bytes), then the leaf's: validity 1.
+    let mut expired_leaf = vec![0u8; 7 + 21];
+    expired_leaf.extend([0; 17]);
+    expired_leaf.push(1);
+    let chain = generated_chain::generate(&expired_leaf).expect("a chain");
+    let verdicts = pgtls::fuzz::verify_chain(&chain.input()).expect("the root file loads");
+    assert_eq!(
+        verdicts.verify_ca,
+        Err("SSL error: certificate verify failed: certificate has expired".to_owned()),
+        "{}",
+        chain.description
+    );
 }
