@@ -94,3 +94,4 @@ fn generated_chains_reach_the_verifier() {
         chain.description
     );
 }
+
