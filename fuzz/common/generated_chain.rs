@@ -650,6 +650,19 @@ fn serial_of(cert: &[u8]) -> Option<Vec<u8>> {
     Some(serial.to_vec())
 }
 
+/// The DER subject Name of a certificate.
+pub fn subject_of(cert: &[u8]) -> Option<Vec<u8>> {
+    let (_, _, outer, _) = tlv(cert)?;
+    let (_, _, tbs, _) = tlv(outer)?;
+    let (tag, _, _, rest) = tlv(tbs)?;
+    // version? serial, signature, issuer, validity, subject
+    let mut cursor = if tag == 0xa0 { rest } else { tbs };
+    for _ in 0..4 {
+        cursor = tlv(cursor)?.3;
+    }
+    Some(tlv(cursor)?.1.to_vec())
+}
+
 /// One CRL for `issuer` (0 = none).
 fn make_crl(
     choice: u8,
