@@ -572,8 +572,8 @@ pub fn verify_chain(input: &ChainInput<'_>) -> Result<ChainVerdicts, String> {
     use rustls::client::danger::ServerCertVerifier;
     use rustls::pki_types::{ServerName, UnixTime};
 
-    let store = store_from_root_file(input.root_file, input.crls, None)
-        .map_err(|err| err.to_string())?;
+    let store =
+        store_from_root_file(input.root_file, input.crls, None).map_err(|err| err.to_string())?;
     let chain = ChainPolicy::Store(Arc::new(store));
     let algorithms = provider().signature_verification_algorithms;
     let server_name = ServerName::try_from(input.host.to_owned())

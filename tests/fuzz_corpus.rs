@@ -28,8 +28,7 @@ const TARGETS: &[(&str, Body)] = &[
 ];
 
 /// Corpora replayed through another target's body (see the module docs).
-const REPLAYED_ELSEWHERE: &[(&str, Body)] =
-    &[("verifier_openssl", generated_chain::verifier_body)];
+const REPLAYED_ELSEWHERE: &[(&str, Body)] = &[("verifier_openssl", generated_chain::verifier_body)];
 
 #[test]
 fn every_target_has_a_committed_corpus_and_replays_it() {
@@ -95,3 +94,77 @@ fn generated_chains_reach_the_verifier() {
     );
 }
 
+/// What verify-ca says about some of the committed `verifier` seeds (named after what
+/// they change): `None` accepted, `Some(reason)` rejected with OpenSSL's reason. Each
+/// of these verdicts was checked against OpenSSL by the `verifier_openssl` target.
+const SEED_VERDICTS: &[(&str, Option<&str>)] = &[
+    ("default", None),
+    ("one_intermediate", None),
+    ("two_intermediates", None),
+    ("leaf_v1", None),
+    ("root_v1", None),
+    ("chain_rsa_ed25519_p384", None),
+    ("leaf_expired", Some("certificate has expired")),
+    ("intermediate_expired", Some("certificate has expired")),
+    ("root_not_yet_valid", Some("certificate is not yet valid")),
+    ("leaf_not_after_now", Some("certificate has expired")),
+    ("leaf_not_before_now", None),
+    ("leaf_wrong_signer", Some("certificate signature failure")),
+    (
+        "leaf_akid_wrong",
+        Some("unable to get local issuer certificate"),
+    ),
+    ("intermediate_not_ca", Some("invalid CA certificate")),
+    ("intermediate_v1", Some("invalid CA certificate")),
+    (
+        "intermediate_no_keycertsign",
+        Some("invalid CA certificate"),
+    ),
+    (
+        "pathlen_zero_two_intermediates",
+        Some("path length constraint exceeded"),
+    ),
+    ("leaf_eku_client", Some("unsuitable certificate purpose")),
+    ("leaf_eku_sgc", None),
+    (
+        "nc_permitted_other_domain",
+        Some("permitted subtree violation"),
+    ),
+    ("nc_excluded_leaf_name", Some("excluded subtree violation")),
+    ("crl_empty", None),
+    ("crl_revokes_leaf", Some("certificate revoked")),
+    ("crl_expired", Some("CRL has expired")),
+    ("crl_wrong_signer", Some("CRL signature failure")),
+    (
+        "crl_missing_for_intermediate",
+        Some("unable to get certificate CRL"),
+    ),
+    ("crl_all_intermediates", None),
+    ("crl_idp_user_only", Some("different CRL scope")),
+    ("sent_reversed_with_root", None),
+    (
+        "sent_missing_intermediate",
+        Some("unable to get local issuer certificate"),
+    ),
+    ("root_file_with_intermediate", None),
+    (
+        "leaf_unknown_critical_extension",
+        Some("unhandled critical extension"),
+    ),
+];
+
+#[test]
+fn seed_chains_get_openssl_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/verifier");
+    for (name, expected) in SEED_VERDICTS {
+        let data = fs::read(dir.join(name)).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+        let chain = generated_chain::generate(&data).expect("a chain");
+        let verdicts = pgtls::fuzz::verify_chain(&chain.input()).expect("the root file loads");
+        let got = verdicts
+            .verify_ca
+            .as_ref()
+            .err()
+            .map(|m| pgtls::fuzz::chain_error_reason(m));
+        assert_eq!(got, *expected, "seed {name}: {}", chain.description);
+    }
+}
