@@ -206,11 +206,15 @@ fn subtree_choice(choice: u8) -> (bool, GeneralSubtree) {
 const SIGNATURE_LABELS: [(&str, &[u8]); 8] = [
     (
         "ecdsa-with-SHA256",
-        &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+        &[
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+        ],
     ),
     (
         "ecdsa-with-SHA384",
-        &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],
+        &[
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+        ],
     ),
     (
         "sha256WithRSAEncryption",
@@ -235,7 +239,9 @@ const SIGNATURE_LABELS: [(&str, &[u8]); 8] = [
     ("ed25519", &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]),
     (
         "ecdsa-with-SHA1",
-        &[0x30, 0x09, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+        &[
+            0x30, 0x09, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01,
+        ],
     ),
     (
         "ecdsa-with-SHA256, NULL params",
@@ -404,7 +410,8 @@ fn make_cert(
     let is_root = parent.is_none();
     let key = pick_key(c.key, if leaf { 3 } else { position });
     let mut params = CertificateParams::default();
-    params.distinguished_name = name_choice(c.subject).unwrap_or_else(|| default_name(position, leaf));
+    params.distinguished_name =
+        name_choice(c.subject).unwrap_or_else(|| default_name(position, leaf));
     params.is_ca = match c.basic_constraints % 8 {
         0 if leaf => IsCa::NoCa,
         0 | 3 => IsCa::Ca(BasicConstraints::Unconstrained),
@@ -479,13 +486,17 @@ fn make_cert(
     params.use_authority_key_identifier_extension = c.akid % 3 != 1;
     match c.extra_extension % 5 {
         1 => params.custom_extensions.push({
-            let mut ext = CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55_555, 1], vec![0x05, 0x00]);
+            let mut ext =
+                CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55_555, 1], vec![0x05, 0x00]);
             ext.set_criticality(true);
             ext
         }),
         2 => params
             .custom_extensions
-            .push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55_555, 2], vec![0x05, 0x00])),
+            .push(CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55_555, 2],
+                vec![0x05, 0x00],
+            )),
         3 => {
             // A second subjectAltName extension: duplicate extensions.
             let san = encode(0x30, &encode(0x82, b"other.example.org"));
@@ -532,7 +543,13 @@ fn make_cert(
     let _ = write!(
         description,
         "\n  [{position}{}] key={} signer={} {}{:?}",
-        if leaf { " leaf" } else if is_root { " root" } else { "" },
+        if leaf {
+            " leaf"
+        } else if is_root {
+            " root"
+        } else {
+            ""
+        },
         key_name(key),
         key_name(signer),
         if v1 { "v1 " } else { "" },
