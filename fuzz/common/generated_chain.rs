@@ -680,6 +680,22 @@ pub fn subject_of(cert: &[u8]) -> Option<Vec<u8>> {
     Some(tlv(cursor)?.1.to_vec())
 }
 
+/// True when a certificate's TBSCertificate `signature` AlgorithmIdentifier differs
+/// from its outer `signatureAlgorithm` (RFC 5280 §4.1.1.2 requires them equal).
+pub fn signature_algorithms_differ(cert: &[u8]) -> bool {
+    let inner_and_outer = || {
+        let (_, _, outer, _) = tlv(cert)?;
+        let (_, _, tbs, rest) = tlv(outer)?;
+        let (_, outer_alg, _, _) = tlv(rest)?;
+        let (tag, _, _, after_version) = tlv(tbs)?;
+        let cursor = if tag == 0xa0 { after_version } else { tbs };
+        let (_, _, _, after_serial) = tlv(cursor)?;
+        let (_, inner_alg, _, _) = tlv(after_serial)?;
+        Some(inner_alg != outer_alg)
+    };
+    inner_and_outer().unwrap_or(false)
+}
+
 /// One CRL for `issuer` (0 = none).
 fn make_crl(
     choice: u8,

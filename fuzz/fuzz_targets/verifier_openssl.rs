@@ -173,6 +173,18 @@ fn open_finding(chain: &GeneratedChain, openssl_reason: &str) -> Option<&'static
             return Some("finding 1: issuer ambiguity (OpenSSL does not backtrack)");
         }
     }
+    // Finding 2 (fuzz/findings/02-inner-signature-algorithm.md): pgtls does not check
+    // that a certificate's inner signature AlgorithmIdentifier equals the outer one;
+    // OpenSSL's X509_verify does and fails the signature.
+    let mismatched_labels = chain
+        .root_file
+        .iter()
+        .chain(&chain.intermediates)
+        .chain(std::iter::once(&chain.end_entity))
+        .any(|c| generated_chain::signature_algorithms_differ(c));
+    if openssl_reason == "certificate signature failure" && mismatched_labels {
+        return Some("finding 2: inner and outer signature algorithms differ");
+    }
     None
 }
 
