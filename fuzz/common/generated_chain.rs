@@ -433,7 +433,7 @@ fn make_cert(
             .iter()
             .enumerate()
             .filter(|(i, _)| (k - 1) & (1 << i) != 0)
-            .map(|(_, u)| u.clone())
+            .map(|(_, u)| *u)
             .collect(),
     };
     params.extended_key_usages = match c.eku {
@@ -569,8 +569,11 @@ fn make_cert(
 
 // ---- minimal DER handling for v1 conversion and signature relabelling ----
 
-/// Splits one TLV off the front: (tag, whole element, contents, rest).
-fn tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element split off the front of a buffer: (tag, whole element, contents, rest).
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// Splits one TLV off the front.
+fn tlv(data: &[u8]) -> Option<Tlv<'_>> {
     let tag = *data.first()?;
     let first = *data.get(1)?;
     let (len, header) = if first < 0x80 {
@@ -667,17 +670,27 @@ fn serial_of(cert: &[u8]) -> Option<Vec<u8>> {
     Some(serial.to_vec())
 }
 
-/// The DER subject Name of a certificate.
-pub fn subject_of(cert: &[u8]) -> Option<Vec<u8>> {
+/// The DER element at `index` of a TBSCertificate after the optional version
+/// (0 serial, 1 signature, 2 issuer, 3 validity, 4 subject).
+fn tbs_field(cert: &[u8], index: usize) -> Option<Vec<u8>> {
     let (_, _, outer, _) = tlv(cert)?;
     let (_, _, tbs, _) = tlv(outer)?;
     let (tag, _, _, rest) = tlv(tbs)?;
-    // version? serial, signature, issuer, validity, subject
     let mut cursor = if tag == 0xa0 { rest } else { tbs };
-    for _ in 0..4 {
+    for _ in 0..index {
         cursor = tlv(cursor)?.3;
     }
     Some(tlv(cursor)?.1.to_vec())
+}
+
+/// The DER subject Name of a certificate.
+pub fn subject_of(cert: &[u8]) -> Option<Vec<u8>> {
+    tbs_field(cert, 4)
+}
+
+/// True when a certificate names itself as its issuer (byte for byte).
+pub fn is_self_issued(cert: &[u8]) -> bool {
+    matches!((tbs_field(cert, 2), tbs_field(cert, 4)), (Some(i), Some(s)) if i == s)
 }
 
 /// True when a certificate's TBSCertificate `signature` AlgorithmIdentifier differs

@@ -173,6 +173,18 @@ fn open_finding(chain: &GeneratedChain, openssl_reason: &str) -> Option<&'static
             return Some("finding 1: issuer ambiguity (OpenSSL does not backtrack)");
         }
     }
+    // Finding 3 (fuzz/findings/03-trusted-intermediate.md): a CA certificate of the root
+    // file that is not self-issued. Once OpenSSL puts a trusted certificate in the chain
+    // it looks for the next issuer among trusted certificates only; pgtls goes on with
+    // the server's intermediates.
+    if no_issuer
+        && chain
+            .root_file
+            .iter()
+            .any(|c| !generated_chain::is_self_issued(c))
+    {
+        return Some("finding 3: non-self-signed certificate in the root file");
+    }
     // Finding 2 (fuzz/findings/02-inner-signature-algorithm.md): pgtls does not check
     // that a certificate's inner signature AlgorithmIdentifier equals the outer one;
     // OpenSSL's X509_verify does and fails the signature.
