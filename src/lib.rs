@@ -226,6 +226,7 @@ pub mod blocking;
 pub mod channel_binding;
 mod config;
 mod error;
+pub mod error_response;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
@@ -237,6 +238,7 @@ pub mod plan;
 mod scratch;
 pub mod server;
 mod session;
+pub mod setup;
 pub mod tls;
 #[cfg(feature = "tokio")]
 #[path = "io/tokio.rs"]
@@ -254,6 +256,7 @@ pub use config::{
 pub use error::{Blame, CertificateProblem, ConfigError, Error};
 pub use negotiate::{Negotiated, Negotiation, Poll};
 pub use session::{ApplicationData, Session};
+pub use setup::ConnectionSetup;
 
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;
