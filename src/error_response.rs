@@ -134,11 +134,17 @@ mod tests {
     fn refuses_malformed_messages() {
         use MalformedErrorResponse::*;
         assert_eq!(ErrorResponse::decode(b""), Err(NotAnErrorResponse));
-        assert_eq!(ErrorResponse::decode(b"R\0\0\0\x08\0\0\0\0"), Err(NotAnErrorResponse));
+        assert_eq!(
+            ErrorResponse::decode(b"R\0\0\0\x08\0\0\0\0"),
+            Err(NotAnErrorResponse)
+        );
         assert_eq!(ErrorResponse::decode(b"E\0\0"), Err(BadLength));
         assert_eq!(ErrorResponse::decode(b"E\0\0\0\x02"), Err(BadLength));
         assert_eq!(ErrorResponse::decode(&framed(b"SFATAL")), Err(Unterminated));
-        assert_eq!(ErrorResponse::decode(&framed(b"SFATAL\0")), Err(Unterminated));
+        assert_eq!(
+            ErrorResponse::decode(&framed(b"SFATAL\0")),
+            Err(Unterminated)
+        );
         assert_eq!(ErrorResponse::decode(&framed(b"\0x")), Err(Unterminated));
         let mut long = framed(b"\0");
         long.push(0);

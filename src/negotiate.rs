@@ -289,12 +289,11 @@ impl Negotiation {
     /// # Errors
     /// As [`Self::poll_output`].
     pub(crate) fn poll_output_into(&mut self, out: &mut bytes::BytesMut) -> Result<Poll, Error> {
-        let tls_output = |tls: &mut TlsConn, out: &mut bytes::BytesMut| {
-            match tls.poll_tls_output_into(out) {
+        let tls_output =
+            |tls: &mut TlsConn, out: &mut bytes::BytesMut| match tls.poll_tls_output_into(out) {
                 0 => None,
                 n => Some(Poll::Transmit(n)),
-            }
-        };
+            };
         match &mut self.state {
             State::SendingRequest { sent } => {
                 let rest = SSL_REQUEST.get(*sent..).unwrap_or_default();

@@ -271,7 +271,9 @@ impl ConnectionSetup {
                         return Ok(Action::Receive);
                     }
                     Ok(Poll::Done) => match attempt.into_negotiated() {
-                        Ok(Negotiated::Tls(session)) => self.state = State::Ready(Ready::Tls(session)),
+                        Ok(Negotiated::Tls(session)) => {
+                            self.state = State::Ready(Ready::Tls(session))
+                        }
                         Ok(Negotiated::Plaintext) => self.state = State::Ready(Ready::Plaintext),
                         Ok(Negotiated::SslRefused) => {
                             self.record(Some(Error::ServerRefusedSsl.to_string()));
@@ -360,7 +362,9 @@ impl ConnectionSetup {
     /// [`Error::Misuse`] when no negotiation is running and no startup awaits an outcome.
     pub fn handle_eof(&mut self) -> Result<(), Error> {
         match &mut self.state {
-            State::Negotiating { attempt, failed, .. } => {
+            State::Negotiating {
+                attempt, failed, ..
+            } => {
                 if attempt.handle_eof().is_err() {
                     *failed = true;
                 }
