@@ -97,7 +97,10 @@ fn run(mut setup: ConnectionSetup, network: &mut Network<'_>, knobs: &Knobs) -> 
     let mut host_now = 0;
     let mut attempts = Vec::new();
     for _ in 0..100_000 {
-        match setup.poll_output(&mut out).expect("no misuse in the driver") {
+        match setup
+            .poll_output(&mut out)
+            .expect("no misuse in the driver")
+        {
             Action::Open { host, method } => {
                 log.push(format!("open h{host} {method:?}"));
                 (input.clear(), out.clear(), wire.clear());
@@ -143,7 +146,10 @@ fn run(mut setup: ConnectionSetup, network: &mut Network<'_>, knobs: &Knobs) -> 
                 server = None;
             }
             Action::Ready(ready) => {
-                log.push(format!("ready {}", if ready.is_tls() { "tls" } else { "plain" }));
+                log.push(format!(
+                    "ready {}",
+                    if ready.is_tls() { "tls" } else { "plain" }
+                ));
                 let server = server.as_mut().expect("a transport");
                 let reply = startup(ready, server, &mut input, &mut wire);
                 match reply {
@@ -198,7 +204,9 @@ fn startup(
     let mut plain = BytesMut::new();
     match session.as_mut() {
         Some(session) => {
-            session.handle_application_data_buf(&mut &message[..]).unwrap();
+            session
+                .handle_application_data_buf(&mut &message[..])
+                .unwrap();
             let mut records = BytesMut::new();
             session.poll_output_into(&mut records);
             server.handle_client_bytes(&records).map_err(|_| None)?;
@@ -278,8 +286,14 @@ fn every_sslmode_against_every_server() {
     let servers: [(&str, ServerScript); 5] = [
         ("tls", tls.clone()),
         ("no-ssl", ServerScript::plaintext_only()),
-        ("hostssl", tls.clone().with_startup(StartupBehaviour::RejectPlaintext)),
-        ("hostnossl", tls.clone().with_startup(StartupBehaviour::RejectTls)),
+        (
+            "hostssl",
+            tls.clone().with_startup(StartupBehaviour::RejectPlaintext),
+        ),
+        (
+            "hostnossl",
+            tls.clone().with_startup(StartupBehaviour::RejectTls),
+        ),
         ("E", ServerScript::replying(Reply::E)),
     ];
     let refused = "server does not support SSL, but SSL was required";
@@ -310,7 +324,12 @@ fn every_sslmode_against_every_server() {
         (VerifyFull, "no-ssl", failed(refused, false), &["open h0 SslRequest", "close"]),
     ];
     for (mode, server, end, log) in expected {
-        let script = servers.iter().find(|(name, _)| *name == server).unwrap().1.clone();
+        let script = servers
+            .iter()
+            .find(|(name, _)| *name == server)
+            .unwrap()
+            .1
+            .clone();
         let r = one_host(&verified_config(mode, &pki), script, &Knobs::default());
         assert_eq!(r.end, end, "{mode} against {server}: {:?}", r.log);
         assert_eq!(r.log, log, "{mode} against {server}");
@@ -325,11 +344,19 @@ fn direct_tls_and_a_pre17_server() {
         .negotiation(SslNegotiation::Direct)
         .build()
         .unwrap();
-    let r = one_host(&direct, ServerScript::tls(pki.server.clone()), &Knobs::default());
+    let r = one_host(
+        &direct,
+        ServerScript::tls(pki.server.clone()),
+        &Knobs::default(),
+    );
     assert_eq!(r.end, established(true));
     assert_eq!(r.log, ["open h0 DirectTls", "ready tls"]);
     // A pre-17 server closes on a ClientHello: a TLS failure, no fallback under require.
-    let r = one_host(&direct, ServerScript::pre17_tls(pki.server), &Knobs::default());
+    let r = one_host(
+        &direct,
+        ServerScript::pre17_tls(pki.server),
+        &Knobs::default(),
+    );
     assert_eq!(r.end, failed("SSL SYSCALL error: EOF detected", false));
 }
 
@@ -363,8 +390,19 @@ fn prefer_falls_back_in_plaintext_after_a_certificate_failure() {
     let script = ServerScript::tls(pki.server);
     let r = one_host(&config, script, &Knobs::default());
     assert_eq!(r.end, established(false));
-    assert_eq!(r.log, ["open h0 SslRequest", "close", "open h0 Plaintext", "ready plain"]);
-    assert!(r.attempts[0].as_deref().unwrap().starts_with("SSL error: certificate verify failed"));
+    assert_eq!(
+        r.log,
+        [
+            "open h0 SslRequest",
+            "close",
+            "open h0 Plaintext",
+            "ready plain"
+        ]
+    );
+    assert!(r.attempts[0]
+        .as_deref()
+        .unwrap()
+        .starts_with("SSL error: certificate verify failed"));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -402,7 +440,11 @@ fn sqlstate_57p03_moves_to_the_next_host() {
         sqlstate: "57P03".into(),
         message: "the database system is starting up".into(),
     });
-    let r = one_host(&config(SslMode::Prefer), starting.clone(), &Knobs::default());
+    let r = one_host(
+        &config(SslMode::Prefer),
+        starting.clone(),
+        &Knobs::default(),
+    );
     assert_eq!(r.end, failed("the database system is starting up", true));
     // With two hosts the second one is tried, with its own plan.
     let hosts = vec![
@@ -412,13 +454,25 @@ fn sqlstate_57p03_moves_to_the_next_host() {
     let good = ServerScript::tls(pki.server);
     let r = run(
         ConnectionSetup::multi_host(hosts).unwrap(),
-        &mut |host, _| Some(if host == 0 { starting.clone() } else { good.clone() }),
+        &mut |host, _| {
+            Some(if host == 0 {
+                starting.clone()
+            } else {
+                good.clone()
+            })
+        },
         &Knobs::default(),
     );
     assert_eq!(r.end, End::Established { tls: true, host: 1 });
     assert_eq!(
         r.log,
-        ["open h0 SslRequest", "ready tls", "close", "open h1 SslRequest", "ready tls"]
+        [
+            "open h0 SslRequest",
+            "ready tls",
+            "close",
+            "open h1 SslRequest",
+            "ready tls"
+        ]
     );
 }
 
@@ -431,8 +485,14 @@ fn error_response_decoding_drives_the_rules() {
     // A malformed rejection still ends the attempt (no SQLSTATE: a plain rejection).
     let mut setup = ConnectionSetup::new(&config(SslMode::Allow));
     let mut out = BytesMut::new();
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Open { .. })));
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Ready(Ready::Plaintext))));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Ready(Ready::Plaintext))
+    ));
     setup.handle_startup_rejected(b"E\x00").unwrap();
     assert!(matches!(setup.poll_output(&mut out), Ok(Action::Close)));
     assert!(matches!(
@@ -463,7 +523,15 @@ fn connect_refused_moves_to_the_next_host_and_tls_failures_do_not() {
         &Knobs::default(),
     );
     assert_eq!(r.end, End::Established { tls: true, host: 1 });
-    assert_eq!(r.log, ["open h0 SslRequest", "close", "open h1 SslRequest", "ready tls"]);
+    assert_eq!(
+        r.log,
+        [
+            "open h0 SslRequest",
+            "close",
+            "open h1 SslRequest",
+            "ready tls"
+        ]
+    );
     assert_eq!(r.attempts[0].as_deref(), Some("connection refused"));
     // A server without SSL under require: a hard failure, the next host is not tried.
     let r = run(
@@ -496,8 +564,19 @@ fn a_reset_mid_handshake_is_a_tls_failure_prefer_falls_back() {
     let script = ServerScript::tls(pki.server);
     let r = one_host(&config(SslMode::Prefer), script.clone(), &knobs);
     assert_eq!(r.end, established(false));
-    assert_eq!(r.log, ["open h0 SslRequest", "close", "open h0 Plaintext", "ready plain"]);
-    assert!(r.attempts[0].as_deref().unwrap().starts_with("SSL SYSCALL error: "));
+    assert_eq!(
+        r.log,
+        [
+            "open h0 SslRequest",
+            "close",
+            "open h0 Plaintext",
+            "ready plain"
+        ]
+    );
+    assert!(r.attempts[0]
+        .as_deref()
+        .unwrap()
+        .starts_with("SSL SYSCALL error: "));
     // Under require it is the final error.
     let r = one_host(&config(SslMode::Require), script, &knobs);
     let End::Failed { message, next_host } = r.end else {
@@ -523,8 +602,14 @@ fn bytes_after_n_are_left_for_the_plaintext_protocol() {
     let script = ServerScript::replying(Reply::NThenBytes(b"hello".to_vec()));
     let mut setup = ConnectionSetup::new(&config(SslMode::Prefer));
     let mut out = BytesMut::new();
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Open { .. })));
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Transmit(8))));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Transmit(8))
+    ));
     let mut server = FakeServer::new(script);
     server.handle_client_bytes(&out).unwrap();
     assert!(matches!(setup.poll_output(&mut out), Ok(Action::Receive)));
@@ -549,11 +634,17 @@ fn events_in_the_wrong_order_are_typed_errors() {
     misuse(setup.handle_input(&mut &b"S"[..]).map(drop));
     misuse(setup.handle_eof());
     misuse(setup.handle_startup_accepted());
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Open { .. })));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
     // During the negotiation: no startup outcome.
     misuse(setup.handle_startup_accepted());
     misuse(setup.handle_startup_rejected(&error_response("28000", "x")));
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Transmit(8))));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Transmit(8))
+    ));
     setup.handle_input(&mut &b"N"[..]).unwrap();
     assert!(matches!(setup.poll_output(&mut out), Ok(Action::Ready(_))));
     // During the startup: polling and transport input are the driver's mistake.
@@ -572,8 +663,14 @@ fn events_in_the_wrong_order_are_typed_errors() {
 fn input_after_failure_is_refused() {
     let mut setup = ConnectionSetup::new(&config(SslMode::Require));
     let mut out = BytesMut::new();
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Open { .. })));
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Transmit(8))));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Transmit(8))
+    ));
     setup.handle_input(&mut &b"N"[..]).unwrap();
     assert!(matches!(setup.poll_output(&mut out), Ok(Action::Close)));
     let Ok(Action::Failed(failed)) = setup.poll_output(&mut out) else {
@@ -600,11 +697,17 @@ fn the_machine_consumes_only_the_response_byte_before_tls() {
     // Input offered before the request went out is not consumed (and not lost).
     let mut setup = ConnectionSetup::new(&config(SslMode::Prefer));
     let mut out = BytesMut::new();
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Open { .. })));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
     let mut early = BytesMut::from(&b"N"[..]);
     assert_eq!(setup.handle_input(&mut early).unwrap(), 0);
     assert_eq!(early.remaining(), 1);
-    assert!(matches!(setup.poll_output(&mut out), Ok(Action::Transmit(8))));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Transmit(8))
+    ));
     assert_eq!(setup.handle_input(&mut early).unwrap(), 1);
 }
 
