@@ -103,7 +103,9 @@ fn run(mut setup: ConnectionSetup, network: &mut Network<'_>, knobs: &Knobs) -> 
         {
             Action::Open { host, method } => {
                 log.push(format!("open h{host} {method:?}"));
-                (input.clear(), out.clear(), wire.clear());
+                input.clear();
+                out.clear();
+                wire.clear();
                 host_now = host;
                 server = network(host, opened).map(FakeServer::new);
                 opened += 1;

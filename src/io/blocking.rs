@@ -518,7 +518,8 @@ where
         // Each arm performs one IO step and reports its result to the machine.
         let report = match action {
             Action::Open { .. } => {
-                (out.clear(), input.clear());
+                out.clear();
+                input.clear();
                 if expired() {
                     setup.handle_timeout()
                 } else {
