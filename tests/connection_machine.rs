@@ -742,3 +742,45 @@ proptest! {
         prop_assert_eq!(whole.attempts, chunked.attempts);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any sequence of events, in any order, with any bytes: no panic, every call returns,
+    /// and once Done or Failed was handed out everything else is a misuse error.
+    #[test]
+    fn any_event_order_is_answered_without_panic(
+        events in proptest::collection::vec((0u8..8, proptest::collection::vec(any::<u8>(), 0..40)), 0..60),
+        mode in 0usize..4,
+    ) {
+        let mode = [SslMode::Disable, SslMode::Allow, SslMode::Prefer, SslMode::Require][mode];
+        let mut setup = ConnectionSetup::new(&config(mode));
+        let mut out = BytesMut::new();
+        let mut finished = false;
+        for (kind, bytes) in events {
+            let result = match kind {
+                0 | 1 => match setup.poll_output(&mut out) {
+                    Ok(Action::Done | Action::Failed(_)) => {
+                        prop_assert!(!finished);
+                        finished = true;
+                        Ok(())
+                    }
+                    Ok(_) => Ok(()),
+                    Err(err) => Err(err),
+                },
+                2 => setup.handle_input(&mut BytesMut::from(&bytes[..])).map(drop),
+                3 => setup.handle_eof(),
+                4 => setup.handle_transport_error(io::ErrorKind::ConnectionReset.into()),
+                5 => setup.handle_timeout(),
+                6 => setup.handle_startup_rejected(&bytes),
+                _ => setup.handle_startup_accepted(),
+            };
+            if finished {
+                prop_assert!(kind <= 1 || matches!(result, Err(Error::Misuse(_))), "{kind}: {result:?}");
+            }
+            if let Err(err) = result {
+                prop_assert!(matches!(err, Error::Misuse(_)), "{err:?}");
+            }
+        }
+    }
+}

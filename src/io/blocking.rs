@@ -6,6 +6,9 @@
 //!   with `connect_timeout` applied to everything from the first connect to the end of
 //!   the startup, as libpq does per host. The driver's startup and authentication run
 //!   in a callback so that `allow`/`prefer` can retry after the server rejects them.
+//!   It is a thin shell over [`crate::ConnectionSetup`]: it opens, writes, reads and
+//!   closes; the machine makes every decision (fallbacks, which transport errors are TLS
+//!   failures, next host, timeouts).
 //!
 //! ```no_run
 //! use std::net::TcpStream;
