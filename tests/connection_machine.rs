@@ -622,6 +622,20 @@ fn bytes_after_n_are_left_for_the_plaintext_protocol() {
         Ok(Action::Ready(Ready::Plaintext))
     ));
     assert_eq!(&input[..], b"hello");
+
+    // Any `Buf` works, chunked ones too: only the `N` is consumed.
+    let mut setup = ConnectionSetup::new(&config(SslMode::Prefer));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Open { .. })
+    ));
+    assert!(matches!(
+        setup.poll_output(&mut out),
+        Ok(Action::Transmit(8))
+    ));
+    let mut chained = (&b""[..]).chain(&b"N"[..]).chain(&b"hello"[..]);
+    assert_eq!(setup.handle_input(&mut chained).unwrap(), 1);
+    assert_eq!(chained.remaining(), 5);
 }
 
 // ------------------------------------------------------------------------------------------
