@@ -20,7 +20,15 @@ use std::time::{Duration, Instant};
 use pgtls::blocking::{self, StartupError, Stream};
 use pgtls::libpq::{ConnParams, Environment};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    // Errors in their Display form (libpq's words), not Debug.
+    if let Err(err) = run() {
+        eprintln!("connbench: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(conninfo), Some(n)) = (args.first(), args.get(1)) else {
         eprintln!("usage: connbench 'CONNINFO' N");

@@ -26,7 +26,15 @@ use tokio::net::TcpStream;
 #[path = "../benches/common/pgwire.rs"]
 mod pgwire;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    // Errors in their Display form (libpq's words), not Debug.
+    if let Err(err) = run() {
+        eprintln!("connbench_tokio: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let tokio_postgres = args.first().is_some_and(|a| a == "--tokio-postgres");
     if tokio_postgres {

@@ -22,7 +22,15 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use pgtls::rustls;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    // Errors in their Display form (libpq's words), not Debug.
+    if let Err(err) = run() {
+        eprintln!("connbench_tokio_postgres_rustls: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(conninfo), Some(n)) = (args.first(), args.get(1)) else {
         eprintln!("usage: connbench_tokio_postgres_rustls 'CONNINFO' N");

@@ -12,7 +12,7 @@
 //!
 //! Each cell shows what happened: `TLS`, `plain`, or the failure in libpq's words; a
 //! `+` marks a plan that needed a new connection. The last column checks the row
-//! against the behaviour LIBPQ.md describes; the demo exits with status 1 on any
+//! against the behaviour BEHAVIOUR.md#sslmode and BEHAVIOUR.md#fallbacks describe; the demo exits with status 1 on any
 //! disagreement.
 
 #[path = "../tests/support/certs.rs"]
@@ -97,7 +97,7 @@ fn startup(stream: &mut Stream<MemTransport>) -> Result<(), StartupError> {
     }
 }
 
-/// One server behaviour of the table and what LIBPQ.md says each sslmode gets.
+/// One server behaviour of the table and what BEHAVIOUR.md (#sslmode, #fallbacks) says each sslmode gets.
 struct Row {
     name: &'static str,
     script: ServerScript,
@@ -227,15 +227,15 @@ fn main() {
                 detail
             );
             if !agrees {
-                println!("  {:<12}      expected (LIBPQ.md): {expected}", "");
+                println!("  {:<12}      expected (BEHAVIOUR.md): {expected}", "");
             }
         }
         println!();
     }
     if disagreements == 0 {
-        println!("every row agrees with libpq's behaviour (LIBPQ.md)");
+        println!("every row agrees with libpq's behaviour (BEHAVIOUR.md#sslmode, #fallbacks)");
     } else {
-        println!("{disagreements} cell(s) disagree with LIBPQ.md");
+        println!("{disagreements} cell(s) disagree with BEHAVIOUR.md");
         std::process::exit(1);
     }
 }

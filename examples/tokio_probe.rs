@@ -18,10 +18,16 @@ mod startup;
 
 use std::io;
 
-use pgtls::libpq::{ChannelBinding, ConnParams, Environment, HostTarget, Settings};
-use pgtls::tokio::{connect_with_plan, AttemptRecord, Stream};
+use pgtls::libpq::{
+    connect_failure_text, host_lookup_failure_text, ChannelBinding, ConnParams, Environment,
+    HostTarget, Settings,
+};
+use pgtls::tokio::{connect_with_plan, AttemptRecord, ConnectError, Stream};
 use pgtls::Config;
-use probe::{describe_verification, method_name, summarize, AttemptReport, ProbeReport};
+use probe::{
+    describe_verification, direct_tls_hint, method_name, summarize, AttemptReport, HostFailure,
+    ProbeReport,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 const USAGE: &str = "usage: tokio_probe [--json] 'CONNINFO or URI'\n\n\
@@ -88,7 +94,7 @@ async fn run(conninfo: &str, env: &Environment) -> ProbeReport {
             return report;
         }
     };
-    let mut last_error = None;
+    let mut last_failure = None;
     for (target, config) in &targets {
         report.verification = describe_verification(config);
         match probe_host(&settings, target, config, &mut report).await {
@@ -97,15 +103,19 @@ async fn run(conninfo: &str, env: &Environment) -> ProbeReport {
                 report.error = None;
                 return report;
             }
-            Err((message, try_next)) => {
-                last_error = Some(message);
+            Err(failure) => {
+                let try_next = failure.try_next;
+                last_failure = Some(failure);
                 if !try_next {
                     break;
                 }
             }
         }
     }
-    report.error = last_error;
+    match last_failure {
+        Some(failure) => report.record_failure(failure),
+        None => report.error = Some("no host to connect to".into()),
+    }
     report
 }
 
@@ -132,16 +142,67 @@ async fn probe_host(
     target: &HostTarget,
     config: &Config,
     report: &mut ProbeReport,
-) -> Result<(), (String, bool)> {
+) -> Result<(), HostFailure> {
     let label = label(target);
+    // Failures in libpq's words: connect()'s with libpq's hint, the resolver's alone.
+    let connect_failure = |err: io::Error, unix_socket| {
+        io::Error::new(err.kind(), connect_failure_text(&err, unix_socket))
+    };
     #[cfg(unix)]
     if let Some(path) = target.unix_socket_path() {
-        let open = || tokio::net::UnixStream::connect(path.clone());
+        let open = || {
+            let path = path.clone();
+            async move {
+                tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|err| connect_failure(err, true))
+            }
+        };
         return run_plan(settings, target, config, report, &label, open).await;
     }
-    let (host, port) = (target.connect_host().to_owned(), target.port());
-    let open = || tokio::net::TcpStream::connect((host.clone(), port));
+    let host = target.connect_host();
+    let addrs: Vec<std::net::SocketAddr> =
+        match tokio::net::lookup_host((host, target.port())).await {
+            Ok(addrs) => addrs.collect(),
+            Err(err) => {
+                return Err(HostFailure::before_connecting(host_lookup_failure_text(
+                    host, &err,
+                )))
+            }
+        };
+    let open = || {
+        let addrs = addrs.clone();
+        async move {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+            for addr in addrs {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(err) => last = connect_failure(err, false),
+                }
+            }
+            Err(last)
+        }
+    };
     run_plan(settings, target, config, report, &label, open).await
+}
+
+/// Whether the server closed or reset the connection rather than answering (the tokio
+/// adapter's errors; `probe::server_hung_up` reads the blocking adapter's).
+fn server_hung_up(error: &ConnectError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match error {
+        ConnectError::Tls(
+            pgtls::Error::ClosedDuringHandshake
+            | pgtls::Error::ClosedBeforeSslResponse
+            | pgtls::Error::HandshakeTransport(_),
+        ) => true,
+        ConnectError::TlsIo(_) => true,
+        ConnectError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        ),
+        _ => false,
+    }
 }
 
 /// What the probe learns from the TLS session before tokio-postgres takes the stream.
@@ -190,7 +251,7 @@ async fn run_plan<S, O, F>(
     report: &mut ProbeReport,
     label: &str,
     open: O,
-) -> Result<(), (String, bool)>
+) -> Result<(), HostFailure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     O: FnMut() -> F,
@@ -198,7 +259,7 @@ where
 {
     let mut pg = tokio_postgres::Config::new();
     pg.user(settings.user()).dbname(settings.dbname());
-    if let Some(password) = settings.password() {
+    if let Some(password) = settings.password_for(target) {
         pg.password(password);
     }
     if let Some(name) = settings.application_name() {
@@ -267,10 +328,24 @@ where
         }
         Err(failed) => {
             record(&failed.attempts, report);
-            Err((
-                format!("{label} failed: {}", failed.error),
-                failed.try_next_host,
-            ))
+            let rejected_chain = match &failed.error {
+                ConnectError::Tls(err) => err
+                    .rejected_chain()
+                    .iter()
+                    .map(|der| summarize(der.as_ref()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Err(HostFailure {
+                message: format!("{label} failed: {}", failed.error),
+                try_next: failed.try_next_host,
+                reason: failed.error.to_string(),
+                rejected_chain,
+                hint: direct_tls_hint(
+                    failed.attempts.last().map(|a| a.method),
+                    server_hung_up(&failed.error),
+                ),
+            })
         }
     }
 }

@@ -237,6 +237,18 @@
 //!   libpq would send the raw string.
 //! - Chain failures read `SSL error: certificate verify failed: <reason>`, adding
 //!   OpenSSL's reason string to libpq's text.
+//! - Key sizes follow OpenSSL's security level 2 (libpq on Debian's OpenSSL 3) whenever a
+//!   chain is verified: an RSA key under 1963 bits (RSA-1024), DSA under 2048/224 or EC
+//!   under 224 bits (P-192) fails as `EE certificate key too weak` for the server's own
+//!   certificate and `CA certificate key too weak` for any certificate above it, the trust
+//!   anchor included. Without a root source nothing is checked, as libpq's
+//!   `SSL_VERIFY_NONE` (OpenSSL then completes the handshake with a weak key; pgtls's
+//!   provider cannot verify signatures of RSA keys under 2048 bits, so such a handshake
+//!   fails there).
+//! - The server side checks client certificates with the same rules and OpenSSL's
+//!   `ssl_client` purpose, and sends OpenSSL's alert for each failure, except
+//!   `internal_error` for oversized name constraints (`X509_V_ERR_UNSPECIFIED`), which a
+//!   rustls verifier cannot send: `certificate_unknown` goes instead.
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
@@ -250,8 +262,9 @@
 //! ## The server side
 //! [`server::Acceptor`] is the mirror image for proxies and poolers: it answers
 //! `SSLRequest` (`S`, or `N` without TLS) and `GSSENCRequest` (`N`), accepts PostgreSQL
-//! 17+ direct TLS with ALPN `postgresql`, refuses bytes glued to `SSLRequest`
-//! (CVE-2021-23214), refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
+//! 17+ direct TLS with ALPN `postgresql`, refuses plaintext glued to `SSLRequest`
+//! (CVE-2021-23214; a TLS ClientHello in the same write goes to TLS, as PostgreSQL 18),
+//! refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
 //! the user to use `sslmode=require`), and hands over the client's first packet
 //! (StartupMessage or CancelRequest) with the same [`Session`] type, whose
 //! [`Session::channel_binding`] is computed over the server's own certificate. Same

@@ -11,7 +11,7 @@
 //!   applied by reloading, the cases run in parallel worker threads; never during a reload.
 //! * A case compares: connected? and, when connected, encrypted? Any difference fails the test
 //!   with both outcomes and both error texts. libpq's fixed messages that pgtls claims to
-//!   reproduce (LIBPQ.md) must appear in the probe's error too; other text differences are
+//!   reproduce (BEHAVIOUR.md#error-messages) must appear in the probe's error too; other text differences are
 //!   printed as information.
 //!
 //! Skips with a notice when PostgreSQL is not installed (`scripts/install-postgres.sh`); with
@@ -1697,6 +1697,37 @@ fn build_matrix(
         );
     }
 
+    // --- 13b. transport failures: libpq's words (connectFailureMessage, getaddrinfo) ----------------
+    for mode in ["prefer", "verify-full"] {
+        m.add(
+            &on_host,
+            case(
+                "transport failures",
+                format!("sslmode={mode}: connection refused"),
+                format!("host=127.0.0.1 port=1 user=postgres dbname=postgres sslmode={mode} sslrootcert={root}"),
+            ),
+        );
+        m.add(
+            &on_host,
+            case(
+                "transport failures",
+                format!("sslmode={mode}: host name that does not resolve"),
+                format!("host=nosuch.invalid port={port} user=postgres dbname=postgres sslmode={mode} sslrootcert={root}"),
+            ),
+        );
+    }
+    m.add(
+        &on_host,
+        case(
+            "transport failures",
+            "no server on the socket".to_string(),
+            format!(
+                "host={} port=1 user=postgres dbname=postgres",
+                socket_dir.display()
+            ),
+        ),
+    );
+
     // --- 14. Unix-domain socket: never TLS ---------------------------------------------------------
     let sock = socket_dir.display().to_string();
     for mode in MODES.iter().chain(["default"].iter()) {
@@ -1736,7 +1767,7 @@ fn build_matrix(
 // Running and comparing
 // =============================================================================================
 
-/// libpq messages pgtls reproduces (LIBPQ.md). When psql's error contains one, the probe's
+/// libpq messages pgtls reproduces (BEHAVIOUR.md#error-messages). When psql's error contains one, the probe's
 /// error must contain the same text from there to the end of that line.
 const CLAIMED: &[&str] = &[
     "server does not support SSL, but SSL was required",
@@ -1753,6 +1784,11 @@ const CLAIMED: &[&str] = &[
     "invalid sslcertmode value: \"",
     "SSL certificate's name contains embedded null",
     "direct SSL connection was established without ALPN protocol negotiation extension",
+    "Connection refused",
+    "No such file or directory",
+    "Is the server running on that host and accepting TCP/IP connections?",
+    "Is the server running locally and accepting connections on that socket?",
+    "could not translate host name \"",
 ];
 
 /// The claimed messages libpq can only give after talking to the server.

@@ -1,5 +1,5 @@
 //! libpq's negotiation table as data: sslmode × sslnegotiation × server behaviour → the
-//! sequence of events → the outcome. Written from LIBPQ.md §2–3 (our own table, not copied
+//! sequence of events → the outcome. Written from BEHAVIOUR.md#sslmode, #fallbacks and #direct-tls (our own table, not copied
 //! from libpq's tests), run through `pgtls::blocking::connect` over an in-memory network whose
 //! servers are scripted postmasters, with a startup callback that sends a StartupMessage and
 //! reads AuthenticationOk or an ErrorResponse.

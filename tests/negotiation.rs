@@ -1,5 +1,5 @@
 //! The per-attempt machine against a scripted server in memory: every server behaviour of
-//! LIBPQ.md §1 and §3, TLS alerts, client certificates, the session, channel binding, misuse,
+//! BEHAVIOUR.md#sslrequest-reply and #direct-tls, TLS alerts, client certificates, the session, channel binding, misuse,
 //! the last-gasp alert, version limits and cancel requests.
 //!
 //! No verification here (no root certificates) except where a test says so: see

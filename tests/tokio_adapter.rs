@@ -445,7 +445,7 @@ fn err(message: &str) -> Outcome {
     Outcome::Err(message.to_owned())
 }
 
-/// libpq's behaviour (LIBPQ.md §1–2), written out per mode and server.
+/// libpq's behaviour (BEHAVIOUR.md#sslmode, #fallbacks), written out per mode and server.
 fn expected(mode: SslMode, server: Server) -> Outcome {
     use Server::*;
     use SslMode::*;

@@ -130,6 +130,15 @@ pub fn direct_tls_hint(last_method: Option<Method>, server_hung_up: bool) -> Opt
     (last_method == Some(Method::DirectTls) && server_hung_up).then(|| DIRECT_TLS_HINT.to_owned())
 }
 
+/// A failed `connect()` in libpq's words: the OS's text and libpq's hint line (the kind
+/// is kept, so timeouts and resets are still told apart).
+fn connect_failure(err: std::io::Error, unix_socket: bool) -> std::io::Error {
+    std::io::Error::new(
+        err.kind(),
+        pgtls::libpq::connect_failure_text(&err, unix_socket),
+    )
+}
+
 /// Whether the server closed or reset the connection (rather than answering).
 pub fn server_hung_up(error: &ConnectError) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
@@ -241,24 +250,28 @@ fn probe_host(
     #[cfg(unix)]
     if let Some(path) = target.unix_socket_path() {
         let label = server_label(&path);
-        let open = |_timeout: Option<Duration>| std::os::unix::net::UnixStream::connect(&path);
+        let open = |_timeout: Option<Duration>| {
+            std::os::unix::net::UnixStream::connect(&path).map_err(|err| connect_failure(err, true))
+        };
         return run_plan(settings, target, config, report, &label, open);
     }
     let addrs: Vec<SocketAddr> = match (target.connect_host(), target.port()).to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
         Err(err) => {
-            return Err(HostFailure::before_connecting(format!(
-                "could not translate host name \"{}\" to address: {err}",
-                target.connect_host()
-            )))
+            return Err(HostFailure::before_connecting(
+                pgtls::libpq::host_lookup_failure_text(target.connect_host(), &err),
+            ))
         }
     };
     let mut last = HostFailure::before_connecting(String::from("no addresses"));
     for addr in addrs {
         let label = server_label(&addr.ip().to_string());
-        let open = |timeout: Option<Duration>| match timeout {
-            Some(t) => TcpStream::connect_timeout(&addr, t.max(Duration::from_millis(1))),
-            None => TcpStream::connect(addr),
+        let open = |timeout: Option<Duration>| {
+            match timeout {
+                Some(t) => TcpStream::connect_timeout(&addr, t.max(Duration::from_millis(1))),
+                None => TcpStream::connect(addr),
+            }
+            .map_err(|err| connect_failure(err, false))
         };
         match run_plan(settings, target, config, report, &label, open) {
             Ok(()) => return Ok(()),
@@ -289,7 +302,7 @@ where
     let params = StartupParams {
         user: settings.user().to_owned(),
         database: settings.dbname().to_owned(),
-        password: settings.password().map(str::to_owned),
+        password: settings.password_for(target),
         application_name: settings.application_name().map(str::to_owned),
         channel_binding: match settings.channel_binding() {
             ChannelBinding::Disable => ChannelBindingMode::Disable,
