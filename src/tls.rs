@@ -178,6 +178,38 @@ impl TlsConn {
         written
     }
 
+    /// Appends pending TLS records to `out` (no zero-filling: rustls writes straight into
+    /// the spare capacity); returns the number of bytes appended.
+    pub(crate) fn poll_tls_output_into(&mut self, out: &mut bytes::BytesMut) -> usize {
+        use bytes::BufMut as _;
+        let before = out.len();
+        let mut writer = out.writer();
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut writer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        writer.into_inner().len() - before
+    }
+
+    /// Appends decrypted bytes to `out` straight from rustls's buffer (one copy).
+    pub(crate) fn poll_plaintext_into(&mut self, out: &mut bytes::BytesMut) -> Plaintext {
+        use std::io::BufRead as _;
+        let mut reader = self.conn.reader();
+        match reader.fill_buf() {
+            Ok([]) => Plaintext::Closed,
+            Ok(chunk) => {
+                let n = chunk.len();
+                out.extend_from_slice(chunk);
+                reader.consume(n);
+                Plaintext::Data(n)
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Plaintext::Empty,
+            Err(_) => Plaintext::Truncated,
+        }
+    }
+
     /// Whether the handshake is still going on.
     pub(crate) fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
