@@ -46,7 +46,7 @@
 //! | blocking `std::io` (any `Read + Write`) | [`blocking::connect`] (feature `blocking`, on by default) |
 //! | tokio (any `AsyncRead + AsyncWrite`) | `pgtls::tokio::connect` (feature `tokio`) |
 //! | tokio-postgres | `pgtls::tokio_postgres::connect_conninfo` for libpq's whole plan, or its `MakeTlsConnector` (feature `tokio-postgres`) |
-//! | your own event loop, a proxy, a fuzzer | the sans-IO core: [`plan::Plan`], [`Negotiation`], [`Session`] ([the driving contract](#the-sans-io-driving-contract)) |
+//! | your own event loop, a driver, a fuzzer | the sans-IO machine for the whole connection: [`ConnectionSetup`] ([the driving contract](#the-sans-io-driving-contract)); one attempt at a time: [`Negotiation`] |
 //! | settings built in code, no files or environment | [`Config::builder`] |
 //! | the server side (a proxy or pooler) | [`server::Acceptor`] |
 //!
