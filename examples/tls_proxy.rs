@@ -1,7 +1,8 @@
 //! A TLS-terminating proxy in front of a PostgreSQL server that speaks plaintext.
 //!
 //! ```text
-//! tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--allow-plaintext] [--no-direct]
+//! tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE]
+//!           [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]
 //! ```
 //!
 //! Clients connect with TLS (`SSLRequest`, or PostgreSQL 17+ direct TLS with ALPN
@@ -9,6 +10,14 @@
 //! `sslmode=require`, unless `--allow-plaintext`. Each client's first packet (a
 //! StartupMessage or a CancelRequest) is forwarded to the upstream server, then bytes are
 //! pumped both ways. One log line per client: method, TLS version, SNI, ALPN, user.
+//!
+//! As PostgreSQL's server: `--ca` requests client certificates and refuses those that do
+//! not verify against it or are revoked by `--crl` / `--crl-dir` (`could not accept SSL
+//! connection: certificate verify failed`); a client has `--startup-timeout` seconds
+//! (default 60, PostgreSQL's `authentication_timeout`) from connecting to its first
+//! packet, however it trickles its bytes; `SIGHUP` reloads the certificate, key, CA and
+//! CRL files for new connections while established sessions go on (a failed reload keeps
+//! the old files, as PostgreSQL does).
 //!
 //! Threads and blocking `std::net`: the acceptor and the session are sans-IO, so the
 //! same code would run in an event loop. Try it:
@@ -25,17 +34,23 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pgtls::plan::Method;
-use pgtls::server::{error_response, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTls};
+use pgtls::server::{
+    error_response, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTlsFiles,
+    SharedAcceptorConfig,
+};
 use pgtls::{ApplicationData, Poll, Session};
 
 /// One TLS record plus headers.
 const BUF_LEN: usize = 17 * 1024;
-/// How long a client may take to finish TLS and send its first packet (PostgreSQL's
+/// The acceptor's buffers: the ClientHello arrives in pieces of any size, and its
+/// output (`S`, the ServerHello flight) is handed out in as many pieces as needed.
+const ACCEPT_BUF_LEN: usize = 4 * 1024;
+/// How long a client may take from connecting to its first packet (PostgreSQL's
 /// `authentication_timeout` default).
-const ACCEPT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where each log line goes.
 pub type Logger = Arc<dyn Fn(String) + Send + Sync>;
@@ -55,15 +70,25 @@ pub struct Options {
     pub allow_plaintext: bool,
     /// Accept direct TLS (default on).
     pub direct: bool,
+    /// PEM CA file for client certificates (PostgreSQL's `ssl_ca_file`).
+    pub ca: Option<PathBuf>,
+    /// CRL file for client certificates (`ssl_crl_file`).
+    pub crl: Option<PathBuf>,
+    /// Directory of CRL files (`ssl_crl_dir`).
+    pub crl_dir: Option<PathBuf>,
+    /// From connecting to the first packet (`authentication_timeout`).
+    pub startup_timeout: Duration,
 }
 
-const USAGE: &str = "usage: tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--allow-plaintext] [--no-direct]";
+const USAGE: &str = "usage: tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]";
 
 impl Options {
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
         let (mut listen, mut upstream, mut cert, mut key) = (None, None, None, None);
         let (mut allow_plaintext, mut direct) = (false, true);
+        let (mut ca, mut crl, mut crl_dir) = (None, None, None);
+        let mut startup_timeout = DEFAULT_STARTUP_TIMEOUT;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -72,6 +97,20 @@ impl Options {
                 "--upstream" => upstream = Some(value("--upstream")?),
                 "--cert" => cert = Some(PathBuf::from(value("--cert")?)),
                 "--key" => key = Some(PathBuf::from(value("--key")?)),
+                "--ca" => ca = Some(PathBuf::from(value("--ca")?)),
+                "--crl" => crl = Some(PathBuf::from(value("--crl")?)),
+                "--crl-dir" => crl_dir = Some(PathBuf::from(value("--crl-dir")?)),
+                "--startup-timeout" => {
+                    let seconds = value("--startup-timeout")?;
+                    startup_timeout = seconds
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                        .map(Duration::from_secs_f64)
+                        .ok_or(format!(
+                            "invalid --startup-timeout {seconds:?}: seconds between 0 and 86400"
+                        ))?;
+                }
                 "--allow-plaintext" => allow_plaintext = true,
                 "--no-direct" => direct = false,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -86,16 +125,34 @@ impl Options {
             key: key.ok_or_else(|| missing("--key"))?,
             allow_plaintext,
             direct,
+            ca,
+            crl,
+            crl_dir,
+            startup_timeout,
         })
     }
 
-    /// The acceptor policy these options describe (reads the certificate and key).
+    /// The server's TLS files these options name.
+    pub fn tls_files(&self) -> ServerTlsFiles {
+        let mut files = ServerTlsFiles::new(&self.cert, &self.key);
+        if let Some(ca) = &self.ca {
+            files = files.ca_file(ca);
+        }
+        if let Some(crl) = &self.crl {
+            files = files.crl_file(crl);
+        }
+        if let Some(dir) = &self.crl_dir {
+            files = files.crl_dir(dir);
+        }
+        files
+    }
+
+    /// The acceptor policy these options describe (reads the TLS files).
     pub fn acceptor_config(&self) -> Result<AcceptorConfig, String> {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))
-        };
-        let tls = ServerTls::from_pem(&read(&self.cert)?, &read(&self.key)?)
-            .map_err(|e| e.to_string())?;
+        if self.ca.is_none() && (self.crl.is_some() || self.crl_dir.is_some()) {
+            return Err("--crl and --crl-dir need --ca".into());
+        }
+        let tls = self.tls_files().load().map_err(|e| e.to_string())?;
         let config = if self.allow_plaintext {
             AcceptorConfig::allow_plaintext(tls)
         } else {
@@ -108,21 +165,21 @@ impl Options {
 /// A bound proxy.
 pub struct Proxy {
     listener: TcpListener,
-    config: AcceptorConfig,
-    upstream: String,
+    options: Options,
+    config: SharedAcceptorConfig,
     log: Logger,
 }
 
 impl Proxy {
     /// Binds the listening socket.
     pub fn bind(options: &Options, log: Logger) -> Result<Proxy, String> {
-        let config = options.acceptor_config()?;
+        let config = SharedAcceptorConfig::new(options.acceptor_config()?);
         let listener = TcpListener::bind(&options.listen)
             .map_err(|e| format!("could not listen on {}: {e}", options.listen))?;
         Ok(Proxy {
             listener,
+            options: options.clone(),
             config,
-            upstream: options.upstream.clone(),
             log,
         })
     }
@@ -132,21 +189,64 @@ impl Proxy {
         self.listener.local_addr()
     }
 
+    /// What reloads the configuration (the proxy keeps serving while it runs).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            options: self.options.clone(),
+            config: self.config.clone(),
+            log: self.log.clone(),
+        }
+    }
+
     /// Serves clients forever, one thread each.
     pub fn serve(self) {
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (config, upstream, log) =
-                (self.config.clone(), self.upstream.clone(), self.log.clone());
-            thread::spawn(move || {
+            let accepted_at = Instant::now();
+            // The configuration current now: a reload affects new connections only.
+            let config = self.config.current();
+            let (upstream, log) = (self.options.upstream.clone(), self.log.clone());
+            let deadline = accepted_at + self.options.startup_timeout;
+            let spawned = thread::Builder::new().spawn(move || {
                 let peer = stream
                     .peer_addr()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|_| "?".into());
-                if let Err(err) = handle_client(stream, &config, &upstream, &peer, &log) {
+                if let Err(err) = handle_client(stream, &config, deadline, &upstream, &peer, &log) {
                     log(format!("{peer}: {err}"));
                 }
             });
+            if let Err(err) = spawned {
+                (self.log)(format!("could not start a thread for a client: {err}"));
+            }
+        }
+    }
+}
+
+/// Reloads the TLS files into the running proxy (what `SIGHUP` does).
+#[derive(Clone)]
+pub struct Reloader {
+    options: Options,
+    config: SharedAcceptorConfig,
+    log: Logger,
+}
+
+impl Reloader {
+    /// Reads the files again; on success new connections use them, on failure the
+    /// old configuration stays (logged either way).
+    pub fn reload(&self) -> Result<(), String> {
+        match self.options.acceptor_config() {
+            Ok(config) => {
+                self.config.replace(config);
+                (self.log)("configuration reloaded".into());
+                Ok(())
+            }
+            Err(err) => {
+                (self.log)(format!(
+                    "reload failed, keeping the previous configuration: {err}"
+                ));
+                Err(err)
+            }
         }
     }
 }
@@ -154,15 +254,15 @@ impl Proxy {
 fn handle_client(
     mut client: TcpStream,
     config: &AcceptorConfig,
+    deadline: Instant,
     upstream: &str,
     peer: &str,
     log: &Logger,
 ) -> Result<(), String> {
-    client
-        .set_read_timeout(Some(ACCEPT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let (accepted, leftover) = accept(&mut client, config).map_err(|e| format!("refused: {e}"))?;
+    let (accepted, leftover) =
+        accept(&mut client, config, deadline).map_err(|e| format!("refused: {e}"))?;
     client.set_read_timeout(None).map_err(|e| e.to_string())?;
+    client.set_write_timeout(None).map_err(|e| e.to_string())?;
     log(describe(peer, &accepted));
     let Accepted {
         session, packet, ..
@@ -193,32 +293,71 @@ fn handle_client(
     }
 }
 
-/// Runs the acceptor over the socket; returns the client and the bytes read past it.
-fn accept(client: &mut TcpStream, config: &AcceptorConfig) -> Result<(Accepted, Vec<u8>), String> {
+/// What a client that missed the startup deadline is told in the log (PostgreSQL closes
+/// such a connection without a word).
+const STARTUP_TIMEOUT_MESSAGE: &str = "timeout expired before the startup packet";
+
+/// Arms the socket's timeouts with what is left until `deadline`: a deadline from accept
+/// to the first packet, not a per-read timeout (a client trickling a byte now and then
+/// is still cut off on time).
+fn arm(client: &TcpStream, deadline: Instant) -> Result<(), String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(STARTUP_TIMEOUT_MESSAGE.into());
+    }
+    client
+        .set_read_timeout(Some(left))
+        .and_then(|()| client.set_write_timeout(Some(left)))
+        .map_err(|e| e.to_string())
+}
+
+/// An I/O error while accepting, a timeout named as such.
+fn io_error(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => STARTUP_TIMEOUT_MESSAGE.into(),
+        _ => err.to_string(),
+    }
+}
+
+/// Runs the acceptor over the socket until `deadline`; returns the client and the bytes
+/// read past it.
+fn accept(
+    client: &mut TcpStream,
+    config: &AcceptorConfig,
+    deadline: Instant,
+) -> Result<(Accepted, Vec<u8>), String> {
     let mut acceptor = Acceptor::new(config);
-    let mut out = vec![0u8; BUF_LEN];
-    let mut incoming = vec![0u8; BUF_LEN];
+    let mut out = vec![0u8; ACCEPT_BUF_LEN];
+    let mut incoming = vec![0u8; ACCEPT_BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     let mut stalled = false;
     loop {
         match acceptor.poll_output(&mut out) {
             Ok(Poll::Transmit(n)) => {
-                client.write_all(&out[..n]).map_err(|e| e.to_string())?;
+                arm(client, deadline)?;
+                client.write_all(&out[..n]).map_err(|e| io_error(&e))?;
                 stalled = false;
                 continue;
             }
             Ok(Poll::Done) => break,
             Ok(Poll::NeedInput) => {}
             Ok(Poll::BufferTooSmall { .. }) => return Err("output buffer too small".into()),
-            // The last words (ErrorResponse, alert) were sent above: now the error.
-            Err(err) => return Err(err.to_string()),
+            // The last words (ErrorResponse, alert) were sent above: now the error, with
+            // the detail line PostgreSQL 17+ logs under it.
+            Err(err) => {
+                return Err(match err.detail() {
+                    Some(detail) => format!("{err}; DETAIL: {detail}"),
+                    None => err.to_string(),
+                })
+            }
         }
         if stalled {
             return Err("acceptor made no progress".into());
         }
         if start == end {
             start = 0;
-            end = client.read(&mut incoming).map_err(|e| e.to_string())?;
+            arm(client, deadline)?;
+            end = client.read(&mut incoming).map_err(|e| io_error(&e))?;
             if end == 0 {
                 let _ = acceptor.handle_eof();
                 continue;
@@ -430,6 +569,27 @@ fn pump_plain(client: TcpStream, mut server: TcpStream, leftover: Vec<u8>) -> Re
     Ok(())
 }
 
+/// Installs a SIGHUP handler (tokio's, on a small runtime of its own) and reloads on
+/// every signal, in a thread of its own.
+fn reload_on_sighup(reloader: Reloader) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let mut hangups = {
+        let _entered = runtime.enter();
+        signal(SignalKind::hangup())?
+    };
+    thread::spawn(move || {
+        runtime.block_on(async move {
+            while hangups.recv().await.is_some() {
+                let _ = reloader.reload();
+            }
+        });
+    });
+    Ok(())
+}
+
 fn main() {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
@@ -446,6 +606,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // The handler is installed before "listening" is printed: from then on SIGHUP
+    // reloads instead of ending the process.
+    if let Err(err) = reload_on_sighup(proxy.reloader()) {
+        eprintln!("tls_proxy: cannot handle SIGHUP: {err}");
+        std::process::exit(1);
+    }
     match proxy.local_addr() {
         Ok(addr) => eprintln!(
             "tls_proxy: listening on {addr}, upstream {}, {}",

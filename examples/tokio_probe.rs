@@ -259,7 +259,7 @@ where
 {
     let mut pg = tokio_postgres::Config::new();
     pg.user(settings.user()).dbname(settings.dbname());
-    if let Some(password) = settings.password() {
+    if let Some(password) = settings.password_for(target) {
         pg.password(password);
     }
     if let Some(name) = settings.application_name() {

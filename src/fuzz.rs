@@ -525,3 +525,109 @@ fn live_client_prefix(
     }
     true
 }
+
+/// A server's chain and the client's trust material, as DER: what the verifier fuzz
+/// targets (`fuzz/fuzz_targets/verifier*.rs`) generate and hand to [`verify_chain`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChainInput<'a> {
+    /// The certificates of the root file (`sslrootcert`).
+    pub root_file: &'a [rustls::pki_types::CertificateDer<'static>],
+    /// The CRLs (`sslcrl`); CRL checking is on when any parses, as in libpq.
+    pub crls: &'a [rustls::pki_types::CertificateRevocationListDer<'static>],
+    /// The server's certificate.
+    pub end_entity: &'a rustls::pki_types::CertificateDer<'static>,
+    /// The rest of what the server sends, in its order.
+    pub intermediates: &'a [rustls::pki_types::CertificateDer<'static>],
+    /// The host name verify-full checks.
+    pub host: &'a str,
+    /// The verification time, seconds since the Unix epoch.
+    pub now_unix: u64,
+}
+
+/// pgtls's verdicts on one chain in every sslmode that checks the chain (`Err` holds
+/// the message the connection would fail with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainVerdicts {
+    /// `require` with a root file (libpq then verifies as verify-ca does).
+    pub require: Result<(), String>,
+    /// `verify-ca`.
+    pub verify_ca: Result<(), String>,
+    /// `verify-full` against [`ChainInput::host`].
+    pub verify_full: Result<(), String>,
+}
+
+/// The prefix of every chain error (OpenSSL's wording, as libpq reports it).
+pub const CHAIN_ERROR_PREFIX: &str = "SSL error: certificate verify failed: ";
+
+/// Verifies a chain the way a connection would in require (with roots), verify-ca and
+/// verify-full, through the verifier's `verify_server_cert`, and checks what must hold
+/// between the modes: require and verify-ca agree, verify-full accepts only what
+/// verify-ca accepts, and chain errors carry OpenSSL's wording.
+///
+/// # Errors
+/// The root file or CRLs were refused when the trust store was built (the connection
+/// fails before any handshake): the configuration error's message.
+pub fn verify_chain(input: &ChainInput<'_>) -> Result<ChainVerdicts, String> {
+    use crate::verify::{store_from_root_file, ChainPolicy, LibpqVerifier};
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+
+    let store =
+        store_from_root_file(input.root_file, input.crls, None).map_err(|err| err.to_string())?;
+    let chain = ChainPolicy::Store(Arc::new(store));
+    let algorithms = provider().signature_verification_algorithms;
+    let server_name = ServerName::try_from(input.host.to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("db.example.com").expect("a valid name"));
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(input.now_unix));
+    // The same verifier settings the Config builder makes for each mode (config.rs):
+    // a root file makes require verify the chain; only verify-full checks the host.
+    let verdict = |host: Option<String>| {
+        LibpqVerifier::new(chain.clone(), host, algorithms)
+            .verify_server_cert(
+                input.end_entity,
+                input.intermediates,
+                &server_name,
+                &[],
+                now,
+            )
+            .map(|_| ())
+            .map_err(|err| crate::error::from_rustls(err).to_string())
+    };
+    let verdicts = ChainVerdicts {
+        require: verdict(None),
+        verify_ca: verdict(None),
+        verify_full: verdict(Some(input.host.to_owned())),
+    };
+    assert_eq!(
+        verdicts.require, verdicts.verify_ca,
+        "require with a root file must verify exactly as verify-ca"
+    );
+    if verdicts.verify_full.is_ok() {
+        assert!(
+            verdicts.verify_ca.is_ok(),
+            "verify-full accepted a chain verify-ca rejects: {verdicts:?}"
+        );
+    }
+    if let Err(message) = &verdicts.verify_ca {
+        assert!(
+            message.starts_with(CHAIN_ERROR_PREFIX),
+            "a chain error without OpenSSL's prefix: {message}"
+        );
+    }
+    if let (Ok(()), Err(message)) = (&verdicts.verify_ca, &verdicts.verify_full) {
+        assert!(
+            !message.contains(CHAIN_ERROR_PREFIX) && !message.is_empty(),
+            "verify-full failed on the chain verify-ca accepted: {message}"
+        );
+    }
+    Ok(verdicts)
+}
+
+/// The reason part of a chain error (after [`CHAIN_ERROR_PREFIX`]), for comparing with
+/// OpenSSL's `X509_verify_cert_error_string`.
+pub fn chain_error_reason(message: &str) -> &str {
+    match message.find(CHAIN_ERROR_PREFIX) {
+        Some(at) => &message[at + CHAIN_ERROR_PREFIX.len()..],
+        None => message,
+    }
+}

@@ -46,7 +46,7 @@
 //! | blocking `std::io` (any `Read + Write`) | [`blocking::connect`] (feature `blocking`, on by default) |
 //! | tokio (any `AsyncRead + AsyncWrite`) | `pgtls::tokio::connect` (feature `tokio`) |
 //! | tokio-postgres | `pgtls::tokio_postgres::connect_conninfo` for libpq's whole plan, or its `MakeTlsConnector` (feature `tokio-postgres`) |
-//! | your own event loop, a proxy, a fuzzer | the sans-IO core: [`plan::Plan`], [`Negotiation`], [`Session`] ([the driving contract](#the-sans-io-driving-contract)) |
+//! | your own event loop, a driver, a fuzzer | the sans-IO machine for the whole connection: [`ConnectionSetup`] ([the driving contract](#the-sans-io-driving-contract)); one attempt at a time: [`Negotiation`] |
 //! | settings built in code, no files or environment | [`Config::builder`] |
 //! | the server side (a proxy or pooler) | [`server::Acceptor`] |
 //!
@@ -101,77 +101,119 @@
 //!
 //! ## The sans-IO driving contract
 //!
-//! 1. Build a [`Config`] once per host ([`Config::builder`]); it holds the shared
-//!    `Arc<rustls::ClientConfig>` (roots, CRLs and keys parsed once).
-//! 2. Make a [`plan::Plan`] with [`Config::plan`] and ask it for a step with
-//!    [`plan::Plan::poll_step`]: `Connect(method)` means open a new connection.
-//! 3. Start the attempt with [`Negotiation::new`] and loop:
-//!    - [`Negotiation::poll_output`] into your buffer: on `Transmit(n)` send those `n`
-//!      bytes; on `NeedInput` read from the socket and pass the bytes to
-//!      [`Negotiation::handle_input`] (it returns how many it consumed: keep the rest),
-//!      or call [`Negotiation::handle_eof`] when the socket closed; on `Done` stop.
-//!    - Any `Err` ends the attempt; keep calling `poll_output` until it returns the
-//!      error again to flush the last alert if you like.
-//! 4. [`Negotiation::into_negotiated`] gives the outcome: a TLS [`Session`], `SslRefused`
-//!    (the server said `N`) or `Plaintext`.
-//! 5. Report how the attempt ended with [`plan::Plan::handle_attempt_end`] — including
-//!    the driver's own news: the server rejected the startup or the password
-//!    ([`plan::AttemptEnd::StartupRejected`]), or the connection is ready
-//!    ([`plan::AttemptEnd::Established`]) — and go back to step 2. `Continue(Plaintext)`
-//!    means keep the same socket unencrypted; `Fail(err)` means give up with `err`.
-//! 6. With a session, use [`Session::handle_application_data`] / [`Session::poll_output`]
-//!    to send and [`Session::handle_input`] / [`Session::poll_application_data`] to
-//!    receive. [`Session::close`] queues close_notify.
+//! [`ConnectionSetup`] is libpq's whole connection setup as one machine: the attempt plan
+//! ([`plan::Plan`]), each attempt's [`Negotiation`], the hand-off to the [`Session`], which
+//! transport failures let `prefer` fall back, the server's ErrorResponse after a rejected
+//! startup, the next host of a multi-host list. The driver owns the sockets, the clock
+//! and the PostgreSQL startup, and does what each [`setup::Action`] says:
 //!
-//! The loop, run here against an in-memory server that refuses TLS (`N`), so the
-//! `prefer` plan continues in plaintext on the same connection:
+//! 1. Make one per connection: [`ConnectionSetup::new`] (one host, from a [`Config`]
+//!    built once with [`Config::builder`]) or [`ConnectionSetup::multi_host`].
+//! 2. Loop on [`ConnectionSetup::poll_output`], which appends bytes to send to a
+//!    `BytesMut`: `Open { host, .. }` a new transport (empty input buffer), `Transmit`
+//!    the output buffer, `Receive` and report the bytes
+//!    ([`ConnectionSetup::handle_input`] advances your `BytesMut` by what it consumed),
+//!    EOF or the transport error, `Close` the transport.
+//! 3. On `Ready`, run the startup — over the [`Session`] or in plaintext; bytes still in
+//!    the input buffer belong to it — and report the outcome: accepted, or rejected with
+//!    the server's raw ErrorResponse (SQLSTATE `28000` makes `allow`/`prefer` retry with
+//!    the other encryption, `57P03` moves to the next host).
+//! 4. `Done`: the connection is yours. `Failed`: libpq's message, every attempt, and
+//!    whether libpq would try another host.
+//!
+//! `connect_timeout` is the driver's clock: [`ConnectionSetup::handle_timeout`] when it
+//! expires. Out-of-order events are [`Error::Misuse`], never a panic or a spin. With a
+//! session, [`Session::handle_application_data_buf`] / [`Session::poll_output_into`] send
+//! and [`Session::handle_input_buf`] / [`Session::poll_application_data_into`] receive,
+//! from and into `BytesMut`s; [`Session::close`] queues close_notify.
+//!
+//! The whole loop, against two in-memory servers without TLS: the first is starting up
+//! (`57P03`), so libpq moves to the second, which answers `N` — `prefer` goes on in
+//! plaintext on the same connection:
 //!
 //! ```
-//! use pgtls::plan::{AttemptEnd, Step};
-//! use pgtls::{Config, Negotiated, Negotiation, Poll};
-//!
+//! use bytes::BytesMut;
+//! use pgtls::plan::Transport;
+//! use pgtls::setup::{Action, Ready};
+//! use pgtls::{Config, ConnectionSetup};
+//! # use std::collections::VecDeque;
+//! # /// A scripted postmaster without SSL: `N`, then 57P03 (`starting`) or ReadyForQuery.
+//! # struct Socket { starting: bool, to_client: VecDeque<u8> }
+//! # impl Socket {
+//! #     fn open(host: usize) -> Socket { Socket { starting: host == 0, to_client: VecDeque::new() } }
+//! #     fn write(&mut self, bytes: &[u8]) {
+//! #         let reply: &[u8] = match (bytes == pgtls::wire::SSL_REQUEST, self.starting) {
+//! #             (true, _) => b"N",
+//! #             (false, true) => b"E\0\0\0\x1dSFATAL\0C57P03\0Mstarting\0\0",
+//! #             (false, false) => b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I",
+//! #         };
+//! #         self.to_client.extend(reply);
+//! #     }
+//! #     fn read(&mut self, input: &mut BytesMut) -> usize {
+//! #         let n = self.to_client.len();
+//! #         input.extend(self.to_client.drain(..));
+//! #         n
+//! #     }
+//! # }
+//! # /// The driver's startup: a StartupMessage, then the first reply (`R` or an `E`).
+//! # fn startup(sock: &mut Socket, input: &mut BytesMut) -> Result<(), Vec<u8>> {
+//! #     sock.write(b"\0\0\0\x08\0\x03\0\0");
+//! #     sock.read(input);
+//! #     match input.first() { Some(b'E') => Err(input.split().to_vec()), _ => Ok(()) }
+//! # }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::builder().host("localhost").build()?; // sslmode=prefer
-//! let mut plan = config.plan();
-//! let mut server_inbox = Vec::new(); // what our "socket" delivered to the server
-//! let mut out = [0u8; 16 * 1024];
-//! let outcome = loop {
-//!     let method = match plan.poll_step() {
-//!         Step::Connect(method) | Step::Continue(method) => method,
-//!         Step::Fail(err) | Step::NextHost(err) => return Err(err.into()),
-//!         Step::Done => unreachable!("the loop breaks before"),
-//!     };
-//!     let mut attempt = Negotiation::new(&config, method)?;
-//!     let result = loop {
-//!         match attempt.poll_output(&mut out) {
-//!             Ok(Poll::Transmit(n)) => server_inbox.extend_from_slice(&out[..n]),
-//!             Ok(Poll::NeedInput) => {
-//!                 // A real driver reads from its socket here; our server answers `N`.
-//!                 if let Err(err) = attempt.handle_input(b"N") {
-//!                     break Err(err);
-//!                 }
+//! let hosts = [(config.clone(), Transport::Tcp), (config, Transport::Tcp)];
+//! let mut setup = ConnectionSetup::multi_host(hosts)?;
+//! let (mut out, mut input) = (BytesMut::new(), BytesMut::new());
+//! let mut sock: Option<Socket> = None;
+//! loop {
+//!     match setup.poll_output(&mut out)? {
+//!         Action::Open { host, .. } => {
+//!             input.clear();
+//!             sock = Some(Socket::open(host)); // a real driver: TcpStream::connect
+//!         }
+//!         Action::Transmit(_) => {
+//!             sock.as_mut().expect("open").write(&out);
+//!             out.clear();
+//!         }
+//!         Action::Receive => match sock.as_mut().expect("open").read(&mut input) {
+//!             0 => setup.handle_eof()?,
+//!             _ => {
+//!                 setup.handle_input(&mut input)?;
 //!             }
-//!             Ok(Poll::BufferTooSmall { .. }) => unreachable!("16 KiB is plenty"),
-//!             Ok(Poll::Done) => break attempt.into_negotiated(),
-//!             Err(err) => break Err(err),
+//!         },
+//!         Action::Close => {
+//!             out.clear(); // a real driver sends what is left (a TLS alert) first
+//!             sock = None;
 //!         }
-//!     };
-//!     match result {
-//!         Ok(Negotiated::SslRefused) => plan.handle_attempt_end(AttemptEnd::SslRefused),
-//!         Ok(negotiated) => {
-//!             // ... the driver's startup and authentication run here ...
-//!             plan.handle_attempt_end(AttemptEnd::Established);
-//!             break negotiated;
+//!         Action::Ready(ready) => {
+//!             let sock = sock.as_mut().expect("open");
+//!             let outcome = match ready {
+//!                 // Over TLS: the startup goes through the session, and the bytes left
+//!                 // in `input` are TLS records for it.
+//!                 Ready::Tls(_session) => unreachable!("these servers have no TLS"),
+//!                 Ready::Plaintext => startup(sock, &mut input),
+//!             };
+//!             match outcome {
+//!                 Ok(()) => setup.handle_startup_accepted()?,
+//!                 Err(error_response) => setup.handle_startup_rejected(&error_response)?,
+//!             }
 //!         }
-//!         Err(err) => plan.handle_attempt_end(AttemptEnd::Failed(err)),
+//!         Action::Done => break,
+//!         Action::Failed(failed) => return Err(failed.to_string().into()),
 //!     }
-//! };
-//! assert_eq!(server_inbox, pgtls::wire::SSL_REQUEST);
-//! assert!(matches!(outcome, Negotiated::Plaintext));
+//! }
+//! assert_eq!(setup.host(), 1);
+//! let errors: Vec<_> = setup.attempts().iter().map(|a| a.error.as_deref()).collect();
+//! let n = "server does not support SSL, but SSL was required";
+//! assert_eq!(errors, [Some(n), Some("starting"), Some(n), None]);
 //! # Ok(()) }
 //! ```
 //!
-//! `examples/manual_loop.rs` runs the same loop over `std::net::TcpStream`.
+//! `examples/manual_loop.rs` runs the same loop over `std::net::TcpStream`, TLS session
+//! included. The pieces stay public for drivers that want them: [`plan::Plan`] alone,
+//! or one attempt's [`Negotiation`] ([`Negotiated`] gives its session).
 //!
 //! ## Security notes
 //! - Bytes that arrive glued to the server's `S` are refused (CVE-2021-23222); they
@@ -195,6 +237,18 @@
 //!   libpq would send the raw string.
 //! - Chain failures read `SSL error: certificate verify failed: <reason>`, adding
 //!   OpenSSL's reason string to libpq's text.
+//! - Key sizes follow OpenSSL's security level 2 (libpq on Debian's OpenSSL 3) whenever a
+//!   chain is verified: an RSA key under 1963 bits (RSA-1024), DSA under 2048/224 or EC
+//!   under 224 bits (P-192) fails as `EE certificate key too weak` for the server's own
+//!   certificate and `CA certificate key too weak` for any certificate above it, the trust
+//!   anchor included. Without a root source nothing is checked, as libpq's
+//!   `SSL_VERIFY_NONE` (OpenSSL then completes the handshake with a weak key; pgtls's
+//!   provider cannot verify signatures of RSA keys under 2048 bits, so such a handshake
+//!   fails there).
+//! - The server side checks client certificates with the same rules and OpenSSL's
+//!   `ssl_client` purpose, and sends OpenSSL's alert for each failure, except
+//!   `internal_error` for oversized name constraints (`X509_V_ERR_UNSPECIFIED`), which a
+//!   rustls verifier cannot send: `certificate_unknown` goes instead.
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
@@ -208,8 +262,9 @@
 //! ## The server side
 //! [`server::Acceptor`] is the mirror image for proxies and poolers: it answers
 //! `SSLRequest` (`S`, or `N` without TLS) and `GSSENCRequest` (`N`), accepts PostgreSQL
-//! 17+ direct TLS with ALPN `postgresql`, refuses bytes glued to `SSLRequest`
-//! (CVE-2021-23214), refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
+//! 17+ direct TLS with ALPN `postgresql`, refuses plaintext glued to `SSLRequest`
+//! (CVE-2021-23214; a TLS ClientHello in the same write goes to TLS, as PostgreSQL 18),
+//! refuses or accepts plaintext by policy (a FATAL ErrorResponse telling
 //! the user to use `sslmode=require`), and hands over the client's first packet
 //! (StartupMessage or CancelRequest) with the same [`Session`] type, whose
 //! [`Session::channel_binding`] is computed over the server's own certificate. Same
@@ -226,6 +281,7 @@ pub mod blocking;
 pub mod channel_binding;
 mod config;
 mod error;
+pub mod error_response;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
@@ -237,6 +293,7 @@ pub mod plan;
 mod scratch;
 pub mod server;
 mod session;
+pub mod setup;
 pub mod tls;
 #[cfg(feature = "tokio")]
 #[path = "io/tokio.rs"]
@@ -254,6 +311,7 @@ pub use config::{
 pub use error::{Blame, CertificateProblem, ConfigError, Error};
 pub use negotiate::{Negotiated, Negotiation, Poll};
 pub use session::{ApplicationData, Session};
+pub use setup::ConnectionSetup;
 
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;

@@ -282,6 +282,37 @@ impl Negotiation {
         }
     }
 
+    /// [`Self::poll_output`] appending to a `BytesMut`: what must be sent is added to the
+    /// end of `out` (never [`Poll::BufferTooSmall`]: the buffer grows). Used by
+    /// [`crate::setup::ConnectionSetup`].
+    ///
+    /// # Errors
+    /// As [`Self::poll_output`].
+    pub(crate) fn poll_output_into(&mut self, out: &mut bytes::BytesMut) -> Result<Poll, Error> {
+        let tls_output =
+            |tls: &mut TlsConn, out: &mut bytes::BytesMut| match tls.poll_tls_output_into(out) {
+                0 => None,
+                n => Some(Poll::Transmit(n)),
+            };
+        match &mut self.state {
+            State::SendingRequest { sent } => {
+                let rest = SSL_REQUEST.get(*sent..).unwrap_or_default();
+                out.extend_from_slice(rest);
+                *sent = SSL_REQUEST.len();
+                self.state = State::AwaitingResponse;
+                Ok(Poll::Transmit(rest.len()))
+            }
+            State::AwaitingResponse => Ok(Poll::NeedInput),
+            State::Handshaking(tls) => Ok(tls_output(tls, out).unwrap_or(Poll::NeedInput)),
+            State::Established(tls) => Ok(tls_output(tls, out).unwrap_or(Poll::Done)),
+            State::Failed { error, tls } => match tls.as_mut().and_then(|t| tls_output(t, out)) {
+                Some(poll) => Ok(poll),
+                None => Err(error.clone()),
+            },
+            State::Refused | State::Plaintext | State::Taken => Ok(Poll::Done),
+        }
+    }
+
     /// The result of a finished negotiation.
     ///
     /// # Errors

@@ -27,6 +27,7 @@
 
 use std::sync::Arc;
 
+use bytes::{Buf, BytesMut};
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
@@ -173,6 +174,8 @@ impl Session {
             Plaintext::Truncated => Err(Error::UncleanEof),
             Plaintext::Empty => match &self.failed {
                 Some(err) => Err(err.clone()),
+                // After our close_notify nothing more is read (see `Self::close`).
+                None if self.closed => Ok(ApplicationData::Closed),
                 None if self.tls.saw_eof() => Err(Error::UncleanEof),
                 None => Ok(ApplicationData::NeedInput),
             },
@@ -181,9 +184,82 @@ impl Session {
 
     /// Queues close_notify (send it with [`Self::poll_output`]). Further plaintext is
     /// refused ([`Self::handle_application_data`] returns [`Error::Misuse`]).
+    ///
+    /// Closing ends both directions: data decrypted before the close can still be taken,
+    /// then [`Self::poll_application_data`] reports [`ApplicationData::Closed`], and TLS
+    /// bytes given to [`Self::handle_input`] afterwards are consumed and dropped. (rustls
+    /// treats its close_notify as its last alert; processing records after it could make
+    /// it send a second one, which its debug builds assert against.)
     pub fn close(&mut self) {
         self.closed = true;
         self.tls.send_close_notify();
+    }
+
+    /// [`Self::handle_input`] from any [`Buf`] (a `BytesMut` the driver reads into):
+    /// feeds its chunks and advances it by what was consumed; the rest stays for later.
+    ///
+    /// # Errors
+    /// As [`Self::handle_input`]; bytes consumed before the error stay consumed.
+    pub fn handle_input_buf(&mut self, input: &mut impl Buf) -> Result<usize, Error> {
+        let mut total = 0;
+        while input.has_remaining() {
+            let chunk = input.chunk();
+            let offered = chunk.len();
+            let consumed = self.handle_input(chunk)?;
+            input.advance(consumed);
+            total += consumed;
+            if consumed < offered {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// [`Self::handle_application_data`] from any [`Buf`], advancing it by what was taken.
+    ///
+    /// # Errors
+    /// As [`Self::handle_application_data`].
+    pub fn handle_application_data_buf(&mut self, data: &mut impl Buf) -> Result<usize, Error> {
+        let mut total = 0;
+        while data.has_remaining() {
+            let chunk = data.chunk();
+            let offered = chunk.len();
+            let taken = self.handle_application_data(chunk)?;
+            data.advance(taken);
+            total += taken;
+            if taken < offered {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Appends the TLS records waiting to be sent to `out`; returns how many bytes were
+    /// appended (0 when nothing waits). rustls writes into `out`'s spare capacity: no
+    /// zero-filling, and no buffer can be too small.
+    pub fn poll_output_into(&mut self, out: &mut BytesMut) -> usize {
+        self.tls.poll_tls_output_into(out)
+    }
+
+    /// Appends decrypted application data to `out`, copied once from rustls's buffer.
+    /// `Data(n)`: `n` bytes were appended (call again for more).
+    ///
+    /// # Errors
+    /// As [`Self::poll_application_data`].
+    pub fn poll_application_data_into(
+        &mut self,
+        out: &mut BytesMut,
+    ) -> Result<ApplicationData, Error> {
+        match self.tls.poll_plaintext_into(out) {
+            Plaintext::Data(n) => Ok(ApplicationData::Data(n)),
+            Plaintext::Closed => Ok(ApplicationData::Closed),
+            Plaintext::Truncated => Err(Error::UncleanEof),
+            Plaintext::Empty => match &self.failed {
+                Some(err) => Err(err.clone()),
+                None if self.tls.saw_eof() => Err(Error::UncleanEof),
+                None => Ok(ApplicationData::NeedInput),
+            },
+        }
     }
 
     /// The negotiated TLS version.

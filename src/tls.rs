@@ -45,10 +45,17 @@ pub(crate) enum Plaintext {
 /// alert) are still handed out by [`TlsConn::poll_tls_output`]. rustls itself asserts
 /// (in debug builds) that it is not driven after sending a fatal alert, and would send a
 /// second one in release builds.
+///
+/// Closing is final too: rustls counts its own close_notify as the last alert it may
+/// send, so a record that fails to process afterwards would trip the same assertion.
+/// After [`TlsConn::send_close_notify`], TLS input is taken and discarded without
+/// reaching rustls (plaintext decrypted before the close can still be read).
 pub(crate) struct TlsConn {
     conn: Connection,
     saw_eof: bool,
     failed: Option<rustls::Error>,
+    /// close_notify was queued: rustls must not process another record.
+    closed: bool,
 }
 
 impl std::fmt::Debug for TlsConn {
@@ -72,6 +79,7 @@ impl TlsConn {
             conn: conn.into(),
             saw_eof: false,
             failed: None,
+            closed: false,
         })
     }
 
@@ -82,6 +90,7 @@ impl TlsConn {
             conn: conn.into(),
             saw_eof: false,
             failed: None,
+            closed: false,
         }
     }
 
@@ -95,6 +104,10 @@ impl TlsConn {
     /// plaintext out, then offer the rest again).
     pub(crate) fn handle_tls_input(&mut self, mut input: &[u8]) -> Result<usize, rustls::Error> {
         self.check_failed()?;
+        if self.closed {
+            // After our close_notify nothing more is read (see the type's docs).
+            return Ok(input.len());
+        }
         let offered = input.len();
         while !input.is_empty() {
             match self.conn.read_tls(&mut input) {
@@ -115,6 +128,9 @@ impl TlsConn {
         self.check_failed()?;
         if !self.saw_eof {
             self.saw_eof = true;
+            if self.closed {
+                return Ok(());
+            }
             let mut empty: &[u8] = &[];
             // Reading zero bytes tells rustls the peer is gone.
             let _ = self.conn.read_tls(&mut empty);
@@ -162,6 +178,38 @@ impl TlsConn {
         written
     }
 
+    /// Appends pending TLS records to `out` (no zero-filling: rustls writes straight into
+    /// the spare capacity); returns the number of bytes appended.
+    pub(crate) fn poll_tls_output_into(&mut self, out: &mut bytes::BytesMut) -> usize {
+        use bytes::BufMut as _;
+        let before = out.len();
+        let mut writer = out.writer();
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut writer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        writer.into_inner().len() - before
+    }
+
+    /// Appends decrypted bytes to `out` straight from rustls's buffer (one copy).
+    pub(crate) fn poll_plaintext_into(&mut self, out: &mut bytes::BytesMut) -> Plaintext {
+        use std::io::BufRead as _;
+        let mut reader = self.conn.reader();
+        match reader.fill_buf() {
+            Ok([]) => Plaintext::Closed,
+            Ok(chunk) => {
+                let n = chunk.len();
+                out.extend_from_slice(chunk);
+                reader.consume(n);
+                Plaintext::Data(n)
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Plaintext::Empty,
+            Err(_) => Plaintext::Truncated,
+        }
+    }
+
     /// Whether the handshake is still going on.
     pub(crate) fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
@@ -191,7 +239,8 @@ impl TlsConn {
     ///
     /// Nothing is queued after a failure: the fatal alert already ended the connection.
     pub(crate) fn send_close_notify(&mut self) {
-        if self.failed.is_none() {
+        if self.failed.is_none() && !self.closed {
+            self.closed = true;
             self.conn.send_close_notify();
         }
     }

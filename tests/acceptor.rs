@@ -22,7 +22,8 @@ use pgtls::rustls;
 use pgtls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use pgtls::server::{
     endpoint_from_sni, AcceptError, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTls,
-    StartupMessage, MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
+    ServerTlsFiles, SharedAcceptorConfig, StartupMessage, MAX_FIRST_PACKET_BYTES,
+    MAX_STARTUP_PACKET_LENGTH, PLAINTEXT_REFUSED_MESSAGE,
 };
 use pgtls::wire::{GSSENC_REQUEST, SSL_REQUEST};
 use pgtls::{
@@ -896,7 +897,7 @@ fn connect(
     (outcome, servers.len(), last)
 }
 
-/// libpq's behaviour against each acceptor policy, written from LIBPQ.md §2–3.
+/// libpq's behaviour against each acceptor policy, written from BEHAVIOUR.md#sslmode, #fallbacks and #direct-tls.
 fn expected(policy: Policy, mode: SslMode, negotiation: SslNegotiation) -> (&'static str, usize) {
     use Policy::*;
     let tls_offered = policy != PlaintextOnly;
@@ -1054,12 +1055,13 @@ mod props {
 
 #[test]
 fn bytes_glued_to_the_sslrequest_are_refused() {
-    // In the same read as the SSLRequest (the CVE-2021-23214 case), whatever they are.
+    // Plaintext in the same read as the SSLRequest (the CVE-2021-23214 case). A TLS
+    // handshake record is not refused: see `a_client_hello_glued_to_the_sslrequest_is_served`.
     for glued in [
         &b"Q"[..],
         &startup_message("mallory"),
-        &[0x16, 0x03, 0x01, 0x00, 0x05][..],
         &SSL_REQUEST,
+        &[0x15][..],
     ] {
         let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
         let input = [&SSL_REQUEST[..], glued].concat();
@@ -1097,6 +1099,74 @@ fn bytes_glued_to_the_sslrequest_are_refused() {
     assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
     assert_eq!(acceptor.handle_input(&input[8..]).unwrap(), input.len() - 8);
     assert!(acceptor.is_done());
+}
+
+/// Pumps a raw rustls client against an acceptor until it is done; the client sends
+/// `startup` once its handshake is over. `c2s` holds client bytes not yet consumed.
+fn pump_raw(acceptor: &mut Acceptor, conn: &mut rustls::ClientConnection, mut c2s: Vec<u8>) {
+    let mut s2c = Vec::new();
+    let mut sent_startup = false;
+    for _ in 0..100 {
+        let n = acceptor.handle_input(&c2s).unwrap();
+        c2s.drain(..n);
+        s2c.extend(drain(acceptor).0);
+        conn.read_tls(&mut &s2c[..]).unwrap();
+        s2c.clear();
+        conn.process_new_packets().unwrap();
+        if !conn.is_handshaking() && !sent_startup {
+            conn.writer().write_all(&startup_message("glued")).unwrap();
+            sent_startup = true;
+        }
+        conn.write_tls(&mut c2s).unwrap();
+        if acceptor.is_done() {
+            return;
+        }
+    }
+    panic!("no progress: {acceptor:?}");
+}
+
+#[test]
+fn a_client_hello_glued_to_the_sslrequest_is_served() {
+    // PostgreSQL 17+ pushes bytes buffered after the SSLRequest into the TLS handshake
+    // (be-secure.c: secure_open_server), so a ClientHello sent without waiting for the
+    // `S` completes the handshake (PostgreSQL 15 hangs). The `S` still goes out first.
+    for (split, alpn) in [(false, &[&b"postgresql"[..]][..]), (true, &[][..])] {
+        let mut conn = raw_client(alpn);
+        let hello = client_hello(&mut conn);
+        let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
+        let glued = [&SSL_REQUEST[..], &hello].concat();
+        let used = acceptor.handle_input(&glued).unwrap();
+        assert_eq!(used, 8, "the SSLRequest alone is consumed first");
+        let mut rest = glued[used..].to_vec();
+        if split {
+            // Offered again before the `S` was handed out: taken, the `S` still first.
+            let n = acceptor.handle_input(&rest).unwrap();
+            rest.drain(..n);
+        }
+        let (words, _) = drain(&mut acceptor);
+        assert_eq!(words.first(), Some(&b'S'));
+        conn.read_tls(&mut &words[1..]).unwrap();
+        conn.process_new_packets().unwrap();
+        pump_raw(&mut acceptor, &mut conn, rest);
+        let accepted = acceptor.into_accepted().unwrap();
+        assert_eq!(accepted.method, Method::SslRequest);
+        let FirstPacket::Startup(startup) = accepted.packet else {
+            panic!("not a startup")
+        };
+        assert_eq!(startup.user(), Some("glued"));
+    }
+    // A glued ClientHello refused by the ALPN rules: `S`, then the alert.
+    let mut conn = raw_client(&[b"h2"]);
+    let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
+    let glued = [&SSL_REQUEST[..], &client_hello(&mut conn)].concat();
+    assert_eq!(acceptor.handle_input(&glued).unwrap(), 8);
+    assert!(matches!(
+        acceptor.handle_input(&glued[8..]),
+        Err(AcceptError::NoApplicationProtocol)
+    ));
+    let (words, end) = drain(&mut acceptor);
+    assert_eq!(words, [&b"S"[..], &NO_APPLICATION_PROTOCOL_ALERT].concat());
+    assert!(end.is_err());
 }
 
 /// A raw rustls client (any ALPN list) against the acceptor.
@@ -1239,7 +1309,7 @@ fn garbage_and_huge_lengths_are_refused_at_once() {
         (&b"GET / HTTP/1.1\r\n"[..], 0usize),
         (&[0x00, 0xFF, 0xFF, 0xFF, 0, 3, 0, 0][..], 0),
         (&[0x7F, 0xFF, 0xFF, 0xFF][..], 0),
-        (&[0, 0, 0x27, 0x11][..], 0),
+        (&[0, 0, 0x27, 0x15][..], 0),
         (&[0, 0, 0, 4][..], 0),
         (&[0, 0, 0, 0][..], 0),
     ] {
@@ -1295,11 +1365,13 @@ fn garbage_and_huge_lengths_are_refused_at_once() {
 fn the_largest_startup_trickled_byte_by_byte_is_accepted() {
     let mut packet = vec![0, 0, 0, 0, 0, 3, 0, 0];
     packet.extend_from_slice(b"user\0u\0pad\0");
-    packet.resize(MAX_STARTUP_PACKET_LENGTH - 2, b'p');
+    packet.resize(MAX_FIRST_PACKET_BYTES - 2, b'p');
     packet.extend_from_slice(b"\0\0");
     let len = packet.len() as u32;
     packet[..4].copy_from_slice(&len.to_be_bytes());
-    assert_eq!(packet.len(), MAX_STARTUP_PACKET_LENGTH);
+    // PostgreSQL's 10000 counts from after the length word: 10004 bytes in all.
+    assert_eq!(packet.len(), MAX_STARTUP_PACKET_LENGTH + 4);
+    assert_eq!(packet.len(), 10_004);
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Allow));
     for byte in &packet {
         assert_eq!(
@@ -1315,13 +1387,16 @@ fn the_largest_startup_trickled_byte_by_byte_is_accepted() {
     assert_eq!(startup.as_bytes(), &packet[..]);
     assert_eq!(
         startup.parameter("pad").map(str::len),
-        Some(MAX_STARTUP_PACKET_LENGTH - 21)
+        Some(MAX_FIRST_PACKET_BYTES - 21)
     );
     assert_eq!(StartupMessage::parse(&packet).unwrap(), startup);
     // One byte more is refused as soon as the length is read.
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Allow));
-    let too_long = ((MAX_STARTUP_PACKET_LENGTH + 1) as u32).to_be_bytes();
-    assert!(acceptor.handle_input(&too_long).is_err());
+    let too_long = ((MAX_FIRST_PACKET_BYTES + 1) as u32).to_be_bytes();
+    assert!(matches!(
+        acceptor.handle_input(&too_long),
+        Err(AcceptError::InvalidStartupPacketLength)
+    ));
 }
 
 #[test]
@@ -1701,4 +1776,253 @@ fn fuzz_seeds_run_through_the_acceptor_body() {
     if write {
         eprintln!("wrote {} seeds to {}", seeds.len(), dir.display());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server's files: X.509 v1 certificates, PostgreSQL's load errors, CRLs, hot reload
+// ---------------------------------------------------------------------------------------------
+
+/// A verify-full client trusting `root_pem`, optionally with a client certificate.
+fn verify_full_client(root_pem: &str, cert: Option<&certs::Leaf>) -> Config {
+    let mut builder = Config::builder()
+        .sslmode(SslMode::VerifyFull)
+        .host("localhost")
+        .root_certificates(RootCertificates::from_pem(root_pem.as_bytes()).unwrap());
+    if let Some(leaf) = cert {
+        builder = builder.client_certificate(leaf.chain.clone(), leaf.key.clone_key());
+    }
+    builder.build().unwrap()
+}
+
+#[test]
+fn x509_v1_server_certificates_are_served() {
+    // PostgreSQL's documented recipe makes v1 certificates; a server never validates its
+    // own certificate, so they load (webpki would refuse them).
+    let ca = Ca::root("pgtls v1 test CA");
+    let leaf = ca.leaf(LeafSpec::server("localhost").v1());
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    std::fs::write(&cert, leaf.chain_pem()).unwrap();
+    std::fs::write(&key, leaf.key_pkcs8_pem()).unwrap();
+    for tls in [
+        ServerTls::new(leaf.chain.clone(), leaf.key.clone_key()).unwrap(),
+        ServerTlsFiles::new(&cert, &key).load().unwrap(),
+    ] {
+        let end = pair(
+            &verify_full_client(&ca.root_pem(), None),
+            Method::SslRequest,
+            &AcceptorConfig::require_tls(tls),
+            &PairOpts::default(),
+        );
+        let (client, accepted, _, _) = end.accepted();
+        assert_eq!(client.peer_certificates()[0], leaf.cert);
+        assert_eq!(
+            accepted.session.unwrap().channel_binding(),
+            client.channel_binding()
+        );
+    }
+}
+
+#[test]
+fn server_file_errors_name_the_file_in_postgresql_words() {
+    let ca = Ca::root("pgtls file errors CA");
+    let leaf = ca.leaf(LeafSpec::server("localhost"));
+    let other = ca.leaf(LeafSpec::server("localhost"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("server.crt"), leaf.chain_pem()).unwrap();
+    std::fs::write(path("server.key"), leaf.key_pkcs8_pem()).unwrap();
+    std::fs::write(path("other.key"), other.key_pkcs8_pem()).unwrap();
+    std::fs::write(path("empty"), "nothing here\n").unwrap();
+    let shown = |name: &str| path(name).display().to_string();
+    let message = |cert: &str, key: &str| {
+        ServerTlsFiles::new(path(cert), path(key))
+            .load()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        message("missing.crt", "server.key"),
+        format!(
+            "could not load server certificate file \"{}\": No such file or directory",
+            shown("missing.crt")
+        )
+    );
+    assert_eq!(
+        message("empty", "server.key"),
+        format!(
+            "could not load server certificate file \"{}\": no start line",
+            shown("empty")
+        )
+    );
+    assert_eq!(
+        message("server.crt", "missing.key"),
+        format!(
+            "could not load private key file \"{}\": No such file or directory",
+            shown("missing.key")
+        )
+    );
+    assert_eq!(
+        message("server.crt", "empty"),
+        format!(
+            "could not load private key file \"{}\": no start line",
+            shown("empty")
+        )
+    );
+    // be_tls_init: SSL_CTX_check_private_key, OpenSSL's reason.
+    assert_eq!(
+        message("server.crt", "other.key"),
+        "check of private key failed: key values mismatch"
+    );
+    let err = ServerTlsFiles::new(path("server.crt"), path("server.key"))
+        .ca_file(path("missing-ca.crt"))
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not load root certificate file \"{}\": No such file or directory",
+            shown("missing-ca.crt")
+        )
+    );
+    std::fs::write(path("ca.crt"), ca.root_pem()).unwrap();
+    let err = ServerTlsFiles::new(path("server.crt"), path("server.key"))
+        .ca_file(path("ca.crt"))
+        .crl_file(path("empty"))
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not load SSL certificate revocation list file \"{}\": no start line",
+            shown("empty")
+        )
+    );
+    let err = ServerTlsFiles::new(path("server.crt"), path("server.key"))
+        .ca_file(path("ca.crt"))
+        .crl_dir(path("no-such-dir"))
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not load SSL certificate revocation list directory \"{}\": No such file or directory",
+            shown("no-such-dir")
+        )
+    );
+    // In memory, the blame is right too: the key, not a "peer certificate".
+    let err = ServerTls::new(leaf.chain.clone(), other.key.clone_key()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not load private key: check of private key failed: key values mismatch"
+    );
+}
+
+#[test]
+fn revoked_client_certificates_are_refused_as_postgresql_does() {
+    let ca = Ca::root("pgtls CRL test CA");
+    let server = ca.leaf(LeafSpec::server("localhost"));
+    let good = ca.leaf(LeafSpec::client("alice"));
+    let revoked = ca.leaf(LeafSpec::client("mallory"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("server.crt"), server.chain_pem()).unwrap();
+    std::fs::write(path("server.key"), server.key_pkcs8_pem()).unwrap();
+    std::fs::write(path("ca.crt"), ca.root_pem()).unwrap();
+    let crl = ca.crl_now(&[&revoked]);
+    std::fs::write(path("root.crl"), certs::crl_pem(&crl)).unwrap();
+    std::fs::create_dir(path("crls")).unwrap();
+    std::fs::write(path("crls").join("0.r0"), crl.as_ref()).unwrap();
+    let base =
+        || ServerTlsFiles::new(path("server.crt"), path("server.key")).ca_file(path("ca.crt"));
+    for files in [
+        base().crl_file(path("root.crl")),
+        base().crl_dir(path("crls")),
+    ] {
+        let config = AcceptorConfig::require_tls(files.load().unwrap());
+        // Not revoked: accepted, the certificate in the session.
+        let end = pair(
+            &verify_full_client(&ca.root_pem(), Some(&good)),
+            Method::SslRequest,
+            &config,
+            &PairOpts::default(),
+        );
+        let (_, accepted, _, _) = end.accepted();
+        assert_eq!(accepted.session.unwrap().peer_certificates()[0], good.cert);
+        // Revoked: alert certificate_revoked, and PostgreSQL's log line.
+        let end = pair(
+            &verify_full_client(&ca.root_pem(), Some(&revoked)),
+            Method::SslRequest,
+            &config,
+            &PairOpts::default(),
+        );
+        let err = end.server_err();
+        assert_eq!(
+            err.to_string(),
+            "could not accept SSL connection: certificate verify failed"
+        );
+        assert_eq!(err.blame(), Blame::Tls);
+        assert_eq!(
+            err.detail(),
+            Some("Client certificate verification failed at depth 0: certificate revoked.")
+        );
+        // TLS 1.3: the client's handshake is over before the server checks its
+        // certificate; the alert arrives as the next record.
+        let client_err = match end.client {
+            Err(err) => err,
+            Ok(None) => panic!("the client is not on TLS"),
+            Ok(Some(mut session)) => {
+                let mut buf = [0u8; 1024];
+                session
+                    .handle_input(&end.s2c_left)
+                    .and_then(|_| session.poll_application_data(&mut buf))
+                    .expect_err("the client reads the alert")
+            }
+        };
+        assert_eq!(
+            client_err.rustls_error(),
+            Some(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRevoked
+            )),
+            "{client_err}"
+        );
+    }
+}
+
+#[test]
+fn a_reload_changes_the_certificate_for_new_connections_only() {
+    let ca = Ca::root("pgtls reload CA");
+    let first = ca.leaf(LeafSpec::server("localhost"));
+    let second = ca.leaf(LeafSpec::server("localhost"));
+    let tls =
+        |leaf: &certs::Leaf| ServerTls::new(leaf.chain.clone(), leaf.key.clone_key()).unwrap();
+    let shared = SharedAcceptorConfig::new(AcceptorConfig::require_tls(tls(&first)));
+    let client = verify_full_client(&ca.root_pem(), None);
+    let connect = || {
+        pair(
+            &client,
+            Method::SslRequest,
+            &shared.current(),
+            &PairOpts::default(),
+        )
+        .accepted()
+    };
+    let (mut old_client, old_accepted, _, _) = connect();
+    let mut old_server = old_accepted.session.unwrap();
+    assert_eq!(old_client.peer_certificates()[0], first.cert);
+    let previous = shared.replace(AcceptorConfig::require_tls(tls(&second)));
+    assert!(previous.tls().is_some());
+    // A new connection sees the new certificate.
+    let (new_client, _, _, _) = connect();
+    assert_eq!(new_client.peer_certificates()[0], second.cert);
+    // The session established before the swap keeps working, both ways.
+    assert_eq!(
+        transfer(&mut old_client, &mut old_server, b"SELECT 1"),
+        b"SELECT 1"
+    );
+    assert_eq!(
+        transfer(&mut old_server, &mut old_client, b"still here"),
+        b"still here"
+    );
+    assert_eq!(old_server.channel_binding(), old_client.channel_binding());
 }

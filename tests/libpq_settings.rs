@@ -744,3 +744,91 @@ fn one_config_per_host_sharing_the_files() {
         "192.0.2.2"
     );
 }
+
+#[test]
+fn the_users_service_file_supplies_tls_settings() {
+    let home = Home::new();
+    let root = ca("service root");
+    let root_file = home.file("svc-root.crt");
+    write(&root_file, &root.pem, 0o644);
+    write(
+        &home.file(".pg_service.conf"),
+        format!(
+            "[shop]\nhost=db.example.com\nsslmode=verify-full\nsslrootcert={}\n",
+            root_file.display()
+        ),
+        0o644,
+    );
+    let settings = home.settings("service=shop");
+    assert_eq!(settings.sslmode(), SslMode::VerifyFull);
+    assert_eq!(settings.hosts()[0].host(), "db.example.com");
+    let files = settings.load_tls_files().unwrap();
+    assert_eq!(files.root_file.as_deref(), Some(root_file.as_path()));
+    // The system file is read only for services the user's file lacks.
+    let sysconf = home.file("etc");
+    fs::create_dir(&sysconf).unwrap();
+    write(
+        &sysconf.join("pg_service.conf"),
+        "[shop]\nhost=system.example.com\n[other]\nhost=other.example.com\nsslmode=disable\n",
+        0o644,
+    );
+    let env = home.env().with_sysconfdir(&sysconf);
+    let resolve = |conninfo: &str| ConnParams::parse(conninfo).unwrap().resolve(&env);
+    assert_eq!(
+        resolve("service=shop").unwrap().hosts()[0].host(),
+        "db.example.com"
+    );
+    let other = resolve("service=other").unwrap();
+    assert_eq!(other.hosts()[0].host(), "other.example.com");
+    assert_eq!(other.sslmode(), SslMode::Disable);
+    assert_eq!(
+        resolve("service=none").unwrap_err().to_string(),
+        "definition of service \"none\" not found"
+    );
+    // A broken user file fails even when the system file has the service.
+    write(&home.file(".pg_service.conf"), "[shop]\nsslmode\n", 0o644);
+    assert_eq!(
+        resolve("service=shop").unwrap_err().to_string(),
+        format!(
+            "syntax error in service file \"{}\", line 2",
+            home.file(".pg_service.conf").display()
+        )
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_users_password_file_is_offered_to_drivers() {
+    let home = Home::new();
+    write(
+        &home.file(".pgpass"),
+        "db.example.com:5432:*:tester:from\\:file\n",
+        0o600,
+    );
+    let settings = home.settings("host=db.example.com,other.example.com");
+    let hosts = settings.hosts();
+    assert_eq!(settings.password(), None);
+    assert_eq!(
+        settings.password_for(&hosts[0]).as_deref(),
+        Some("from:file")
+    );
+    assert_eq!(settings.password_for(&hosts[1]), None);
+    // PGPASSWORD (or password=) wins over the file.
+    let env = Environment::from_vars([
+        ("HOME", home.path().to_str().unwrap()),
+        ("PGPASSWORD", "explicit"),
+    ])
+    .with_os_user("tester");
+    let settings = ConnParams::parse("host=db.example.com")
+        .unwrap()
+        .resolve(&env)
+        .unwrap();
+    assert_eq!(
+        settings.password_for(&settings.hosts()[0]).as_deref(),
+        Some("explicit")
+    );
+    // World-readable: refused.
+    chmod(&home.file(".pgpass"), 0o644);
+    let settings = home.settings("host=db.example.com");
+    assert_eq!(settings.password_for(&settings.hosts()[0]), None);
+}

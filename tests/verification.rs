@@ -1,5 +1,5 @@
 //! Certificate verification per sslmode, end to end through the negotiation, with
-//! certificates made at test time (LIBPQ.md §2, §4, §5).
+//! certificates made at test time (BEHAVIOUR.md#sslmode, #chain-verification, #crls, #host-names).
 //!
 //! Chain failures read `SSL error: certificate verify failed: <reason>` with OpenSSL's reason
 //! strings (`X509_verify_cert_error_string`, OpenSSL 3), as the crate docs promise; host-name
@@ -38,6 +38,8 @@ const SELF_SIGNED_IN_CHAIN: &str =
 const REVOKED: &str = "SSL error: certificate verify failed: certificate revoked";
 const NO_CRL: &str = "SSL error: certificate verify failed: unable to get certificate CRL";
 const CRL_EXPIRED: &str = "SSL error: certificate verify failed: CRL has expired";
+const EE_KEY_WEAK: &str = "SSL error: certificate verify failed: EE certificate key too weak";
+const CA_KEY_WEAK: &str = "SSL error: certificate verify failed: CA certificate key too weak";
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
@@ -543,6 +545,115 @@ fn crls_are_required_for_every_ca_of_the_chain() {
 }
 
 // ------------------------------------------------------------------------------------------
+// Key strength: OpenSSL's security level 2 (libpq on Debian's OpenSSL 3), for every key of a
+// verified chain. The certificates are committed fixtures (tests/fixtures/weak_keys/generate.sh)
+// because rcgen cannot make RSA-1024 or P-192 keys.
+
+/// A certificate of the weak-key fixtures.
+fn weak_key_cert(name: &str) -> CertificateDer<'static> {
+    let path = fixture_path(&format!("{name}.pem"));
+    CertificateDer::from_pem_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// A private key of the weak-key fixtures.
+fn weak_key_key(name: &str) -> PrivateKeyDer<'static> {
+    let path = fixture_path(&format!("{name}.key"));
+    PrivateKeyDer::from_pem_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn fixture_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/weak_keys")
+        .join(file)
+}
+
+#[test]
+fn weak_leaf_keys_are_refused_in_every_verifying_mode() {
+    let roots = [weak_key_cert("root")];
+    // The server signs with another (strong) key: the chain verdict comes first, as in libpq.
+    let key = weak_key_key("leaf-rsa2048");
+    for leaf in ["leaf-rsa1024", "leaf-p192"] {
+        for mode in VERIFYING_MODES {
+            let config = with_roots(mode, HOST, &roots);
+            assert_chain_failure(attempt(&config, &[weak_key_cert(leaf)], &key), EE_KEY_WEAK);
+        }
+    }
+}
+
+#[test]
+fn a_weak_intermediate_key_is_refused() {
+    let chain = [
+        weak_key_cert("leaf-under-weak-int"),
+        weak_key_cert("int-rsa1024"),
+    ];
+    let key = weak_key_key("leaf-under-weak-int");
+    let config = with_roots(SslMode::VerifyFull, HOST, &[weak_key_cert("root")]);
+    assert_chain_failure(attempt(&config, &chain, &key), CA_KEY_WEAK);
+    // The same intermediate from the root file instead.
+    let config = with_roots(
+        SslMode::VerifyCa,
+        HOST,
+        &[weak_key_cert("root"), weak_key_cert("int-rsa1024")],
+    );
+    assert_chain_failure(attempt(&config, &chain[..1], &key), CA_KEY_WEAK);
+}
+
+#[test]
+fn a_weak_root_key_is_refused() {
+    let config = with_roots(SslMode::VerifyCa, HOST, &[weak_key_cert("weak-root")]);
+    let chain = [weak_key_cert("leaf-under-weak-root")];
+    assert_chain_failure(
+        attempt(&config, &chain, &weak_key_key("leaf-under-weak-root")),
+        CA_KEY_WEAK,
+    );
+}
+
+#[test]
+fn keys_of_112_bits_and_more_are_accepted() {
+    let roots = [weak_key_cert("root")];
+    let config = with_roots(SslMode::VerifyFull, HOST, &roots);
+    for leaf in ["leaf-rsa2048", "leaf-p256"] {
+        let result = attempt(&config, &[weak_key_cert(leaf)], &weak_key_key(leaf));
+        assert!(result.is_ok(), "{leaf}: {result:?}");
+    }
+    // The provider has no P-224 signatures: the chain passes, and what fails is the handshake
+    // signature step (no algorithm for the key), not the key's strength.
+    let p224 = [weak_key_cert("leaf-p224")];
+    let err = attempt(&config, &p224, &weak_key_key("leaf-p256")).expect_err("no P-224 signatures");
+    assert!(
+        matches!(
+            &err,
+            Error::Certificate {
+                source: rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. }
+                ),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn without_roots_key_strength_is_not_checked() {
+    // libpq's SSL_VERIFY_NONE: OpenSSL 3.0 completes the handshake with a weak chain.
+    let chain = [
+        weak_key_cert("leaf-under-weak-int"),
+        weak_key_cert("int-rsa1024"),
+    ];
+    let key = weak_key_key("leaf-under-weak-int");
+    let result = attempt(&no_roots(SslMode::Require), &chain, &key);
+    assert!(result.is_ok(), "{result:?}");
+    let chain = [weak_key_cert("leaf-under-weak-root")];
+    let result = attempt(
+        &no_roots(SslMode::Require),
+        &chain,
+        &weak_key_key("leaf-under-weak-root"),
+    );
+    assert!(result.is_ok(), "{result:?}");
+}
+
+// ------------------------------------------------------------------------------------------
 // verify-full: libpq's host-name rules, end to end.
 
 fn verify_full(host: &str, spec: LeafSpec) -> Result<(), Error> {
@@ -698,7 +809,7 @@ fn postgresql_documented_openssl_recipe_under_verify_full() {
 }
 
 // ------------------------------------------------------------------------------------------
-// The policy around verification failures (LIBPQ.md §2): a new connection.
+// The policy around verification failures (BEHAVIOUR.md#fallbacks): a new connection.
 
 #[test]
 fn prefer_with_a_root_file_and_an_unknown_ca_ends_in_plaintext_on_a_new_connection() {

@@ -6,6 +6,9 @@
 //!   with `connect_timeout` applied to everything from the first connect to the end of
 //!   the startup, as libpq does per host. The driver's startup and authentication run
 //!   in a callback so that `allow`/`prefer` can retry after the server rejects them.
+//!   It is a thin shell over [`crate::ConnectionSetup`]: it opens, writes, reads and
+//!   closes; the machine makes every decision (fallbacks, which transport errors are TLS
+//!   failures, next host, timeouts).
 //!
 //! ```no_run
 //! use std::net::TcpStream;
@@ -36,9 +39,14 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::plan::{AttemptEnd, Method, Plan, Step, Transport};
+use bytes::BytesMut;
+
+use crate::error_response::ErrorResponse;
+use crate::plan::{Method, Transport};
 use crate::scratch::with_scratch;
 use crate::session::{ApplicationData, Session};
+use crate::setup::{Action, ConnectionSetup, Ready};
+pub use crate::setup::{AttemptRecord, ConnectError, Failed};
 use crate::{Config, Error, Negotiated, Negotiation, Poll};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
@@ -316,50 +324,6 @@ fn to_io(err: Error) -> io::Error {
     io::Error::new(kind, err)
 }
 
-/// Why an attempt or a whole connection failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The transport failed (connect refused, reset, ...).
-    Io(io::Error),
-    /// The negotiation, TLS or the policy failed (libpq's messages).
-    Tls(Error),
-    /// `connect_timeout` expired.
-    Timeout,
-    /// The driver's startup failed in a way that must not be retried.
-    Startup(String),
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => f.write_str(
-                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
-            ),
-            ConnectError::Io(err) => f.write_str(&crate::libpq::os_error_text(err)),
-            ConnectError::Tls(err) => write!(f, "{err}"),
-            ConnectError::Timeout => f.write_str("timeout expired"),
-            ConnectError::Startup(msg) => f.write_str(msg),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::Io(err) => Some(err),
-            ConnectError::Tls(err) => Some(err),
-            _ => None,
-        }
-    }
-}
-
-impl From<Error> for ConnectError {
-    fn from(err: Error) -> Self {
-        ConnectError::Tls(err)
-    }
-}
-
 /// How the driver's startup callback failed.
 #[derive(Debug)]
 pub enum StartupError {
@@ -492,17 +456,6 @@ fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: 
     let _ = transport.flush();
 }
 
-/// One attempt of a [`connect`] run, for reports such as the probe's.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    /// The method tried.
-    pub method: Method,
-    /// Whether this attempt reused the previous connection (plaintext after `N`).
-    pub same_connection: bool,
-    /// How it ended: `None` for success, else the error in libpq's words.
-    pub error: Option<String>,
-}
-
 /// A connection established by [`connect`].
 #[derive(Debug)]
 pub struct Connected<S, T> {
@@ -512,29 +465,6 @@ pub struct Connected<S, T> {
     pub startup: T,
     /// Every attempt, in order.
     pub attempts: Vec<AttemptRecord>,
-}
-
-/// A failed [`connect`], with the attempts made.
-#[derive(Debug)]
-pub struct Failed {
-    /// The error in libpq's words.
-    pub error: ConnectError,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
-    /// Whether libpq would move on to the next host (SQLSTATE 57P03 or a transport error).
-    pub try_next_host: bool,
-}
-
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl std::error::Error for Failed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
 }
 
 /// Runs libpq's plan for one host: opens connections with `open` (given the time left),
@@ -560,6 +490,9 @@ where
 /// [`connect`] for a given kind of transport: over a Unix-domain socket libpq never
 /// uses TLS, whatever sslmode says ([`Transport::UnixSocket`]).
 ///
+/// A thin shell over [`ConnectionSetup`]: this function only opens, writes, reads and
+/// closes; every decision is the machine's.
+///
 /// # Errors
 /// As [`connect`].
 pub fn connect_over<S, T, O, U>(
@@ -576,136 +509,155 @@ where
 {
     let deadline = timeout.map(|t| Instant::now() + t);
     let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let mut plan = Plan::new(config.sslmode(), config.negotiation(), transport);
-    let mut attempts: Vec<AttemptRecord> = Vec::new();
-    let mut refused: Option<PlainStream<S>> = None;
-    let fail = |error, attempts, try_next_host| {
-        Box::new(Failed {
-            error,
-            attempts,
-            try_next_host,
-        })
-    };
+    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+    let mut setup = ConnectionSetup::over(config, transport);
+    let (mut out, mut input) = (BytesMut::new(), BytesMut::new());
+    let mut current: Option<S> = None;
+    let mut established: Option<(Stream<S>, T)> = None;
     loop {
-        if remaining().is_some_and(|r| r.is_zero()) {
-            return Err(fail(ConnectError::Timeout, attempts, true));
-        }
-        let (method, reuse) = match plan.poll_step() {
-            Step::Connect(method) => (method, false),
-            Step::Continue(method) => (method, true),
-            Step::Fail(err) => return Err(fail(ConnectError::Tls(err), attempts, false)),
-            Step::NextHost(err) => return Err(fail(ConnectError::Tls(err), attempts, true)),
-            Step::Done => {
-                return Err(fail(
-                    ConnectError::Tls(Error::Misuse("plan finished without a connection")),
-                    attempts,
-                    false,
-                ))
+        let action = setup
+            .poll_output(&mut out)
+            .map_err(|err| misuse(err, &mut setup))?;
+        // Each arm performs one IO step and reports its result to the machine.
+        let report = match action {
+            Action::Open { .. } => {
+                out.clear();
+                input.clear();
+                if expired() {
+                    setup.handle_timeout()
+                } else {
+                    match open(remaining())
+                        .and_then(|mut s| s.set_io_timeout(remaining()).map(|()| s))
+                    {
+                        Ok(s) => {
+                            current = Some(s);
+                            Ok(())
+                        }
+                        Err(err) => report_transport_error(&mut setup, err, expired()),
+                    }
+                }
             }
+            Action::Transmit(_) => {
+                let sent = match current.as_mut() {
+                    Some(s) => s.write_all(&out).and_then(|()| s.flush()),
+                    None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+                };
+                out.clear();
+                match sent {
+                    Ok(()) => Ok(()),
+                    Err(err) => report_transport_error(&mut setup, err, expired()),
+                }
+            }
+            Action::Receive => match current.as_mut().map(|s| read_into(s, &mut input)) {
+                Some(Ok(0)) => setup.handle_eof(),
+                Some(Ok(_)) => setup.handle_input(&mut input).map(drop),
+                Some(Err(err)) => report_transport_error(&mut setup, err, expired()),
+                None => {
+                    report_transport_error(&mut setup, io::ErrorKind::NotConnected.into(), false)
+                }
+            },
+            Action::Close => {
+                if let Some(mut s) = current.take() {
+                    // Best effort: the last TLS alert of a failed attempt.
+                    let _ = s.write_all(&out).and_then(|()| s.flush());
+                }
+                out.clear();
+                Ok(())
+            }
+            Action::Ready(ready) => match current.take() {
+                Some(transport) => {
+                    let mut stream = match ready {
+                        Ready::Tls(session) => {
+                            Stream::Tls(Box::new(TlsStream::new(transport, *session, &input)))
+                        }
+                        Ready::Plaintext => Stream::Plain(PlainStream {
+                            inner: transport,
+                            pending: input.to_vec(),
+                        }),
+                    };
+                    input.clear();
+                    let result = match set_timeout(&mut stream, remaining()) {
+                        Ok(()) => startup(&mut stream),
+                        Err(err) => Err(StartupError::Io(err)),
+                    };
+                    match result {
+                        Ok(value) => {
+                            let _ = set_timeout(&mut stream, None);
+                            established = Some((stream, value));
+                            setup.handle_startup_accepted()
+                        }
+                        Err(StartupError::Rejected { sqlstate, message }) => setup
+                            .handle_startup_error(ErrorResponse {
+                                severity: None,
+                                sqlstate,
+                                message,
+                            }),
+                        Err(StartupError::Io(err)) => {
+                            report_transport_error(&mut setup, err, expired())
+                        }
+                        Err(StartupError::Fatal(message)) => setup.handle_startup_failed(message),
+                    }
+                }
+                None => {
+                    report_transport_error(&mut setup, io::ErrorKind::NotConnected.into(), false)
+                }
+            },
+            Action::Done => {
+                let attempts = setup.take_attempts();
+                return match established.take() {
+                    Some((stream, startup)) => Ok(Connected {
+                        stream,
+                        startup,
+                        attempts,
+                    }),
+                    None => Err(misuse(
+                        Error::Misuse("established without a stream"),
+                        &mut setup,
+                    )),
+                };
+            }
+            Action::Failed(failed) => return Err(failed),
         };
-        let stream = match (reuse, refused.take()) {
-            (true, Some(plain)) => Ok(Attempt::Ready(Stream::Plain(plain))),
-            _ => open_and_negotiate(config, method, &mut open, remaining()),
-        };
-        let mut stream = match stream {
-            Ok(Attempt::Ready(stream)) => stream,
-            Ok(Attempt::Refused(plain)) => {
-                attempts.push(record(
-                    method,
-                    reuse,
-                    Some(crate::Error::ServerRefusedSsl.to_string()),
-                ));
-                refused = Some(plain);
-                plan.handle_attempt_end(AttemptEnd::SslRefused);
-                continue;
-            }
-            Err(ConnectError::Tls(err)) => {
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                plan.handle_attempt_end(AttemptEnd::Failed(err));
-                continue;
-            }
-            Err(err) => {
-                let err = timeout_or(err, deadline);
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(err, attempts, true));
-            }
-        };
-        if let Err(err) = set_timeout(&mut stream, remaining()) {
-            return Err(fail(ConnectError::Io(err), attempts, true));
-        }
-        match startup(&mut stream) {
-            Ok(value) => {
-                attempts.push(record(method, reuse, None));
-                plan.handle_attempt_end(AttemptEnd::Established);
-                let _ = set_timeout(&mut stream, None);
-                return Ok(Connected {
-                    stream,
-                    startup: value,
-                    attempts,
-                });
-            }
-            Err(StartupError::Rejected { sqlstate, message }) => {
-                attempts.push(record(method, reuse, Some(message.clone())));
-                plan.handle_attempt_end(AttemptEnd::StartupRejected { sqlstate, message });
-            }
-            Err(StartupError::Io(err)) => {
-                let err = timeout_or(ConnectError::Io(err), deadline);
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(err, attempts, false));
-            }
-            Err(StartupError::Fatal(msg)) => {
-                attempts.push(record(method, reuse, Some(msg.clone())));
-                return Err(fail(ConnectError::Startup(msg), attempts, false));
-            }
-        }
+        report.map_err(|err| misuse(err, &mut setup))?;
     }
 }
 
-fn record(method: Method, same_connection: bool, error: Option<String>) -> AttemptRecord {
-    AttemptRecord {
-        method,
-        same_connection,
-        error,
+/// Reads once from `transport`, appending to `input`; returns the number of bytes.
+fn read_into<S: Read>(transport: &mut S, input: &mut BytesMut) -> io::Result<usize> {
+    let start = input.len();
+    input.resize(start + BUF_LEN, 0);
+    let read = transport.read(&mut input[start..]);
+    input.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
+}
+
+/// Reports a transport failure; a timed-out read or write, or any failure once the
+/// deadline has passed, is libpq's `timeout expired`.
+fn report_transport_error(
+    setup: &mut ConnectionSetup,
+    err: io::Error,
+    expired: bool,
+) -> Result<(), Error> {
+    if expired && !setup.is_handshaking() {
+        setup.handle_timeout()
+    } else {
+        setup.handle_transport_error(err)
     }
 }
 
-fn open_and_negotiate<S, O>(
-    config: &Config,
-    method: Method,
-    open: &mut O,
-    remaining: Option<Duration>,
-) -> Result<Attempt<S>, ConnectError>
-where
-    S: Read + Write + Deadline,
-    O: FnMut(Option<Duration>) -> io::Result<S>,
-{
-    let mut transport = open(remaining).map_err(ConnectError::Io)?;
-    transport
-        .set_io_timeout(remaining)
-        .map_err(ConnectError::Io)?;
-    negotiate(config, method, transport)
+/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
+fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
+    Box::new(Failed {
+        error: ConnectError::Tls(err),
+        attempts: setup.take_attempts(),
+        try_next_host: false,
+    })
 }
 
 fn set_timeout<S: Deadline>(stream: &mut Stream<S>, timeout: Option<Duration>) -> io::Result<()> {
     match stream {
         Stream::Tls(tls) => tls.get_mut().set_io_timeout(timeout),
         Stream::Plain(plain) => plain.get_mut().set_io_timeout(timeout),
-    }
-}
-
-/// Reports an IO timeout as libpq's `timeout expired` once the deadline has passed.
-fn timeout_or(err: ConnectError, deadline: Option<Instant>) -> ConnectError {
-    let timed_out = match &err {
-        ConnectError::Io(io) => matches!(
-            io.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-        _ => false,
-    };
-    if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
-        ConnectError::Timeout
-    } else {
-        err
     }
 }
 

@@ -541,6 +541,8 @@ pub async fn connect(
             target,
             port,
             transport,
+            // tokio-postgres's own config carries the password.
+            password: None,
             config,
         });
     }
@@ -570,6 +572,8 @@ pub async fn connect_settings(settings: &Settings) -> Result<(Client, Connection
             },
             port: host.port(),
             transport: host.transport(),
+            // libpq's password file, per host, when no password was given.
+            password: settings.password_for(&host),
             config: Ok(config),
         })
         .collect();
@@ -635,6 +639,8 @@ struct Candidate {
     target: Target,
     port: u16,
     transport: Transport,
+    /// The password for this host (explicit, or from the password file), if any.
+    password: Option<String>,
     config: Result<Config, ConfigError>,
 }
 
@@ -656,6 +662,11 @@ async fn connect_candidates(
         };
         let plan = Plan::new(config.sslmode(), config.negotiation(), candidate.transport);
         let (target, port) = (&candidate.target, candidate.port);
+        let mut pg = pg.clone();
+        if let Some(password) = &candidate.password {
+            pg.password(password);
+        }
+        let pg = &pg;
         let result = crate::tokio::connect_with_plan(
             &config,
             plan,

@@ -276,13 +276,18 @@ impl ConnParams {
         out
     }
 
-    /// Applies the environment's defaults to the keywords not set here and validates
-    /// everything, with libpq's rules and messages: see [`Settings`].
+    /// Fills the keywords not set here from the service (`service` or `PGSERVICE`, looked
+    /// up in `PGSERVICEFILE` or `~/.pg_service.conf`, then in
+    /// `PGSYSCONFDIR/pg_service.conf`), then from the environment, and validates
+    /// everything, with libpq's rules and messages: see [`Settings`]. The password file
+    /// is not read here: see [`Settings::password_for`].
     ///
     /// # Errors
-    /// The first problem libpq would report, in libpq's order (host/port counts, the
-    /// user, `channel_binding`, `sslmode`, `sslnegotiation`, `sslrootcert=system`, the
-    /// protocol versions, `sslcertmode`, `gssencmode`, ...).
+    /// The first problem libpq would report, in libpq's order: the service
+    /// (`definition of service "x" not found`, `syntax error in service file "<path>",
+    /// line <n>`, ...), then host/port counts, the user, `channel_binding`, `sslmode`,
+    /// `sslnegotiation`, `sslrootcert=system`, the protocol versions, `sslcertmode`,
+    /// `gssencmode`, ...
     pub fn resolve(&self, env: &Environment) -> Result<Settings, SettingsError> {
         Settings::resolve(self, env)
     }

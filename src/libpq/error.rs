@@ -213,6 +213,44 @@ pub enum SettingsError {
         engine: String,
     },
 
+    // --- service files ---
+    /// The named service is in no service file.
+    /// libpq: `definition of service "<service>" not found`.
+    ServiceNotFound {
+        /// The service name (`service` or `PGSERVICE`).
+        service: String,
+    },
+    /// A service file that had to be read could not be opened (`PGSERVICEFILE` names a
+    /// missing file, or a file is unreadable). libpq: `service file "<path>" not found`.
+    ServiceFileNotFound {
+        /// The file.
+        path: String,
+    },
+    /// libpq: `line <n> too long in service file "<path>"` (1023 bytes or more, with the
+    /// newline).
+    ServiceFileLineTooLong {
+        /// The file.
+        path: String,
+        /// The 1-based line number.
+        line: usize,
+    },
+    /// A line of the wanted service without `=`, or with an unknown keyword before it.
+    /// libpq: `syntax error in service file "<path>", line <n>`.
+    ServiceFileSyntax {
+        /// The file.
+        path: String,
+        /// The 1-based line number.
+        line: usize,
+    },
+    /// A `service=` line inside a service definition. libpq: `nested service
+    /// specifications not supported in service file "<path>", line <n>`.
+    ServiceFileNestedService {
+        /// The file.
+        path: String,
+        /// The 1-based line number.
+        line: usize,
+    },
+
     /// The settings were read but the core rejected them (weak sslmode with
     /// `sslnegotiation=direct`, missing root certificates, `gssencmode=require`, ...).
     Config(ConfigError),
@@ -333,6 +371,20 @@ impl fmt::Display for SettingsError {
             E::EngineUnsupported { engine } => write!(
                 f,
                 "could not load SSL engine \"{engine}\": OpenSSL engines are not supported by pgtls"
+            ),
+            E::ServiceNotFound { service } => {
+                write!(f, "definition of service \"{service}\" not found")
+            }
+            E::ServiceFileNotFound { path } => write!(f, "service file \"{path}\" not found"),
+            E::ServiceFileLineTooLong { path, line } => {
+                write!(f, "line {line} too long in service file \"{path}\"")
+            }
+            E::ServiceFileSyntax { path, line } => {
+                write!(f, "syntax error in service file \"{path}\", line {line}")
+            }
+            E::ServiceFileNestedService { path, line } => write!(
+                f,
+                "nested service specifications not supported in service file \"{path}\", line {line}"
             ),
             E::Config(err) => fmt::Display::fmt(err, f),
         }

@@ -21,7 +21,9 @@
 //! 1. [`ConnParams::parse`]: the string, in `key=value` or URI form. Syntax and unknown
 //!    keywords fail here (`missing "=" after "host" in connection info string`,
 //!    `invalid connection option "foo"`, `invalid URI query parameter: "foo"`).
-//! 2. [`ConnParams::resolve`]: environment defaults for what the string left out
+//! 2. [`ConnParams::resolve`]: the service's settings (`service` / `PGSERVICE`, from
+//!    `PGSERVICEFILE` or `~/.pg_service.conf`, then `PGSYSCONFDIR/pg_service.conf`) and
+//!    then environment defaults for what the string left out
 //!    (`PGHOST`, `PGHOSTADDR`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
 //!    `PGCONNECT_TIMEOUT`, `PGAPPNAME`, `PGSSLMODE`, `PGSSLNEGOTIATION`, `PGSSLROOTCERT`,
 //!    `PGSSLCRL`, `PGSSLCRLDIR`, `PGSSLCERT`, `PGSSLKEY`, `PGSSLCERTMODE`, `PGSSLSNI`,
@@ -33,9 +35,18 @@
 //!    [`Config`](crate::Config) per host of [`Settings::hosts`].
 //!
 //! ## Where pgtls differs from libpq here
-//! - The default host is [`DEFAULT_HOST`] (`localhost`), not a Unix-socket directory.
-//! - Service files (`service`, `PGSERVICE`, `pg_service.conf`) and the password file
-//!   (`passfile`, `~/.pgpass`) are not read; the keywords are accepted and kept.
+//! - The compiled-in directories are Debian's libpq 15's: the default host is the socket
+//!   directory [`DEFAULT_HOST`] (`/var/run/postgresql`; upstream's libpq uses `/tmp`) and
+//!   `pg_service.conf` is looked for in [`DEFAULT_SYSCONFDIR`] (`/etc/postgresql-common`)
+//!   when `PGSYSCONFDIR` is unset (by [`Environment::from_process_env`]; an environment
+//!   built by hand has no such directory unless given one). [`Environment::with_default_socket_dir`] and
+//!   [`Environment::with_sysconfdir`] change them. As in libpq, a Unix-socket host never
+//!   uses TLS, whatever `sslmode` says.
+//! - The password file is not read while resolving: a driver asks for it with
+//!   [`Settings::password_for`] (or [`Settings::password_file_lookup`], which also gives
+//!   libpq's warning for a file with group or world access, where libpq prints it).
+//! - Service files are read as libpq 15 and 18 read them (no `servicefile` keyword, no
+//!   LDAP lookups).
 //! - Keywords pgtls does not act on are kept and, except for `target_session_attrs` and
 //!   `load_balance_hosts` (whose values are checked as libpq checks them), not validated.
 //! - Values checked by libpq only while connecting (`connect_timeout`, each `port`) are
@@ -59,13 +70,16 @@ mod env;
 mod error;
 mod files;
 mod params;
+mod passfile;
+mod service;
 mod transport;
 
 pub use conninfo::ConnParams;
-pub use env::Environment;
+pub use env::{Environment, DEFAULT_SOCKET_DIR, DEFAULT_SYSCONFDIR};
 pub use error::SettingsError;
 pub use files::TlsFiles;
 pub use params::{ChannelBinding, GssEncMode, HostTarget, Settings, DEFAULT_HOST, DEFAULT_PORT};
+pub use passfile::PasswordFileLookup;
 pub use transport::{
     connect_failure_text, host_lookup_failure_text, os_error_text, SOCKET_CONNECT_HINT,
     TCP_CONNECT_HINT,

@@ -11,15 +11,16 @@ use super::conninfo::{ConnParams, KEYWORDS};
 use super::env::Environment;
 use super::error::SettingsError;
 use super::files::{self, KeyLogToFile, TlsFiles};
+use super::passfile::{self, LookupKey, PasswordFileLookup};
+use super::service;
 use crate::plan::Transport;
 use crate::{Config, ConfigBuilder, ConfigError, SslCertMode, SslMode, SslNegotiation, TlsVersion};
 
-/// The host libpq uses when neither `host` nor `hostaddr` is given.
-///
-/// libpq on Unix defaults to a Unix-domain socket directory (`/tmp`, or
-/// `/var/run/postgresql` on Debian); pgtls drives TCP connections, so it uses libpq's
-/// default for builds without Unix sockets: `localhost`.
-pub const DEFAULT_HOST: &str = "localhost";
+/// The host libpq uses when neither `host`, `hostaddr` nor `PGHOST` is given, unless
+/// the [`Environment`] says otherwise ([`Environment::with_default_socket_dir`]): on
+/// Unix, Debian's libpq 15 socket directory `/var/run/postgresql` (upstream builds use
+/// `/tmp`), where libpq never uses TLS; `localhost` elsewhere.
+pub const DEFAULT_HOST: &str = super::env::DEFAULT_SOCKET_DIR;
 
 /// libpq's default port.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -90,12 +91,16 @@ pub struct HostTarget {
     host: String,
     hostaddr: Option<String>,
     port: u16,
+    /// The port as written (libpq matches password-file lines against this text);
+    /// empty when defaulted.
+    port_text: String,
 }
 
 impl HostTarget {
     /// The host name as written (libpq's `host`): used for SNI and verify-full's
-    /// host-name check. Empty when only `hostaddr` was given for this entry;
-    /// [`DEFAULT_HOST`] when neither was.
+    /// host-name check. Empty when only `hostaddr` was given for this entry; the default
+    /// socket directory ([`DEFAULT_HOST`] unless the [`Environment`] changed it) when
+    /// neither was.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -180,6 +185,7 @@ pub struct Settings {
     gssencmode: GssEncMode,
     connect_timeout: Option<Duration>,
     home: Option<PathBuf>,
+    default_socket_dir: String,
 }
 
 impl fmt::Debug for Settings {
@@ -242,7 +248,10 @@ impl Settings {
         given: &ConnParams,
         env: &Environment,
     ) -> Result<Settings, SettingsError> {
-        let params = apply_environment(given, env);
+        // Connection string > service file > environment > defaults.
+        let mut given = given.clone();
+        service::apply_service(&mut given, env)?;
+        let params = apply_environment(&given, env);
 
         // Hosts, in pqConnectOptions2's order.
         let hostaddr_list = non_empty(&params, "hostaddr");
@@ -378,7 +387,8 @@ impl Settings {
             None => None,
         };
         let mut hosts = Vec::with_capacity(count);
-        for ((name, hostaddr), port) in names.into_iter().zip(hostaddrs).zip(ports) {
+        for ((name, hostaddr), port_text) in names.into_iter().zip(hostaddrs).zip(ports) {
+            let port = port_text.clone();
             let port = if port.is_empty() {
                 DEFAULT_PORT
             } else {
@@ -389,7 +399,7 @@ impl Settings {
                     .ok_or(SettingsError::InvalidPort { value: port })?
             };
             let host = if name.is_empty() && hostaddr.is_none() {
-                DEFAULT_HOST.to_owned()
+                env.default_socket_dir().to_owned()
             } else {
                 name
             };
@@ -397,6 +407,7 @@ impl Settings {
                 host,
                 hostaddr,
                 port,
+                port_text,
             });
         }
 
@@ -416,6 +427,7 @@ impl Settings {
             gssencmode,
             connect_timeout,
             home: env.home().map(Path::to_path_buf),
+            default_socket_dir: env.default_socket_dir().to_owned(),
         })
     }
 
@@ -443,9 +455,93 @@ impl Settings {
         &self.dbname
     }
 
-    /// The password (`password` or `PGPASSWORD`). pgtls does not read `~/.pgpass`.
+    /// The password given as a setting (`password`, `PGPASSWORD`, or a service file);
+    /// see [`Settings::password_for`] for libpq's fallback to the password file.
     pub fn password(&self) -> Option<&str> {
         non_empty(&self.params, "password")
+    }
+
+    /// The password file libpq reads when no password is given: `passfile` (or
+    /// `PGPASSFILE`, or a service file's `passfile`), else `~/.pgpass`; `None` without a
+    /// home directory.
+    pub fn password_file(&self) -> Option<String> {
+        match non_empty(&self.params, "passfile") {
+            Some(path) => Some(path.to_owned()),
+            None => self
+                .home
+                .as_ref()
+                .map(|home| format!("{}/.pgpass", home.display())),
+        }
+    }
+
+    /// Looks `target` up in the [password file](Settings::password_file), as libpq's
+    /// `passwordFromFile` does, whether or not a password was given.
+    ///
+    /// The key is the host name (`hostaddr` when the entry has no name), the port, the
+    /// database and the user. A Unix-socket entry for the default socket directory is
+    /// looked up as `localhost`. The port is compared as written (`port=05432` does not
+    /// match a `5432` line), `5432` when none was given.
+    ///
+    /// A file with group or world access, or that is not a plain file, is refused with
+    /// libpq's warning (libpq prints it on standard error and goes on without a
+    /// password); a missing file is [`PasswordFileLookup::NotFound`].
+    pub fn password_file_lookup(&self, target: &HostTarget) -> PasswordFileLookup {
+        let Some(path) = self.password_file() else {
+            return PasswordFileLookup::NotFound;
+        };
+        let mut host = if target.host.is_empty() {
+            target.hostaddr.as_deref().unwrap_or_default()
+        } else {
+            &target.host
+        };
+        if host.is_empty() || (is_unix_socket_path(host) && host == self.default_socket_dir) {
+            host = "localhost";
+        }
+        let port = if target.port_text.is_empty() {
+            DEFAULT_PORT.to_string()
+        } else {
+            target.port_text.clone()
+        };
+        passfile::lookup(
+            &path,
+            &LookupKey {
+                host,
+                port: &port,
+                dbname: &self.dbname,
+                user: &self.user,
+            },
+        )
+    }
+
+    /// The password to authenticate to `target` with, as libpq chooses it: the given
+    /// [`password`](Settings::password) when there is one, else the password file's
+    /// (see [`Settings::password_file_lookup`], whose warning this drops).
+    ///
+    /// ```
+    /// use pgtls::libpq::{ConnParams, Environment};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("pgpass");
+    /// std::fs::write(&file, "db.example.com:*:shop:app:s3cr\\:et\n")?;
+    /// # #[cfg(unix)]
+    /// # {
+    /// use std::os::unix::fs::PermissionsExt as _;
+    /// std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    /// let settings = ConnParams::parse("host=db.example.com dbname=shop user=app")?
+    ///     .resolve(&Environment::from_vars([("PGPASSFILE", file.display().to_string())]))?;
+    /// let target = &settings.hosts()[0];
+    /// assert_eq!(settings.password_for(target).as_deref(), Some("s3cr:et"));
+    /// # }
+    /// # Ok(()) }
+    /// ```
+    pub fn password_for(&self, target: &HostTarget) -> Option<String> {
+        if let Some(password) = self.password() {
+            return Some(password.to_owned());
+        }
+        match self.password_file_lookup(target) {
+            PasswordFileLookup::Found(password) => Some(password),
+            _ => None,
+        }
     }
 
     /// The application name to send: `application_name` (or `PGAPPNAME`), else
@@ -750,9 +846,47 @@ mod tests {
         assert_eq!(s.dbname(), "osuser");
         assert_eq!(s.password(), None);
         assert_eq!(s.application_name(), None);
-        assert_eq!(hosts(""), vec![("localhost".into(), None, 5432)]);
-        assert_eq!(s.hosts()[0].connect_host(), "localhost");
+        assert_eq!(hosts(""), vec![(DEFAULT_HOST.into(), None, 5432)]);
+        assert_eq!(s.hosts()[0].connect_host(), DEFAULT_HOST);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_default_host_is_the_socket_directory_without_tls() {
+        let s = resolve("sslmode=require").unwrap();
+        let target = &s.hosts()[0];
+        assert_eq!(target.host(), "/var/run/postgresql");
+        assert_eq!(target.transport(), Transport::UnixSocket);
+        assert_eq!(
+            target.unix_socket_path().as_deref(),
+            Some("/var/run/postgresql/.s.PGSQL.5432")
+        );
+        // sslmode is not acted on over a socket: the plan goes straight to plaintext.
+        let configs = s.to_configs().unwrap();
+        let plan = crate::plan::Plan::new(
+            SslMode::Require,
+            SslNegotiation::Postgres,
+            target.transport(),
+        );
+        assert_eq!(
+            plan.poll_step(),
+            crate::plan::Step::Connect(crate::plan::Method::Plaintext)
+        );
+        assert_eq!(configs[0].1.sslmode(), SslMode::Require);
+        // The directory is overridable; a non-path default means TCP.
+        let env = env().with_default_socket_dir("/tmp");
+        let s = ConnParams::parse("").unwrap().resolve(&env).unwrap();
+        assert_eq!(
+            s.hosts()[0].unix_socket_path().as_deref(),
+            Some("/tmp/.s.PGSQL.5432")
+        );
+        let env = env.with_default_socket_dir("localhost");
+        let s = ConnParams::parse("").unwrap().resolve(&env).unwrap();
         assert_eq!(s.hosts()[0].transport(), Transport::Tcp);
+        // PGHOST and empty list entries.
+        let env = Environment::from_vars([("PGHOST", "h")]).with_os_user("u");
+        let s = ConnParams::parse("").unwrap().resolve(&env).unwrap();
+        assert_eq!(s.hosts()[0].host(), "h");
     }
 
     #[test]
@@ -786,7 +920,7 @@ mod tests {
             hosts("host=a,,b port=1,,3"),
             vec![
                 ("a".into(), None, 1),
-                ("localhost".into(), None, 5432),
+                (DEFAULT_HOST.into(), None, 5432),
                 ("b".into(), None, 3)
             ]
         );
@@ -1155,6 +1289,135 @@ mod tests {
         assert_eq!(s.application_name(), Some("app"));
         assert_eq!(s.password(), None);
         assert!(!format!("{s:?}").contains("pw"));
+    }
+
+    #[test]
+    fn precedence_string_then_service_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.conf");
+        std::fs::write(
+            &file,
+            "[svc]\nhost=svchost\nport=6000\nsslmode=verify-full\npassword=svcpw\n",
+        )
+        .unwrap();
+        let env = Environment::from_vars([
+            ("PGSERVICEFILE", file.display().to_string().as_str()),
+            ("PGPORT", "7000"),
+            ("PGSSLMODE", "disable"),
+            ("PGUSER", "envuser"),
+        ]);
+        let s = ConnParams::parse("service=svc port=5000")
+            .unwrap()
+            .resolve(&env)
+            .unwrap();
+        assert_eq!(s.hosts()[0].host(), "svchost");
+        assert_eq!(s.hosts()[0].port(), 5000);
+        assert_eq!(s.sslmode(), SslMode::VerifyFull);
+        assert_eq!(s.user(), "envuser");
+        assert_eq!(s.password(), Some("svcpw"));
+        // An empty value in the string still counts as given.
+        let s = ConnParams::parse("service=svc host=''")
+            .unwrap()
+            .resolve(&env.clone().with_default_socket_dir("/sock"))
+            .unwrap();
+        assert_eq!(s.hosts()[0].host(), "/sock");
+        // A service file's bad value fails as the string's would.
+        std::fs::write(&file, "[svc]\nsslmode=bogus\n").unwrap();
+        assert_eq!(
+            ConnParams::parse("service=svc")
+                .unwrap()
+                .resolve(&env)
+                .unwrap_err()
+                .to_string(),
+            "invalid sslmode value: \"bogus\""
+        );
+        assert_eq!(
+            ConnParams::parse("service=other")
+                .unwrap()
+                .resolve(&env)
+                .unwrap_err()
+                .to_string(),
+            "definition of service \"other\" not found"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn password_file_lookups() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_path_buf();
+        let pgpass = home.join(".pgpass");
+        std::fs::write(
+            &pgpass,
+            "localhost:5432:*:u:local\n\
+             db\\:x:*:*:u:escaped\\:host\n\
+             192.0.2.1:*:*:u:byaddr\n\
+             *:5433:shop:*:wild\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let env = env()
+            .with_home(Some(home.clone()))
+            .with_default_socket_dir("/sock");
+        let password = |conninfo: &str| {
+            let s = ConnParams::parse(conninfo).unwrap().resolve(&env).unwrap();
+            s.hosts()
+                .iter()
+                .map(|t| s.password_for(t))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ConnParams::parse("")
+                .unwrap()
+                .resolve(&env)
+                .unwrap()
+                .password_file(),
+            Some(format!("{}/.pgpass", home.display()))
+        );
+        // The default socket directory and an empty host look up "localhost"; another
+        // socket directory does not.
+        assert_eq!(password("user=u"), vec![Some("local".into())]);
+        assert_eq!(password("user=u host=/sock"), vec![Some("local".into())]);
+        // The port as written, as libpq compares it.
+        assert_eq!(password("user=u port=5432"), vec![Some("local".into())]);
+        assert_eq!(password("user=u port=05432"), vec![None]);
+        assert_eq!(password("user=u host=/other"), vec![None]);
+        assert_eq!(
+            password("user=u host=localhost"),
+            vec![Some("local".into())]
+        );
+        assert_eq!(
+            password("user=u host=db:x"),
+            vec![Some("escaped:host".into())]
+        );
+        assert_eq!(
+            password("user=u hostaddr=192.0.2.1"),
+            vec![Some("byaddr".into())]
+        );
+        assert_eq!(
+            password("user=v host=a,b port=5433,5432 dbname=shop"),
+            vec![Some("wild".into()), None]
+        );
+        // An explicit password wins; the file is not needed then.
+        assert_eq!(
+            password("user=u password=given"),
+            vec![Some("given".into())]
+        );
+        // passfile names another file.
+        let other = home.join("other");
+        std::fs::write(&other, "*:*:*:*:other\n").unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let conninfo = format!("user=u passfile={}", other.display());
+        assert_eq!(password(&conninfo), vec![None]);
+        let s = ConnParams::parse(&conninfo).unwrap().resolve(&env).unwrap();
+        assert_eq!(
+            s.password_file_lookup(&s.hosts()[0]),
+            PasswordFileLookup::Refused(format!(
+                "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+                other.display()
+            ))
+        );
     }
 
     proptest::proptest! {

@@ -150,8 +150,10 @@ impl Acceptor {
     /// rest: offer it again after [`Self::poll_output`] (while an `N` waits to be handed
     /// out nothing is consumed), or, once done, to the session (TLS) or to your plaintext
     /// protocol handler. Bytes offered while an `S` waits (or in the same call as the
-    /// `SSLRequest`) were sent before the client could see it: they are refused with
-    /// [`AcceptError::UnencryptedDataAfterSslRequest`].
+    /// `SSLRequest`) were sent before the client could see it: plaintext is refused with
+    /// [`AcceptError::UnencryptedDataAfterSslRequest`] (CVE-2021-23214), while a TLS
+    /// handshake record (`0x16`, a ClientHello sent without waiting) goes to TLS, as
+    /// PostgreSQL 17 and later do.
     ///
     /// # Errors
     /// The client broke the protocol or the policy refused it; an ErrorResponse or a TLS
@@ -195,20 +197,24 @@ impl Acceptor {
                     };
                     used += n;
                     if let Some(packet) = packet {
-                        let glued = used < input.len();
+                        let glued = input.get(used).copied();
                         self.on_plaintext_packet(packet, glued)?;
                         return Ok((used, false));
                     }
                 }
                 Ok((used, false))
             }
-            State::AnswerS => {
-                if input.is_empty() {
-                    Ok((0, false))
-                } else {
-                    Err(self.fail(AcceptError::UnencryptedDataAfterSslRequest))
+            State::AnswerS => match input.first() {
+                None => Ok((0, false)),
+                // A TLS handshake record sent without waiting for the `S` (PostgreSQL 17+
+                // hands bytes buffered after the SSLRequest to TLS): the handshake
+                // authenticates it; the `S` still goes out first.
+                Some(&TLS_HANDSHAKE_RECORD) => {
+                    self.state = State::Hello(Box::new(HelloReader::new()));
+                    Ok((0, true))
                 }
-            }
+                Some(_) => Err(self.fail(AcceptError::UnencryptedDataAfterSslRequest)),
+            },
             State::Hello(reader) => {
                 let (n, progress) = reader.handle_input(input);
                 match progress {
@@ -217,8 +223,7 @@ impl Acceptor {
                         "TLS ClientHello larger than the handshake buffer",
                     ))),
                     HelloProgress::Failed(err, alert) => {
-                        self.pending = alert;
-                        self.sent = 0;
+                        self.queue_plain(alert);
                         Err(self.fail(err.into()))
                     }
                     HelloProgress::Hello(hello) => {
@@ -231,8 +236,7 @@ impl Acceptor {
                             _ => None,
                         };
                         if let Some(err) = refusal {
-                            self.pending = NO_APPLICATION_PROTOCOL_ALERT.to_vec();
-                            self.sent = 0;
+                            self.queue_plain(NO_APPLICATION_PROTOCOL_ALERT.to_vec());
                             return Err(self.fail(err));
                         }
                         let Some(tls) = self.config.tls.as_ref() else {
@@ -244,8 +248,7 @@ impl Acceptor {
                                 Ok((n, true))
                             }
                             Started::Refused(err, alert) => {
-                                self.pending = alert;
-                                self.sent = 0;
+                                self.queue_plain(alert);
                                 Err(self.fail(err.into()))
                             }
                             Started::Failed(err, tls) => {
@@ -282,8 +285,13 @@ impl Acceptor {
         }
     }
 
-    /// A complete plaintext packet; `glued` says more bytes came in the same input.
-    fn on_plaintext_packet(&mut self, packet: Packet, glued: bool) -> Result<(), AcceptError> {
+    /// A complete plaintext packet; `glued` is the first of any more bytes that came in
+    /// the same input.
+    fn on_plaintext_packet(
+        &mut self,
+        packet: Packet,
+        glued: Option<u8>,
+    ) -> Result<(), AcceptError> {
         match packet {
             Packet::SslRequest => {
                 if self.ssl_done {
@@ -292,7 +300,9 @@ impl Acceptor {
                 self.ssl_done = true;
                 if self.config.tls.is_some() {
                     self.method = Some(Method::SslRequest);
-                    if glued {
+                    // Plaintext sent before the `S` may have been injected
+                    // (CVE-2021-23214); a TLS handshake record is the ClientHello itself.
+                    if glued.is_some_and(|byte| byte != TLS_HANDSHAKE_RECORD) {
                         return Err(self.fail(AcceptError::UnencryptedDataAfterSslRequest));
                     }
                     self.answer(b'S');
@@ -318,6 +328,17 @@ impl Acceptor {
             }
         }
         Ok(())
+    }
+
+    /// Queues bytes sent outside TLS (an alert written before any TLS connection existed)
+    /// behind an `S` that may still wait to be handed out.
+    fn queue_plain(&mut self, bytes: Vec<u8>) {
+        if self.sent < self.pending.len() {
+            self.pending.extend_from_slice(&bytes);
+        } else {
+            self.pending = bytes;
+            self.sent = 0;
+        }
     }
 
     fn answer(&mut self, byte: u8) {

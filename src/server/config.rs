@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::{
-    ClientHello, NoServerSessionStorage, ResolvesServerCert, WebPkiClientVerifier,
-};
+use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 
+use super::credentials::{certified_key, KeyProblem, KEY_VALUES_MISMATCH};
+use super::tls::RecordingResolver;
 use crate::config::{default_provider, protocol_versions};
 use crate::wire::ALPN_POSTGRESQL;
 use crate::{ConfigError, TlsVersion};
@@ -79,6 +79,8 @@ impl ServerTls {
             time_provider: None,
             client_verifier: None,
             client_cas: None,
+            client_crls: Vec::new(),
+            client_crl_check: None,
             min_version: TlsVersion::Tls1_2,
             max_version: None,
         }
@@ -87,20 +89,16 @@ impl ServerTls {
     /// Any rustls server configuration; its ALPN list is replaced by `postgresql` (what
     /// PostgreSQL 17 announces; a client offering other protocols only is refused).
     ///
-    /// With such a configuration, the certificate its resolver
-    /// picks for a ClientHello is resolved once per connection and pinned for that
-    /// handshake, so [`crate::Session::channel_binding`] hashes exactly the certificate
-    /// presented (this costs one clone of the `ServerConfig` per connection).
+    /// The resolver is wrapped (once, here) so that the certificate it picks for each
+    /// ClientHello is noted, and [`crate::Session::channel_binding`] hashes exactly the
+    /// certificate presented. The configuration is copied once, here; nothing is cloned
+    /// per connection.
     pub fn from_rustls(config: Arc<ServerConfig>) -> ServerTls {
-        let config = if config.alpn_protocols == [ALPN_POSTGRESQL] {
-            config
-        } else {
-            let mut owned = (*config).clone();
-            owned.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
-            Arc::new(owned)
-        };
+        let mut owned = (*config).clone();
+        owned.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+        owned.cert_resolver = Arc::new(RecordingResolver(owned.cert_resolver.clone()));
         ServerTls {
-            config,
+            config: Arc::new(owned),
             certified: None,
         }
     }
@@ -119,6 +117,9 @@ pub struct ServerTlsBuilder {
     time_provider: Option<Arc<dyn TimeProvider>>,
     client_verifier: Option<Arc<dyn ClientCertVerifier>>,
     client_cas: Option<Vec<CertificateDer<'static>>>,
+    client_crls: Vec<CertificateRevocationListDer<'static>>,
+    /// Forces CRL checking on (a CRL directory that held no CRL) or off.
+    client_crl_check: Option<bool>,
     min_version: TlsVersion,
     max_version: Option<TlsVersion>,
 }
@@ -152,6 +153,25 @@ impl ServerTlsBuilder {
     /// refused in the handshake. The chain is then in [`crate::Session::peer_certificates`].
     pub fn client_ca_certificates(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
         self.client_cas = Some(cas);
+        self
+    }
+
+    /// Certificate revocation lists for the client CAs, as PostgreSQL's `ssl_crl_file`
+    /// and `ssl_crl_dir`: a revoked client certificate is refused with the alert
+    /// `certificate_revoked`, and once any CRL is given every certificate of a client's
+    /// chain must be covered by one. Only used with
+    /// [`Self::client_ca_certificates`].
+    pub fn client_crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
+        self.client_crls = crls;
+        self
+    }
+
+    /// CRL checking forced on or off; `None` (the default) checks when any CRL was given.
+    /// PostgreSQL turns it on whenever `ssl_crl_file` or `ssl_crl_dir` loaded, even when
+    /// they held no CRL (every client certificate then fails: `unable to get certificate
+    /// CRL`).
+    pub fn client_crl_check(mut self, check: Option<bool>) -> Self {
+        self.client_crl_check = check;
         self
     }
 
@@ -200,33 +220,31 @@ impl ServerTlsBuilder {
             Some(provider) => provider,
             None => default_provider()?,
         };
-        let certified = CertifiedKey::from_der(self.chain, self.key, &provider).map_err(|err| {
-            ConfigError::BadCredential {
-                what: "server private key",
-                reason: err.to_string(),
-            }
-        })?;
-        let certified = Arc::new(certified);
+        // No webpki checks on our own certificate (X.509 v1 is served, as by OpenSSL):
+        // only that the key is the leaf's.
+        let certified =
+            certified_key(self.chain, self.key, &provider).map_err(|problem| match problem {
+                KeyProblem::Certificate(reason) => ConfigError::BadCredential {
+                    what: "server certificate",
+                    reason,
+                },
+                KeyProblem::Key(reason) => ConfigError::BadCredential {
+                    what: "private key",
+                    reason,
+                },
+                KeyProblem::Mismatch => ConfigError::BadCredential {
+                    what: "private key",
+                    reason: format!("check of private key failed: {KEY_VALUES_MISMATCH}"),
+                },
+            })?;
         let verifier = match (self.client_verifier, self.client_cas) {
             (Some(verifier), _) => Some(verifier),
-            (None, Some(cas)) => {
-                let mut roots = RootCertStore::empty();
-                for ca in cas {
-                    roots.add(ca).map_err(|err| ConfigError::BadCredential {
-                        what: "client CA certificate",
-                        reason: err.to_string(),
-                    })?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .allow_unauthenticated()
-                        .build()
-                        .map_err(|err| ConfigError::BadCredential {
-                            what: "client CA certificate",
-                            reason: err.to_string(),
-                        })?;
-                Some(verifier)
-            }
+            (None, Some(cas)) => Some(client_verifier(
+                &cas,
+                &self.client_crls,
+                self.client_crl_check,
+                &provider,
+            )?),
             (None, None) => None,
         };
         let builder = match self.time_provider {
@@ -248,6 +266,24 @@ impl ServerTlsBuilder {
             certified: Some(certified),
         })
     }
+}
+
+/// Checks client certificates against `cas` and `crls` as PostgreSQL's server does
+/// (`ssl_ca_file`, `ssl_crl_file`, `ssl_crl_dir`): a client without a certificate is let
+/// through (pg_hba decides), one whose chain does not verify or is revoked is refused in
+/// the handshake (`certificate verify failed`; alert `certificate_revoked` for a revoked
+/// one). With CRLs, every certificate of the chain needs one (OpenSSL's
+/// `X509_V_FLAG_CRL_CHECK_ALL`, which PostgreSQL sets).
+///
+/// The chain is judged by `crate::verify` with OpenSSL's `ssl_client` purpose (X.509 v1
+/// accepted, security level 2 key sizes), not by webpki.
+fn client_verifier(
+    cas: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+    crl_check: Option<bool>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, ConfigError> {
+    crate::verify::client_verifier_with_crl_check(cas, crls, crl_check, provider)
 }
 
 /// Always presents the same certificate.
@@ -278,7 +314,7 @@ fn parse_pem(
         });
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| ConfigError::BadCredential {
-        what: "server private key",
+        what: "private key",
         reason: err.to_string(),
     })?;
     Ok((chain, key))

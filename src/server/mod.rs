@@ -12,7 +12,8 @@
 //! | the client sends | the acceptor |
 //! |---|---|
 //! | `SSLRequest` | answers `S` when TLS is configured, then reads the ClientHello; else `N` and reads the next packet |
-//! | bytes glued to `SSLRequest` | refuses them: `received unencrypted data after SSL request` (CVE-2021-23214) |
+//! | plaintext glued to `SSLRequest` | refuses it at once, without `S`: `received unencrypted data after SSL request` (CVE-2021-23214; PostgreSQL 17+ answers `S` and fails the TLS handshake on those bytes, 15 and 16 hang) |
+//! | a ClientHello glued to `SSLRequest` | answers `S`, then hands it to TLS, as PostgreSQL 17+ (which pushes bytes buffered after `SSLRequest` into the TLS handshake; 15 and 16 hang) |
 //! | `GSSENCRequest` | answers `N` (no GSSAPI), then reads the next packet |
 //! | a ClientHello as the first byte (`0x16`) | direct TLS (PostgreSQL 17+): ALPN `postgresql` required, or refused by policy |
 //! | `CancelRequest` (plaintext or inside TLS) | hands it over: process id and key (4..=256 bytes) |
@@ -92,8 +93,9 @@
 //!
 //! ## Limits
 //!
-//! - A first packet is at most [`MAX_STARTUP_PACKET_LENGTH`] (10000) bytes, as in
-//!   PostgreSQL; the length is checked before anything is allocated (a first byte other
+//! - A first packet is at most [`MAX_STARTUP_PACKET_LENGTH`] (10000) bytes after its
+//!   4-byte length word, as PostgreSQL counts ([`MAX_FIRST_PACKET_BYTES`], 10004, in
+//!   all); the length is checked before anything is allocated (a first byte other
 //!   than `0x00` or `0x16` is refused at once). Requests are exactly 8 bytes, cancels
 //!   12 + 4..=256.
 //! - At most one `SSLRequest` and one `GSSENCRequest` before the first packet; a repeated
@@ -104,8 +106,21 @@
 //!   of the first packet are taken out of rustls; the rest stays in the session.
 //! - Output before TLS is one byte (`S`/`N`), a short ErrorResponse or a 7-byte alert.
 //! - No clock: a client trickling bytes costs nothing but its connection. Bound each
-//!   connection's acceptance in time yourself (PostgreSQL's `authentication_timeout` is
-//!   60 s).
+//!   connection's acceptance in time yourself, as PostgreSQL's `authentication_timeout`
+//!   (60 s) does: a *deadline* from accepting the socket to the first packet, not a
+//!   timeout per read (a client sending one byte every 15 s would otherwise stay for
+//!   ever). With blocking sockets, fix `deadline = Instant::now() + limit` at accept and
+//!   before each read or write set the socket's timeouts to what is left
+//!   (`deadline.saturating_duration_since(Instant::now())`), giving up once nothing is
+//!   left — `examples/tls_proxy.rs` does this (`--startup-timeout`). With tokio, run the
+//!   whole accept loop inside one `tokio::time::timeout(limit, ...)`.
+//!
+//! ## Reloading certificates
+//!
+//! [`ServerTlsFiles`] reads PostgreSQL's `ssl_cert_file`, `ssl_key_file`, `ssl_ca_file`,
+//! `ssl_crl_file` and `ssl_crl_dir` with PostgreSQL's error messages; put the result in
+//! a [`SharedAcceptorConfig`] and [`SharedAcceptorConfig::replace`] it on `SIGHUP`. New
+//! connections get the new files; established sessions keep theirs.
 //!
 //! ## Why one `Session` type for both sides
 //!
@@ -123,16 +138,22 @@
 
 mod acceptor;
 mod config;
+mod credentials;
 mod error;
+mod files;
 mod packet;
+mod reload;
 mod tls;
 
 pub use acceptor::{Accepted, Acceptor};
 pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder};
-pub use error::AcceptError;
+pub use error::{AcceptError, LoadError};
+pub use files::ServerTlsFiles;
 pub use packet::{
-    error_response, CancelRequest, FirstPacket, StartupMessage, MAX_STARTUP_PACKET_LENGTH,
+    error_response, CancelRequest, FirstPacket, StartupMessage, MAX_FIRST_PACKET_BYTES,
+    MAX_STARTUP_PACKET_LENGTH,
 };
+pub use reload::SharedAcceptorConfig;
 
 #[cfg(doc)]
 use crate::Session;

@@ -3,7 +3,7 @@
 //!
 //! Every first packet is `length (4 bytes, including itself), code or protocol version
 //! (4 bytes), body`. [`PacketReader`] reads one from pieces of any size, checking the
-//! length before it allocates: at most [`MAX_STARTUP_PACKET_LENGTH`] bytes are ever held.
+//! length before it allocates: at most [`MAX_FIRST_PACKET_BYTES`] bytes are ever held.
 
 use super::error::AcceptError;
 use crate::wire::{
@@ -11,8 +11,14 @@ use crate::wire::{
     SSL_REQUEST_CODE,
 };
 
-/// The longest first packet accepted, as PostgreSQL's `MAX_STARTUP_PACKET_LENGTH`.
+/// PostgreSQL's `MAX_STARTUP_PACKET_LENGTH`: the longest first packet accepted, *not
+/// counting* its 4-byte length word (`ProcessStartupPacket` subtracts the length word
+/// before it compares), so whole packets of up to [`MAX_FIRST_PACKET_BYTES`] pass.
 pub const MAX_STARTUP_PACKET_LENGTH: usize = 10_000;
+
+/// The longest first packet accepted, length word included: 10004 bytes, exactly as
+/// PostgreSQL (15 to 18) accepts.
+pub const MAX_FIRST_PACKET_BYTES: usize = MAX_STARTUP_PACKET_LENGTH + 4;
 
 /// A StartupMessage as the client sent it (length prefix included), checked for
 /// PostgreSQL's layout: protocol 3.x, then `name\0value\0` pairs and a final `\0`.
@@ -36,7 +42,7 @@ impl StartupMessage {
     /// Checks a whole StartupMessage (length prefix included).
     ///
     /// # Errors
-    /// A length that does not match or lies outside 8..=10000, a protocol other than 3.x,
+    /// A length that does not match or lies outside 8..=10004, a protocol other than 3.x,
     /// or parameters that are not NUL-terminated pairs ending with a NUL.
     ///
     /// ```
@@ -53,7 +59,7 @@ impl StartupMessage {
             .get(..8)
             .ok_or(AcceptError::InvalidStartupPacketLength)?;
         let len = be_u32(&header[..4]) as usize;
-        if len != packet.len() || !(8..=MAX_STARTUP_PACKET_LENGTH).contains(&len) {
+        if len != packet.len() || !(8..=MAX_FIRST_PACKET_BYTES).contains(&len) {
             return Err(AcceptError::InvalidStartupPacketLength);
         }
         check_protocol(be_u32(&header[4..8]))?;
@@ -167,7 +173,7 @@ pub(crate) enum Packet {
     First(FirstPacket),
 }
 
-/// Reads one first packet from pieces; holds at most [`MAX_STARTUP_PACKET_LENGTH`] bytes.
+/// Reads one first packet from pieces; holds at most [`MAX_FIRST_PACKET_BYTES`] bytes.
 #[derive(Debug, Default)]
 pub(crate) struct PacketReader {
     head: [u8; 8],
@@ -199,11 +205,11 @@ impl PacketReader {
             self.head_len = end;
             if before < 4 && end >= 4 {
                 self.len = be_u32(&self.head[..4]) as usize;
-                if !(8..=MAX_STARTUP_PACKET_LENGTH).contains(&self.len) {
+                if !(8..=MAX_FIRST_PACKET_BYTES).contains(&self.len) {
                     return Err(AcceptError::InvalidStartupPacketLength);
                 }
             } else if before == 0 && end >= 1 && self.head[0] != 0 {
-                // Any length up to 10000 starts with a zero byte: refuse at once.
+                // Any length up to 10004 starts with a zero byte: refuse at once.
                 return Err(AcceptError::InvalidStartupPacketLength);
             }
             if end == 8 {
@@ -417,9 +423,10 @@ mod tests {
 
     #[test]
     fn lengths_are_checked_before_allocating() {
+        // 10005 bytes: one more than PostgreSQL accepts.
         let mut reader = PacketReader::default();
         assert!(matches!(
-            reader.push(&[0, 0, 0x27, 0x11]),
+            reader.push(&[0, 0, 0x27, 0x15]),
             Err(AcceptError::InvalidStartupPacketLength)
         ));
         let mut reader = PacketReader::default();
@@ -432,11 +439,11 @@ mod tests {
             reader.push(&[0, 0, 0, 7]),
             Err(AcceptError::InvalidStartupPacketLength)
         ));
-        // Exactly the maximum is fine.
+        // Exactly the maximum (10000 after the length word, as PostgreSQL counts) is fine.
         let mut reader = PacketReader::default();
-        let (n, none) = reader.push(&[0, 0, 0x27, 0x10, 0, 3, 0, 0]).unwrap();
+        let (n, none) = reader.push(&[0, 0, 0x27, 0x14, 0, 3, 0, 0]).unwrap();
         assert_eq!((n, none.is_none()), (8, true));
-        assert_eq!(reader.want(), 10_000 - 8);
+        assert_eq!(reader.want(), 10_004 - 8);
         // An SSLRequest code with another length is refused.
         let mut reader = PacketReader::default();
         let mut long_ssl = vec![0, 0, 0, 12];

@@ -8,12 +8,13 @@
 //! Memory: rustls holds at most one handshake message being reassembled (64 KiB, its
 //! handshake limit) while the ClientHello arrives.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use rustls::server::{Accepted, Acceptor};
+use rustls::server::{Accepted, Acceptor, ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::config::{FixedCert, ServerTls};
+use super::config::ServerTls;
 use crate::tls::TlsConn;
 use crate::wire::ALPN_POSTGRESQL;
 
@@ -116,24 +117,17 @@ impl Hello {
 
     /// Starts the handshake with `tls`: the ServerHello flight is queued.
     pub(crate) fn start(self, tls: &ServerTls) -> Started {
-        let (config, local) = match &tls.certified {
-            Some(certified) => (tls.config.clone(), Some(certified.clone())),
-            None => {
-                // A caller's resolver: resolve once and pin the answer for this handshake,
-                // so the channel binding hashes exactly the certificate presented.
-                let hello = self.accepted.client_hello();
-                match tls.config.cert_resolver.resolve(hello) {
-                    Some(certified) => {
-                        let mut config = (*tls.config).clone();
-                        config.cert_resolver = Arc::new(FixedCert(certified.clone()));
-                        (Arc::new(config), Some(certified))
-                    }
-                    // rustls fails the handshake itself.
-                    None => (tls.config.clone(), None),
-                }
-            }
+        // A caller's resolver runs inside `into_connection` (it answers the ClientHello
+        // there, on this thread); its [`RecordingResolver`] wrapper notes the answer, so
+        // the channel binding hashes exactly the certificate presented. Nothing is
+        // cloned per connection.
+        PRESENTED.with(|slot| slot.borrow_mut().take());
+        let started = self.accepted.into_connection(tls.config.clone());
+        let local = match &tls.certified {
+            Some(certified) => Some(certified.clone()),
+            None => PRESENTED.with(|slot| slot.borrow_mut().take()),
         };
-        let mut conn = match self.accepted.into_connection(config) {
+        let mut conn = match started {
             Ok(conn) => conn,
             Err((err, mut alert)) => {
                 let mut bytes = Vec::new();
@@ -160,4 +154,27 @@ pub(crate) enum Started {
     /// rustls failed on records buffered after the ClientHello; the connection holds the
     /// alert to send.
     Failed(rustls::Error, Box<TlsConn>),
+}
+
+thread_local! {
+    /// The certificate a [`RecordingResolver`] answered last on this thread.
+    static PRESENTED: RefCell<Option<Arc<CertifiedKey>>> = const { RefCell::new(None) };
+}
+
+/// Wraps a caller's certificate resolver (installed once, when the [`ServerTls`] is
+/// built) and notes on the current thread which certificate it chose, for the channel
+/// binding.
+#[derive(Debug)]
+pub(crate) struct RecordingResolver(pub(crate) Arc<dyn ResolvesServerCert>);
+
+impl ResolvesServerCert for RecordingResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let chosen = self.0.resolve(client_hello);
+        PRESENTED.with(|slot| *slot.borrow_mut() = chosen.clone());
+        chosen
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        self.0.only_raw_public_keys()
+    }
 }

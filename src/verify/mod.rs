@@ -12,13 +12,15 @@
 //! - **a root source**: the chain is built and checked the way OpenSSL's
 //!   `X509_verify_cert` does for libpq ([`chain`], [`crl`]): trust anchors are the
 //!   self-signed certificates of the source, CRLs (root files only) are required for
-//!   every certificate of the path once any loaded. `require` acts as `verify-ca`.
+//!   every certificate of the path once any loaded, and every key of the path needs
+//!   OpenSSL's security level 2 ([`chain`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
 //! provider-agnostic.
 
 mod chain;
+mod client;
 mod crl;
 mod hostname;
 mod signature;
@@ -34,7 +36,11 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{CarriedCertificateError, CertificateProblem, ConfigError};
 
+#[allow(unused_imports)] // for the server side's acceptor
+pub(crate) use chain::ChainError;
 pub(crate) use chain::{ChainSetupError, TrustStore};
+#[allow(unused_imports)] // for the server side's acceptor
+pub(crate) use client::{take_client_cert_failure, ClientCertFailure, PostgresClientVerifier};
 pub(crate) use hostname::{parse_host_ip, sni_allowed};
 
 /// What to check about the server's chain.
@@ -76,6 +82,39 @@ pub(crate) fn store_from_root_file(
             }
         }
     }
+}
+
+/// The PostgreSQL server's client-certificate verifier, for a rustls `ServerConfig`.
+///
+/// `ca_certs` is `ssl_ca_file` (self-signed certificates are the anchors; all subjects are
+/// sent as hints), `crls` the CRLs of `ssl_crl_file` and `ssl_crl_dir` (CRLs that do not
+/// parse are dropped; CRL checking is on for every certificate when any CRL is given). Client
+/// certificates are requested, not required. Chains are judged with OpenSSL's `ssl_client`
+/// purpose and alerts; see [`client`] for the alerts and [`take_client_cert_failure`] for the
+/// reason PostgreSQL logs.
+#[allow(dead_code)] // for the server side's acceptor
+pub(crate) fn client_verifier(
+    ca_certs: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ConfigError> {
+    client_verifier_with_crl_check(ca_certs, crls, None, provider)
+}
+
+/// [`client_verifier`] with CRL checking forced on or off: `Some(true)` for an `ssl_crl_dir`
+/// that loaded without holding any CRL (PostgreSQL then sets the CRL flags anyway, so every
+/// client certificate fails with "unable to get certificate CRL"); `None` is "on when any CRL
+/// is given".
+#[allow(dead_code)] // for the server side's acceptor
+pub(crate) fn client_verifier_with_crl_check(
+    ca_certs: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+    crl_check: Option<bool>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ConfigError> {
+    Ok(Arc::new(client::build(
+        ca_certs, crls, crl_check, provider,
+    )?))
 }
 
 /// Builds the store for anchors given as subject + SPKI (webpki-roots).

@@ -302,7 +302,7 @@ where
     let params = StartupParams {
         user: settings.user().to_owned(),
         database: settings.dbname().to_owned(),
-        password: settings.password().map(str::to_owned),
+        password: settings.password_for(target),
         application_name: settings.application_name().map(str::to_owned),
         channel_binding: match settings.channel_binding() {
             ChannelBinding::Disable => ChannelBindingMode::Disable,
