@@ -1,6 +1,11 @@
 //! Bad input inside wasm: the committed fuzz corpus (`fuzz/corpus/<target>/*`, embedded by
 //! build.rs) replayed through the fuzz bodies, as `tests/fuzz_corpus.rs` does natively,
 //! plus a few hundred pseudo-random inputs per target. A panic fails the test.
+//!
+//! Not replayed here: `verifier` and `verifier_openssl`. Their inputs are decisions for
+//! the chain generator `fuzz/common/generated_chain.rs`, which makes RSA keys with
+//! rcgen's aws-lc-rs backend; aws-lc-rs does not build for wasm32-unknown-unknown and
+//! ring cannot generate RSA keys. Natively `cargo test` replays them (tests/fuzz_corpus.rs).
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -20,21 +25,28 @@ const TARGETS: &[(&str, Body)] = &[
     ("acceptor", pgtls::fuzz::acceptor),
 ];
 
-fn body(name: &str) -> Body {
-    TARGETS
-        .iter()
-        .find(|(target, _)| *target == name)
-        .map(|(_, body)| *body)
-        .unwrap_or_else(|| panic!("corpus {name} has no fuzz body here"))
-}
+/// Corpora whose bodies cannot run in wasm (see the module docs).
+const NOT_REPLAYED: &[&str] = &["verifier", "verifier_openssl"];
 
 #[wasm_bindgen_test]
 fn every_committed_corpus_replays() {
-    assert_eq!(CORPUS.len(), TARGETS.len(), "a corpus or a body is missing");
+    for (name, _) in TARGETS {
+        assert!(
+            CORPUS.iter().any(|(corpus, _)| corpus == name),
+            "no committed corpus for {name}"
+        );
+    }
     let mut files = 0;
     for (name, entries) in CORPUS {
         assert!(!entries.is_empty(), "empty corpus for {name}");
-        let body = body(name);
+        if NOT_REPLAYED.contains(name) {
+            continue;
+        }
+        // A new corpus must get its body here, or a reason in NOT_REPLAYED.
+        let (_, body) = TARGETS
+            .iter()
+            .find(|(target, _)| target == name)
+            .unwrap_or_else(|| panic!("corpus {name} has no fuzz body in the wasm run"));
         for (_file, data) in *entries {
             body(data);
             files += 1;
