@@ -984,6 +984,46 @@ where
     }
 }
 
+/// Sends a `CancelRequest` for backend `process_id` with `key` the way libpq 17+ does:
+/// over a new connection negotiated by [`connect`] with the same settings (TLS when the
+/// sslmode says so, with its fallbacks), then waits for the server to close it.
+///
+/// # Errors
+/// The negotiation failed, the key has an invalid length, or the transport failed.
+pub async fn cancel<S, O, OF>(
+    config: &Config,
+    timeout: Option<Duration>,
+    open: O,
+    process_id: u32,
+    key: &[u8],
+) -> Result<(), Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+{
+    let packet = crate::wire::cancel_request(process_id, key).map_err(|err| {
+        Box::new(Failed {
+            error: ConnectError::Tls(err),
+            attempts: Vec::new(),
+            try_next_host: false,
+        })
+    })?;
+    let send = |mut stream: Stream<S>| {
+        let packet = packet.clone();
+        async move {
+            stream.write_all(&packet).await?;
+            stream.flush().await?;
+            // The server answers nothing and closes; reading to EOF makes sure the
+            // request was received before we hang up (an unclean TLS EOF is fine here).
+            let mut sink = [0u8; 64];
+            while let Ok(1..) = stream.read(&mut sink).await {}
+            Ok::<_, StartupError>(())
+        }
+    };
+    connect(config, timeout, open, send).await.map(drop)
+}
+
 /// Runs `fut` until `deadline` (if any); `None` when the deadline passed first.
 async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
     match deadline {
