@@ -85,9 +85,9 @@ use ::tokio::time::Instant;
 
 use bytes::BytesMut;
 
+use super::scratch::with_scratch;
 use crate::error_response::ErrorResponse;
 use crate::plan::{Method, Plan};
-use crate::scratch::with_scratch;
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};
 use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
@@ -842,6 +842,49 @@ pub async fn connect_with_plan<S, T, O, OF, U, UF>(
     config: &Config,
     plan: Plan,
     timeout: Option<Duration>,
+    open: O,
+    startup: U,
+) -> Result<Connected<T>, Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    U: FnMut(Stream<S>) -> UF,
+    UF: Future<Output = Result<T, StartupError>>,
+{
+    let deadline = TokioDeadline(timeout.map(|t| Instant::now() + t));
+    run_setup(
+        ConnectionSetup::with_plan(config, plan),
+        deadline,
+        open,
+        startup,
+    )
+    .await
+}
+
+/// The clock of an async connection setup: libpq's `connect_timeout` for one host.
+pub(crate) trait Deadline {
+    /// Runs `fut` until the deadline (if any); `None` when the deadline passed first.
+    fn before<F: Future>(&mut self, fut: F) -> impl Future<Output = Option<F::Output>>;
+}
+
+/// A deadline on tokio's clock (needs the runtime's time driver).
+struct TokioDeadline(Option<Instant>);
+
+impl Deadline for TokioDeadline {
+    async fn before<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        match self.0 {
+            None => Some(fut.await),
+            Some(deadline) => ::tokio::time::timeout_at(deadline, fut).await.ok(),
+        }
+    }
+}
+
+/// The async shell over [`ConnectionSetup`], shared by every async adapter: it opens,
+/// writes, reads and closes; the machine makes every decision.
+pub(crate) async fn run_setup<S, T, O, OF, U, UF, D>(
+    mut setup: ConnectionSetup,
+    mut deadline: D,
     mut open: O,
     mut startup: U,
 ) -> Result<Connected<T>, Box<Failed>>
@@ -851,9 +894,8 @@ where
     OF: Future<Output = io::Result<S>>,
     U: FnMut(Stream<S>) -> UF,
     UF: Future<Output = Result<T, StartupError>>,
+    D: Deadline,
 {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut setup = ConnectionSetup::with_plan(config, plan);
     let (mut out, mut input) = (BytesMut::new(), BytesMut::new());
     let mut transport: Option<S> = None;
     // The first write failure of a handshake: reading goes on, since the server may have
@@ -868,7 +910,7 @@ where
         let report = match action {
             Action::Open { .. } => {
                 (out.clear(), input.clear(), broken = None);
-                match before(deadline, open()).await {
+                match deadline.before(open()).await {
                     Some(Ok(opened)) => {
                         transport = Some(opened);
                         Ok(())
@@ -880,7 +922,7 @@ where
             Action::Transmit(_) => {
                 let sent = match (&broken, transport.as_mut()) {
                     (Some(_), _) => Some(Ok(())),
-                    (None, Some(s)) => before(deadline, send(s, &out)).await,
+                    (None, Some(s)) => deadline.before(send(s, &out)).await,
                     (None, None) => Some(Err(io::ErrorKind::NotConnected.into())),
                 };
                 out.clear();
@@ -899,7 +941,7 @@ where
                 let Some(s) = transport.as_mut() else {
                     return Err(misuse(Error::Misuse("no transport to read"), &mut setup));
                 };
-                match before(deadline, read_into(s, &mut input)).await {
+                match deadline.before(read_into(s, &mut input)).await {
                     Some(Ok(0)) => match broken.take() {
                         // The write failure says more than the EOF that followed it.
                         Some(err) => report_transport_error(&mut setup, err),
@@ -928,7 +970,7 @@ where
                 if let Some(mut s) = transport.take() {
                     // Best effort: the last TLS alert of a failed attempt.
                     if broken.is_none() {
-                        let _ = before(deadline, send(&mut s, &out)).await;
+                        let _ = deadline.before(send(&mut s, &out)).await;
                     }
                 }
                 out.clear();
@@ -945,7 +987,7 @@ where
                     Ready::Plaintext => Stream::Plain(PlainStream::new(s, &input)),
                 };
                 input.clear();
-                match before(deadline, startup(stream)).await {
+                match deadline.before(startup(stream)).await {
                     Some(Ok(value)) => {
                         established = Some(value);
                         setup.handle_startup_accepted()
@@ -1002,6 +1044,32 @@ where
     O: FnMut() -> OF,
     OF: Future<Output = io::Result<S>>,
 {
+    let deadline = TokioDeadline(timeout.map(|t| Instant::now() + t));
+    run_cancel(
+        ConnectionSetup::new(config),
+        deadline,
+        open,
+        process_id,
+        key,
+    )
+    .await
+}
+
+/// The cancel of every async adapter: [`run_setup`] with a `CancelRequest` as the
+/// driver's part.
+pub(crate) async fn run_cancel<S, O, OF, D>(
+    setup: ConnectionSetup,
+    deadline: D,
+    open: O,
+    process_id: u32,
+    key: &[u8],
+) -> Result<(), Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    D: Deadline,
+{
     let packet = crate::wire::cancel_request(process_id, key).map_err(|err| {
         Box::new(Failed {
             error: ConnectError::Tls(err),
@@ -1021,15 +1089,7 @@ where
             Ok::<_, StartupError>(())
         }
     };
-    connect(config, timeout, open, send).await.map(drop)
-}
-
-/// Runs `fut` until `deadline` (if any); `None` when the deadline passed first.
-async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
-    match deadline {
-        None => Some(fut.await),
-        Some(deadline) => ::tokio::time::timeout_at(deadline, fut).await.ok(),
-    }
+    run_setup(setup, deadline, open, send).await.map(drop)
 }
 
 /// Writes and flushes `bytes`.
