@@ -909,7 +909,9 @@ where
         // Each arm performs one IO step and reports its result to the machine.
         let report = match action {
             Action::Open { .. } => {
-                (out.clear(), input.clear(), broken = None);
+                out.clear();
+                input.clear();
+                broken = None;
                 match deadline.before(open()).await {
                     Some(Ok(opened)) => {
                         transport = Some(opened);
