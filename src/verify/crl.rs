@@ -102,9 +102,6 @@ pub(crate) struct Crl {
     signature_alg: Vec<u8>,
     /// Signature bits.
     signature: Vec<u8>,
-    /// The TBSCertList `signature` AlgorithmIdentifier equals the outer one (else OpenSSL's
-    /// `X509_CRL_verify` fails: "CRL signature failure").
-    signature_algs_match: bool,
     /// authorityKeyIdentifier.
     akid: Option<Akid>,
     /// issuingDistributionPoint.
@@ -132,7 +129,6 @@ impl Crl {
             tbs: parts.tbs.to_vec(),
             signature_alg: parts.signature_alg.to_vec(),
             signature: parts.signature.to_vec(),
-            signature_algs_match: parts.signature_algs_match(),
             akid: None,
             idp: None,
             is_delta: false,
@@ -479,9 +475,6 @@ fn check_crl(
         if crl.next_update.is_some_and(|next| now >= next) {
             return Err(ChainError::CrlHasExpired);
         }
-    }
-    if !crl.signature_algs_match {
-        return Err(ChainError::CrlSignatureFailure);
     }
     verify_signed_data(
         algs,

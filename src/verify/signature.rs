@@ -113,7 +113,8 @@ pub(crate) fn split_signed(der: &[u8]) -> Option<SignedParts<'_>> {
 impl SignedParts<'_> {
     /// Whether the outer and the inner AlgorithmIdentifier are the same (`X509_ALGOR_cmp`:
     /// OID and parameters, an absent parameter differing from NULL). OpenSSL's `X509_verify`
-    /// and `X509_CRL_verify` fail the signature when they are not (RFC 5280 §4.1.1.2, §5.1.1.2).
+    /// fails a certificate's signature when they are not (RFC 5280 §4.1.1.2); OpenSSL 3.0's
+    /// `X509_CRL_verify` does not compare them, so neither does the CRL check.
     pub(crate) fn signature_algs_match(&self) -> bool {
         self.signature_alg == self.inner_signature_alg
     }

@@ -42,9 +42,14 @@ impl<'a> AlternativeSearch<'a> {
         }
     }
 
-    /// Whether some path from `leaf` passes every check.
+    /// Whether some path from `leaf` passes every check. The leaf starts untrusted: a
+    /// self-signed leaf is its own anchor only when OpenSSL's store lookup returns its exact
+    /// copy, which the OpenSSL-like path already tried.
     pub(super) fn run(&mut self, verifier: &Verifier<'a>, leaf: &'a Cert) -> bool {
-        self.path.push(verifier.link(leaf));
+        self.path.push(Link::Cert {
+            cert: leaf,
+            trusted: false,
+        });
         self.extend(verifier)
     }
 
