@@ -253,6 +253,9 @@
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
+//! - When OpenSSL's one chain fails, pgtls also tries the other certificates the server sent
+//!   that could have issued a certificate (OpenSSL takes the first and does not backtrack),
+//!   and accepts a path that passes every check. Root-file lookups are never widened.
 //!
 //! ## Limits
 //! Before TLS, pgtls consumes exactly one byte. During and after the handshake rustls
