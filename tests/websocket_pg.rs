@@ -88,7 +88,11 @@ impl Fixture {
     /// Connects through the bridge with a fresh relay log.
     fn connect(&self, conninfo: &str) -> (Result<Connected, NotConnected>, Vec<RelayLog>) {
         self.bridge.clear_logs();
-        let outcome = connect(conninfo, &environment(), &Route::WebSocket(self.bridge.url()));
+        let outcome = connect(
+            conninfo,
+            &environment(),
+            &Route::WebSocket(self.bridge.url()),
+        );
         (outcome, self.bridge.logs())
     }
 }
@@ -138,7 +142,11 @@ fn assert_only_ciphertext(what: &str, to_server: &[u8], to_client: &[u8]) {
             String::from_utf8_lossy(secret)
         );
     }
-    for secret in [&b"server_version"[..], b"SELECT 1", b"session_authorization"] {
+    for secret in [
+        &b"server_version"[..],
+        b"SELECT 1",
+        b"session_authorization",
+    ] {
         assert!(
             !contains(to_client, secret),
             "{what}: the bridge saw {:?} from the server",
@@ -226,10 +234,8 @@ fn websocket_scenarios(version: PgVersion) {
     // sslnegotiation=direct (PostgreSQL 17+): a ClientHello first, no SSLRequest.
     if version == PgVersion::V18 {
         let what = format!("{version} sslnegotiation=direct");
-        let (outcome, logs) = fx.connect(&fx.conninfo(
-            "localhost",
-            "sslmode=verify-full sslnegotiation=direct",
-        ));
+        let (outcome, logs) =
+            fx.connect(&fx.conninfo("localhost", "sslmode=verify-full sslnegotiation=direct"));
         let connected = expect_connected(&what, outcome);
         assert_eq!(connected.transports_opened, 1, "{what}");
         assert_eq!(connected.attempts.len(), 1, "{what}");

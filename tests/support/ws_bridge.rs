@@ -86,7 +86,10 @@ impl Bridge {
 
     /// What each WebSocket connection relayed so far, in the order they were accepted.
     pub fn logs(&self) -> Vec<RelayLog> {
-        lock(&self.logs).iter().map(|log| lock(log).clone()).collect()
+        lock(&self.logs)
+            .iter()
+            .map(|log| lock(log).clone())
+            .collect()
     }
 
     /// Forgets the connections logged so far.
@@ -148,9 +151,7 @@ fn serve(
                 Ok(n) => n,
             };
             if keep_log {
-                lock(&writer_log)
-                    .to_client
-                    .extend_from_slice(&buf[..n]);
+                lock(&writer_log).to_client.extend_from_slice(&buf[..n]);
             }
             writer
                 .send(Message::binary(buf[..n].to_vec()))

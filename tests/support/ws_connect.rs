@@ -278,7 +278,11 @@ fn split_severity(text: &str) -> (Option<String>, String) {
 
 /// Parses `conninfo` (libpq's keywords or a URI), resolves it against `env` and runs
 /// the whole connection over `route`, then `SELECT 1`.
-pub fn connect(conninfo: &str, env: &Environment, route: &Route) -> Result<Connected, NotConnected> {
+pub fn connect(
+    conninfo: &str,
+    env: &Environment,
+    route: &Route,
+) -> Result<Connected, NotConnected> {
     let refused = |message: String| NotConnected {
         message,
         attempts: Vec::new(),
@@ -333,8 +337,9 @@ fn drive(
                 opened += 1;
                 let (addr, port) = &endpoints[host];
                 let result = match route {
-                    Route::WebSocket(url) => WsStream::open(url, deadline)
-                        .map(|ws| Box::new(ws) as Box<dyn ByteStream>),
+                    Route::WebSocket(url) => {
+                        WsStream::open(url, deadline).map(|ws| Box::new(ws) as Box<dyn ByteStream>)
+                    }
                     Route::Direct => TcpByteStream::open(addr, *port, deadline)
                         .map(|tcp| Box::new(tcp) as Box<dyn ByteStream>),
                 };
