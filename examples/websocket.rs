@@ -16,7 +16,8 @@
 //! message on stderr), 2 usage error.
 //!
 //! `--bench N` makes N connections through the WebSocket and N over direct TCP to the
-//! same server, and prints the client's CPU time (user + system, `getrusage`) for each.
+//! same server (three rounds, after a warm-up connection on each), and prints the
+//! client's CPU time (user + system, `getrusage`) for each: the median round.
 
 #[path = "../tests/support/startup.rs"]
 mod startup;
@@ -94,21 +95,42 @@ fn main() {
     }
 }
 
-/// N connections through the WebSocket, then N over direct TCP; client CPU for each.
+/// Rounds of the bench; the median round is reported.
+const BENCH_ROUNDS: usize = 3;
+
+/// After one warm-up connection on each route: [`BENCH_ROUNDS`] rounds of N connections
+/// through the WebSocket, then N over direct TCP; the client's CPU time (median round)
+/// for each.
 fn run_bench(n: u32, conninfo: &str, env: &Environment, ws: &Route) {
-    println!("{n} connections each (handshake, startup, SELECT 1, close), client CPU:");
-    for (name, route) in [("WebSocket", ws), ("TCP", &Route::Direct)] {
-        let (cpu_before, wall_before) = (cpu_time(), Instant::now());
-        for _ in 0..n {
-            if let Err(err) = connect(conninfo, env, route) {
-                eprintln!("websocket: error ({name}): {err}");
-                std::process::exit(1);
-            }
+    let routes = [("WebSocket", ws), ("TCP", &Route::Direct)];
+    let connect_or_exit = |name: &str, route: &Route| {
+        if let Err(err) = connect(conninfo, env, route) {
+            eprintln!("websocket: error ({name}): {err}");
+            std::process::exit(1);
         }
-        let cpu = cpu_time().saturating_sub(cpu_before);
-        let wall = wall_before.elapsed();
+    };
+    for (name, route) in routes {
+        connect_or_exit(name, route);
+    }
+    let mut samples: [Vec<(Duration, Duration)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..BENCH_ROUNDS {
+        for (i, (name, route)) in routes.iter().enumerate() {
+            let (cpu_before, wall_before) = (cpu_time(), Instant::now());
+            for _ in 0..n {
+                connect_or_exit(name, route);
+            }
+            samples[i].push((cpu_time().saturating_sub(cpu_before), wall_before.elapsed()));
+        }
+    }
+    println!(
+        "{n} connections per route and round (handshake, startup, SELECT 1, close); \
+         client CPU (user + system), median of {BENCH_ROUNDS} rounds:"
+    );
+    for ((name, _), mut rounds) in routes.iter().zip(samples) {
+        rounds.sort();
+        let (cpu, wall) = rounds[rounds.len() / 2];
         println!(
-            "  {name:<9}  {:>7.1} ms CPU total, {:>6.0} us CPU per connection, {:>6.2} s wall",
+            "  {name:<9}  {:>8.1} ms CPU total  {:>6.0} us CPU per connection  {:>6.2} s wall",
             cpu.as_secs_f64() * 1e3,
             cpu.as_secs_f64() * 1e6 / f64::from(n),
             wall.as_secs_f64()

@@ -11,6 +11,8 @@
 //! WebSocket), `prefer` against a server with `ssl=off` (plaintext on the same WebSocket),
 //! and on PostgreSQL 18 `sslnegotiation=direct`.
 //!
+//! A last test runs the two examples as programs (`ws_bridge` in its own process).
+//!
 //! Skips with a notice when the servers are not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead.
 
@@ -25,7 +27,9 @@ mod ws_bridge;
 #[path = "support/ws_connect.rs"]
 mod ws_connect;
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 
 use certs::{Ca, LeafSpec};
 use pg::{Hba, PgServer, PgVersion, ServerTls};
@@ -258,4 +262,108 @@ fn websocket_on_postgresql_15() {
 #[test]
 fn websocket_on_postgresql_18() {
     websocket_scenarios(PgVersion::V18);
+}
+
+/// `target/<profile>/examples/<name>`, built (or found up to date) by cargo: `cargo test
+/// --test websocket_pg` alone does not rebuild examples, and a stale one would test old
+/// code.
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/websocket_pg-<hash> → target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("test executable under target/<profile>/deps")
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if let Some(target) = profile_dir.parent() {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("running cargo build --example");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let bin = profile_dir.join("examples").join(name);
+    assert!(bin.is_file(), "no {name} binary at {}", bin.display());
+    bin
+}
+
+/// Kills the bridge process when the test ends, however it ends.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The two examples as programs: `ws_bridge` in front of PostgreSQL 15 and `websocket`
+/// connecting through it with verify-full; then the wrong host name (exit status 1 and
+/// libpq's message on stderr).
+#[test]
+fn websocket_examples_against_postgresql_15() {
+    let Some(fx) = Fixture::start(PgVersion::V15) else {
+        return;
+    };
+    let (bridge_bin, client_bin) = (example_binary("ws_bridge"), example_binary("websocket"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut bridge = ChildGuard(
+        Command::new(bridge_bin)
+            .args(["--listen", &listen, "--upstream"])
+            .arg(format!("127.0.0.1:{}", fx.server.port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting ws_bridge"),
+    );
+    // The bridge says where it listens once it does.
+    let mut banner = String::new();
+    let stderr = bridge.0.stderr.take().expect("bridge stderr");
+    BufReader::new(stderr).read_line(&mut banner).unwrap();
+    assert!(banner.contains(&listen), "bridge said {banner:?}");
+
+    let home = tempfile::tempdir().unwrap();
+    let run = |conninfo: &str| {
+        Command::new(&client_bin)
+            .arg(format!("ws://{listen}/"))
+            .arg(conninfo)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("running the websocket example")
+    };
+    let out = run(&fx.conninfo("localhost", "sslmode=verify-full"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout {stdout}, stderr {:?}",
+        out.stderr
+    );
+    assert!(
+        stdout.contains("over 1 WebSocket(s), TLS TLSv1_3, auth trust; SELECT 1 returned 1"),
+        "{stdout}"
+    );
+
+    let out = run(&fx.conninfo("wrong.pgtls.test", "sslmode=verify-full"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "websocket: error: server certificate for \"localhost\" does not match host name \"wrong.pgtls.test\""
+        ),
+        "{stderr}"
+    );
 }
