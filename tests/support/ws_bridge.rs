@@ -5,7 +5,7 @@
 //! SSLRequest and its `S`).
 //!
 //! Every relayed byte is kept in a [`RelayLog`] per connection so tests can check what
-//! the bridge saw. Self-contained (std + `tungstenite` + `libc`); include with
+//! the bridge saw. Self-contained (std + `tungstenite`); include with
 //! `#[path = "../tests/support/ws_bridge.rs"] mod ws_bridge;`.
 #![allow(dead_code)]
 
@@ -97,7 +97,7 @@ impl Bridge {
         lock(&self.logs).clear();
     }
 
-    /// Blocks until the accept loop stops (for the command-line bridge).
+    /// Serves until the process ends (for the command-line bridge).
     pub fn run_forever(self) -> ! {
         loop {
             thread::park();
@@ -126,8 +126,8 @@ fn ws_error(err: tungstenite::Error) -> io::Error {
 /// One bridged connection: the WebSocket handshake, then one thread per direction until
 /// either side closes. The WebSocket is read through one `WebSocket` value and written
 /// through another over a clone of the same socket: the reading half never writes (it
-/// stops at the client's Close, before tungstenite would answer it), so frames never
-/// interleave.
+/// stops at the client's Close, before tungstenite would answer it; the clients here
+/// send no pings, whose pongs it would write), so frames never interleave.
 fn serve(
     client: TcpStream,
     upstream: SocketAddr,
@@ -139,7 +139,15 @@ fn serve(
         tungstenite::accept(client).map_err(|err| io::Error::other(err.to_string()))?;
     let writer_socket = reader.get_ref().try_clone()?;
     let mut writer = WebSocket::from_raw_socket(writer_socket, Role::Server, None);
-    let server = TcpStream::connect(upstream)?;
+    let server = match TcpStream::connect(upstream) {
+        Ok(server) => server,
+        Err(err) => {
+            // The client sees the WebSocket close, as it would see a refused connection.
+            let _ = reader.close(None);
+            let _ = reader.flush();
+            return Err(err);
+        }
+    };
     server.set_nodelay(true)?;
     let mut server_reader = server.try_clone()?;
     let writer_log = Arc::clone(log);

@@ -17,6 +17,7 @@ use pgtls::error_response::ErrorResponse;
 use pgtls::libpq::{ConnParams, Environment, Settings};
 use pgtls::setup::{Action, AttemptRecord, Ready};
 use pgtls::{ApplicationData, ConnectionSetup, Session};
+use tungstenite::error::ProtocolError;
 use tungstenite::{Message, WebSocket};
 
 use super::startup::{
@@ -133,9 +134,12 @@ impl ByteStream for WsStream {
                 }
                 Ok(Message::Close(_)) => return Ok(0),
                 Ok(_) => continue, // ping/pong (answered by tungstenite), text
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Ok(0)
-                }
+                // The bridge hung up, with or without a closing handshake.
+                Err(
+                    tungstenite::Error::ConnectionClosed
+                    | tungstenite::Error::AlreadyClosed
+                    | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ) => return Ok(0),
                 Err(err) => return Err(ws_error(err)),
             }
         }
