@@ -196,7 +196,6 @@ fn server_hung_up(error: &ConnectError) -> bool {
             | pgtls::Error::ClosedBeforeSslResponse
             | pgtls::Error::HandshakeTransport(_),
         ) => true,
-        ConnectError::TlsIo(_) => true,
         ConnectError::Io(io) => matches!(
             io.kind(),
             ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe

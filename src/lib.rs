@@ -64,6 +64,7 @@
 //! | `system-roots` | yes | [`RootCertificates::system`]: the platform store, for `sslrootcert=system` | rustls-native-certs |
 //! | `blocking` | yes | [`blocking`]: the whole plan over `std::io`, cancel requests | nothing |
 //! | `tokio` | no | `pgtls::tokio`: the whole plan over tokio IO, pgtls's own async TLS stream | tokio (`io-util`, `time`) |
+//! | `futures-io` | no | `pgtls::futures_io`: the whole plan over futures-io (smol, async-std), cancel requests | futures-io, tokio (its IO traits only) |
 //! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`) |
 //!
 //! The libpq settings layer ([`libpq`]), the verifier and the server-side
@@ -252,6 +253,9 @@
 //! - Bytes glued to `S` are refused as soon as they are seen rather than after the
 //!   handshake starts (libpq's rule, applied earlier).
 //! - Mozilla's roots ([`RootCertificates::WebPki`]) are an opt-in pgtls addition.
+//! - When OpenSSL's one chain fails, pgtls also tries the other certificates the server sent
+//!   that could have issued a certificate (OpenSSL takes the first and does not backtrack),
+//!   and accepts a path that passes every check. Root-file lookups are never widened.
 //!
 //! ## Limits
 //! Before TLS, pgtls consumes exactly one byte. During and after the handshake rustls
@@ -276,8 +280,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "blocking")]
-#[path = "io/blocking.rs"]
-pub mod blocking;
+pub use io::blocking;
 pub mod channel_binding;
 mod config;
 mod error;
@@ -288,19 +291,17 @@ pub mod fuzz;
 pub mod libpq;
 mod negotiate;
 pub mod plan;
-#[cfg(any(feature = "blocking", feature = "tokio"))]
-#[path = "io/scratch.rs"]
-mod scratch;
+#[cfg(feature = "futures-io")]
+pub use io::futures_io;
+mod io;
 pub mod server;
 mod session;
 pub mod setup;
 pub mod tls;
 #[cfg(feature = "tokio")]
-#[path = "io/tokio.rs"]
-pub mod tokio;
+pub use io::tokio;
 #[cfg(feature = "tokio-postgres")]
-#[path = "io/tokio_postgres.rs"]
-pub mod tokio_postgres;
+pub use io::tokio_postgres;
 mod verify;
 pub mod wire;
 

@@ -454,3 +454,49 @@ fn two_hundred_concurrent_connections() {
         });
     }
 }
+
+/// `cancel_query` for a client made by `pgtls::tokio_postgres::connect_settings`: the
+/// `CancelRequest` goes over a new connection negotiated with the same settings
+/// (verify-full: TLS or nothing), and the running query fails with SQLSTATE 57014.
+#[test]
+fn cancel_query_over_tls_stops_a_running_query() {
+    for version in PgVersion::ALL {
+        let Some(fx) = Fixture::start(version, Hba::HostSslOnly) else {
+            continue;
+        };
+        let rt = runtime();
+        let conninfo = fx.conninfo(&fx.mode(SslMode::VerifyFull));
+        let env = Environment::empty().with_home(Some(fx.server.home_dir.clone()));
+        let settings = ConnParams::parse(&conninfo)
+            .and_then(|p| p.resolve(&env))
+            .expect("settings");
+        rt.block_on(async {
+            let (client, connection) = pgtls::tokio_postgres::connect_settings(&settings)
+                .await
+                .expect("connect");
+            let connection = tokio::spawn(connection);
+            let token = client.cancel_token();
+            let started = std::time::Instant::now();
+            let query = tokio::spawn(async move {
+                let result = client.simple_query("SELECT pg_sleep(30)").await;
+                drop(client);
+                result
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            pgtls::tokio_postgres::cancel_query_settings(&settings, &token)
+                .await
+                .unwrap_or_else(|err| panic!("{version}: the cancel request failed: {err}"));
+            let err = query
+                .await
+                .expect("query task")
+                .expect_err("the query was not cancelled");
+            assert_eq!(
+                err.code(),
+                Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
+                "{version}: {err}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10), "{version}");
+            let _ = connection.await;
+        });
+    }
+}

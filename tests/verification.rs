@@ -451,6 +451,24 @@ fn a_root_file_with_only_an_intermediate_is_no_anchor() {
     assert_chain_failure(attempt(&config, &leaf.chain[..1], &leaf.key), NO_ISSUER);
 }
 
+/// Fuzz finding 3: once the chain reaches a root-file certificate, OpenSSL (and so libpq)
+/// looks for the next issuer in the root file only, even if the server sent it.
+#[test]
+fn an_intermediate_in_the_root_file_pins_the_chain_above_it() {
+    let root = Ca::root("root");
+    let upper = root.intermediate("upper");
+    let lower = upper.intermediate("lower");
+    let leaf = lower.leaf(LeafSpec::server(HOST));
+    assert_eq!(leaf.chain.len(), 3);
+    for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
+        let config = with_roots(mode, HOST, &[root.root_der(), lower.cert_der()]);
+        assert_chain_failure(serve(&config, &leaf), NO_ISSUER);
+        let config = with_roots(mode, HOST, &[root.root_der(), upper.cert_der()]);
+        let result = serve(&config, &leaf);
+        assert!(result.is_ok(), "{mode}: {result:?}");
+    }
+}
+
 #[test]
 fn crls() {
     let root = Ca::root("root");

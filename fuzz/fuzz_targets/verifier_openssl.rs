@@ -134,76 +134,25 @@ fn openssl_verdict(chain: &GeneratedChain) -> Result<Verdict, String> {
 type libc_time_t = i64;
 
 /// Known, deliberate differences where pgtls accepts what OpenSSL rejects: `Some(why)`
-/// filters the case out (it is neither a crash nor collected). None so far: pgtls means
-/// to reject everything OpenSSL rejects.
-fn deliberate_difference(_chain: &GeneratedChain, _openssl_reason: &str) -> Option<&'static str> {
-    None
-}
-
-/// Open findings (fuzz/findings/README.md), filtered so that `scripts/fuzz-all.sh` keeps
-/// finding new problems until the verifier is fixed; delete a filter with its fix.
-fn open_finding(chain: &GeneratedChain, openssl_reason: &str) -> Option<&'static str> {
-    // Finding 1 (fuzz/findings/01-issuer-ambiguity.md): several candidate issuers with
-    // the same subject name. OpenSSL takes the first trusted candidate that "likely
-    // issued" the certificate and does not backtrack; pgtls searches every path and
-    // finds another anchor.
-    let no_issuer = matches!(
-        openssl_reason,
-        "unable to get issuer certificate" | "unable to get local issuer certificate"
-    );
-    if no_issuer {
-        let mut subjects: Vec<Vec<u8>> = chain
-            .root_file
-            .iter()
-            .chain(&chain.intermediates)
-            .filter_map(|c| generated_chain::subject_of(c))
-            .collect();
-        let all = subjects.len();
-        subjects.sort();
-        subjects.dedup();
-        let mut distinct_certs: Vec<&[u8]> = chain
-            .root_file
-            .iter()
-            .chain(&chain.intermediates)
-            .map(|c| c.as_ref())
-            .collect();
-        distinct_certs.sort();
-        distinct_certs.dedup();
-        if subjects.len() < distinct_certs.len().min(all) {
-            return Some("finding 1: issuer ambiguity (OpenSSL does not backtrack)");
-        }
-    }
-    // Finding 3 (fuzz/findings/03-trusted-intermediate.md): a CA certificate of the root
-    // file that is not self-issued. Once OpenSSL puts a trusted certificate in the chain
-    // it looks for the next issuer among trusted certificates only; pgtls goes on with
-    // the server's intermediates.
-    if no_issuer
-        && chain
-            .root_file
-            .iter()
-            .any(|c| !generated_chain::is_self_issued(c))
-    {
-        return Some("finding 3: non-self-signed certificate in the root file");
-    }
-    // Finding 4 (fuzz/findings/04-self-issued-leaf.md): a leaf whose issuer name equals
-    // its subject name as OpenSSL compares names (canonical form: case and string type
-    // do not count), signed by its CA, that the root file also holds.
-    if openssl_reason == "self-signed certificate" && chain.root_file.contains(&chain.end_entity) {
-        return Some("finding 4: self-issued leaf in the root file");
-    }
-    // Finding 2 (fuzz/findings/02-inner-signature-algorithm.md): pgtls does not check
-    // that a certificate's inner signature AlgorithmIdentifier equals the outer one;
-    // OpenSSL's X509_verify does and fails the signature.
-    let mismatched_labels = chain
-        .root_file
+/// filters the case out (it is neither a crash nor collected). Each one is listed in the
+/// crate docs and BEHAVIOUR.md (#deliberate-differences) with a test that pins it.
+fn deliberate_difference(chain: &GeneratedChain, _openssl_reason: &str) -> Option<&'static str> {
+    // The alternative-path search: among several certificates *the server sent* that
+    // could have issued a certificate, pgtls tries each one where OpenSSL takes the first
+    // and does not backtrack (`alternative_path_when_first_candidate_fails`). Root-file
+    // lookups follow OpenSSL exactly, so only presented certificates sharing a subject
+    // qualify.
+    let mut subjects: Vec<Vec<u8>> = chain
+        .intermediates
         .iter()
-        .chain(&chain.intermediates)
-        .chain(std::iter::once(&chain.end_entity))
-        .any(|c| generated_chain::signature_algorithms_differ(c));
-    if openssl_reason == "certificate signature failure" && mismatched_labels {
-        return Some("finding 2: inner and outer signature algorithms differ");
-    }
-    None
+        .filter(|c| !chain.root_file.contains(c))
+        .filter_map(|c| generated_chain::subject_of(c))
+        .collect();
+    let all = subjects.len();
+    subjects.sort();
+    subjects.dedup();
+    (subjects.len() < all)
+        .then_some("pgtls tries every presented issuer candidate (OpenSSL takes the first)")
 }
 
 /// Counts of reason pairs seen, printed now and then.
@@ -259,9 +208,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     match (&pgtls_verdict, &openssl) {
         (Ok(Ok(())), Ok(Ok(()))) => {}
         (Ok(Ok(())), Ok(Err(reason))) | (Ok(Ok(())), Err(reason)) => {
-            if deliberate_difference(&chain, reason).is_none()
-                && open_finding(&chain, reason).is_none()
-            {
+            if deliberate_difference(&chain, reason).is_none() {
                 panic!(
                     "pgtls accepts what OpenSSL rejects\n  pgtls verify-ca: accepted\n  \
                      OpenSSL X509_verify_cert: {reason}\n  chain: {}",

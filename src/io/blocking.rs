@@ -41,9 +41,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::scratch::with_scratch;
 use crate::error_response::ErrorResponse;
 use crate::plan::{Method, Transport};
-use crate::scratch::with_scratch;
 use crate::session::{ApplicationData, Session};
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};

@@ -83,8 +83,13 @@ use std::time::Duration;
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::time::Instant;
 
-use crate::plan::{AttemptEnd, Method, Plan, Step};
-use crate::scratch::with_scratch;
+use bytes::BytesMut;
+
+use super::scratch::with_scratch;
+use crate::error_response::ErrorResponse;
+use crate::plan::{Method, Plan};
+use crate::setup::{Action, ConnectionSetup, Ready};
+pub use crate::setup::{AttemptRecord, ConnectError, Failed};
 use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
@@ -525,59 +530,6 @@ fn to_io(err: Error) -> io::Error {
     io::Error::new(kind, err)
 }
 
-/// Why an attempt or a whole connection failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The transport failed (connect refused, reset, ...).
-    Io(io::Error),
-    /// The negotiation, TLS or the policy failed (libpq's messages).
-    Tls(Error),
-    /// The transport failed during the TLS handshake (libpq: `SSL SYSCALL error: ...`).
-    /// A failed TLS attempt: `prefer` falls back to plaintext on a new connection.
-    TlsIo(io::Error),
-    /// `connect_timeout` expired (libpq: `timeout expired`).
-    Timeout,
-    /// The driver's startup failed in a way that must not be retried.
-    Startup(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => f.write_str(
-                "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
-            ),
-            ConnectError::Io(err) => f.write_str(&crate::libpq::os_error_text(err)),
-            ConnectError::Tls(err) => write!(f, "{err}"),
-            ConnectError::TlsIo(err) => write!(
-                f,
-                "SSL SYSCALL error: {}",
-                crate::libpq::os_error_text(err)
-            ),
-            ConnectError::Timeout => f.write_str("timeout expired"),
-            ConnectError::Startup(err) => write!(f, "{err}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::Io(err) | ConnectError::TlsIo(err) => Some(err),
-            ConnectError::Tls(err) => Some(err),
-            ConnectError::Startup(err) => Some(err.as_ref()),
-            ConnectError::Timeout => None,
-        }
-    }
-}
-
-impl From<Error> for ConnectError {
-    fn from(err: Error) -> Self {
-        ConnectError::Tls(err)
-    }
-}
-
 /// How the driver's startup callback failed.
 #[derive(Debug)]
 pub enum StartupError {
@@ -675,8 +627,19 @@ where
 /// transport already holds: one poll; anything there is refused. (Bytes in the same read
 /// as the `S` are refused by the core itself.)
 async fn refuse_bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> Result<(), ConnectError> {
+    match bytes_after_s(transport).await {
+        Ok(None) => Ok(()),
+        Ok(Some(0)) => Err(ConnectError::Tls(Error::ClosedDuringHandshake)),
+        Ok(Some(_)) => Err(ConnectError::Tls(Error::UnencryptedDataAfterSslResponse)),
+        Err(err) => Err(handshake_transport(&err)),
+    }
+}
+
+/// Polls the transport once without waiting: `None` when nothing is there, else the
+/// number of bytes it held (0 for EOF). The bytes are discarded: any is an error.
+async fn bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> io::Result<Option<usize>> {
     let mut probe = [0u8; 1];
-    let polled = std::future::poll_fn(|cx| {
+    std::future::poll_fn(|cx| {
         let mut buf = ReadBuf::new(&mut probe);
         match Pin::new(&mut *transport).poll_read(cx, &mut buf) {
             // Nothing is waiting: the waker registered here may fire once, harmlessly.
@@ -685,13 +648,12 @@ async fn refuse_bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> Result
             TaskPoll::Ready(Err(err)) => TaskPoll::Ready(Err(err)),
         }
     })
-    .await;
-    match polled {
-        Ok(None) => Ok(()),
-        Ok(Some(0)) => Err(ConnectError::Tls(Error::ClosedDuringHandshake)),
-        Ok(Some(_)) => Err(ConnectError::Tls(Error::UnencryptedDataAfterSslResponse)),
-        Err(err) => Err(ConnectError::TlsIo(err)),
-    }
+    .await
+}
+
+/// A transport failure during the TLS handshake, in libpq's words (`SSL SYSCALL error`).
+fn handshake_transport(err: &io::Error) -> ConnectError {
+    ConnectError::Tls(Error::HandshakeTransport(crate::libpq::os_error_text(err)))
 }
 
 /// Where an attempt stands, as far as transport errors are concerned.
@@ -725,7 +687,7 @@ where
     // The first transport failure of the handshake (output is discarded after it).
     let mut broken: Option<io::Error> = None;
     let tls_io = |broken: &mut Option<io::Error>, err: io::Error| {
-        ConnectError::TlsIo(broken.take().unwrap_or(err))
+        handshake_transport(&broken.take().unwrap_or(err))
     };
     loop {
         match attempt.poll_output(&mut out) {
@@ -746,7 +708,7 @@ where
                 )))
             }
             Ok(Poll::Done) => match broken {
-                Some(err) => return Err(ConnectError::TlsIo(err)),
+                Some(err) => return Err(handshake_transport(&err)),
                 None => break,
             },
             Ok(Poll::NeedInput) => {}
@@ -771,7 +733,7 @@ where
                 if let Err(err) = attempt.handle_eof() {
                     if let (Some(io), Error::ClosedDuringHandshake) = (broken.take(), &err) {
                         // The write failure says more than the EOF that followed it.
-                        return Err(ConnectError::TlsIo(io));
+                        return Err(handshake_transport(&io));
                     }
                     flush_last_gasp(&mut attempt, &mut transport, &mut out).await;
                     return Err(ConnectError::Tls(err));
@@ -832,17 +794,6 @@ async fn flush_last_gasp<S: AsyncWrite + Unpin>(
     let _ = transport.flush().await;
 }
 
-/// One attempt of a [`connect`] run.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    /// The method tried.
-    pub method: Method,
-    /// Whether this attempt reused the previous connection (plaintext after `N`).
-    pub same_connection: bool,
-    /// How it ended: `None` for success, else the error in libpq's words.
-    pub error: Option<String>,
-}
-
 /// A connection established by [`connect`].
 #[derive(Debug)]
 pub struct Connected<T> {
@@ -852,30 +803,6 @@ pub struct Connected<T> {
     pub method: Method,
     /// Every attempt, in order.
     pub attempts: Vec<AttemptRecord>,
-}
-
-/// A failed [`connect`], with the attempts made.
-#[derive(Debug)]
-pub struct Failed {
-    /// The error in libpq's words.
-    pub error: ConnectError,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
-    /// Whether libpq would move on to the next host (SQLSTATE 57P03, a transport error,
-    /// a timeout).
-    pub try_next_host: bool,
-}
-
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl std::error::Error for Failed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
 }
 
 /// Runs libpq's plan for one host over TCP ([`Config::plan`]): opens connections with
@@ -913,8 +840,51 @@ where
 /// As [`connect`].
 pub async fn connect_with_plan<S, T, O, OF, U, UF>(
     config: &Config,
-    mut plan: Plan,
+    plan: Plan,
     timeout: Option<Duration>,
+    open: O,
+    startup: U,
+) -> Result<Connected<T>, Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    U: FnMut(Stream<S>) -> UF,
+    UF: Future<Output = Result<T, StartupError>>,
+{
+    let deadline = TokioDeadline(timeout.map(|t| Instant::now() + t));
+    run_setup(
+        ConnectionSetup::with_plan(config, plan),
+        deadline,
+        open,
+        startup,
+    )
+    .await
+}
+
+/// The clock of an async connection setup: libpq's `connect_timeout` for one host.
+pub(crate) trait Deadline {
+    /// Runs `fut` until the deadline (if any); `None` when the deadline passed first.
+    fn before<F: Future>(&mut self, fut: F) -> impl Future<Output = Option<F::Output>>;
+}
+
+/// A deadline on tokio's clock (needs the runtime's time driver).
+struct TokioDeadline(Option<Instant>);
+
+impl Deadline for TokioDeadline {
+    async fn before<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        match self.0 {
+            None => Some(fut.await),
+            Some(deadline) => ::tokio::time::timeout_at(deadline, fut).await.ok(),
+        }
+    }
+}
+
+/// The async shell over [`ConnectionSetup`], shared by every async adapter: it opens,
+/// writes, reads and closes; the machine makes every decision.
+pub(crate) async fn run_setup<S, T, O, OF, U, UF, D>(
+    mut setup: ConnectionSetup,
+    mut deadline: D,
     mut open: O,
     mut startup: U,
 ) -> Result<Connected<T>, Box<Failed>>
@@ -924,158 +894,237 @@ where
     OF: Future<Output = io::Result<S>>,
     U: FnMut(Stream<S>) -> UF,
     UF: Future<Output = Result<T, StartupError>>,
+    D: Deadline,
 {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut attempts: Vec<AttemptRecord> = Vec::new();
-    let mut refused: Option<PlainStream<S>> = None;
-    // The transport failure of the last TLS attempt, reported instead of the plan's
-    // stand-in error if nothing else is left to try.
-    let mut handshake_io: Option<io::Error> = None;
-    let fail = |error, attempts, try_next_host| {
-        Box::new(Failed {
-            error,
-            attempts,
-            try_next_host,
-        })
-    };
+    let (mut out, mut input) = (BytesMut::new(), BytesMut::new());
+    let mut transport: Option<S> = None;
+    // The first write failure of a handshake: reading goes on, since the server may have
+    // closed after an alert that says why; reported if nothing better arrives.
+    let mut broken: Option<io::Error> = None;
+    let mut established: Option<T> = None;
     loop {
-        let (method, reuse) = match plan.poll_step() {
-            Step::Connect(method) => (method, false),
-            Step::Continue(method) => (method, true),
-            Step::Fail(err) => {
-                let error = match (handshake_io.take(), err) {
-                    (Some(io), Error::ClosedDuringHandshake) => ConnectError::TlsIo(io),
-                    (_, err) => ConnectError::Tls(err),
+        let action = setup
+            .poll_output(&mut out)
+            .map_err(|err| misuse(err, &mut setup))?;
+        // Each arm performs one IO step and reports its result to the machine.
+        let report = match action {
+            Action::Open { .. } => {
+                out.clear();
+                input.clear();
+                broken = None;
+                match deadline.before(open()).await {
+                    Some(Ok(opened)) => {
+                        transport = Some(opened);
+                        Ok(())
+                    }
+                    Some(Err(err)) => setup.handle_transport_error(err),
+                    None => setup.handle_timeout(),
+                }
+            }
+            Action::Transmit(_) => {
+                let sent = match (&broken, transport.as_mut()) {
+                    (Some(_), _) => Some(Ok(())),
+                    (None, Some(s)) => deadline.before(send(s, &out)).await,
+                    (None, None) => Some(Err(io::ErrorKind::NotConnected.into())),
                 };
-                return Err(fail(error, attempts, false));
+                out.clear();
+                match sent {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(err)) if setup.is_handshaking() => {
+                        broken = Some(err);
+                        Ok(())
+                    }
+                    Some(Err(err)) => setup.handle_transport_error(err),
+                    None => setup.handle_timeout(),
+                }
             }
-            Step::NextHost(err) => return Err(fail(ConnectError::Tls(err), attempts, true)),
-            Step::Done => {
-                return Err(fail(
-                    ConnectError::Tls(Error::Misuse("plan finished without a connection")),
-                    attempts,
-                    false,
-                ))
+            Action::Receive => {
+                let was_handshaking = setup.is_handshaking();
+                let Some(s) = transport.as_mut() else {
+                    return Err(misuse(Error::Misuse("no transport to read"), &mut setup));
+                };
+                match deadline.before(read_into(s, &mut input)).await {
+                    Some(Ok(0)) => match broken.take() {
+                        // The write failure says more than the EOF that followed it.
+                        Some(err) => report_transport_error(&mut setup, err),
+                        None => setup.handle_eof(),
+                    },
+                    Some(Ok(_)) => match setup.handle_input(&mut input) {
+                        // `S` was just taken and nothing followed it in that read: libpq
+                        // refuses bytes that are already waiting too.
+                        Ok(_) if !was_handshaking && setup.is_handshaking() && input.is_empty() => {
+                            match bytes_after_s(s).await {
+                                Ok(None) => Ok(()),
+                                Ok(Some(0)) => setup.handle_eof(),
+                                Ok(Some(_)) => setup.handle_data_after_ssl_response(),
+                                Err(err) => report_transport_error(&mut setup, err),
+                            }
+                        }
+                        other => other.map(drop),
+                    },
+                    Some(Err(err)) => {
+                        report_transport_error(&mut setup, broken.take().unwrap_or(err))
+                    }
+                    None => setup.handle_timeout(),
+                }
             }
+            Action::Close => {
+                if let Some(mut s) = transport.take() {
+                    // Best effort: the last TLS alert of a failed attempt.
+                    if broken.is_none() {
+                        let _ = deadline.before(send(&mut s, &out)).await;
+                    }
+                }
+                out.clear();
+                Ok(())
+            }
+            Action::Ready(ready) => {
+                let Some(s) = transport.take() else {
+                    return Err(misuse(Error::Misuse("no transport to start"), &mut setup));
+                };
+                let stream = match ready {
+                    Ready::Tls(session) => {
+                        Stream::Tls(Box::new(TlsStream::new(s, *session, &input)))
+                    }
+                    Ready::Plaintext => Stream::Plain(PlainStream::new(s, &input)),
+                };
+                input.clear();
+                match deadline.before(startup(stream)).await {
+                    Some(Ok(value)) => {
+                        established = Some(value);
+                        setup.handle_startup_accepted()
+                    }
+                    Some(Err(StartupError::Rejected { sqlstate, message })) => setup
+                        .handle_startup_error(ErrorResponse {
+                            severity: None,
+                            sqlstate,
+                            message,
+                        }),
+                    Some(Err(StartupError::Io(err))) => setup.handle_transport_error(err),
+                    Some(Err(StartupError::Fatal(err))) => {
+                        setup.handle_startup_failed(err.to_string())
+                    }
+                    None => setup.handle_timeout(),
+                }
+            }
+            Action::Done => {
+                let attempts = setup.take_attempts();
+                let method = attempts.last().map_or(Method::Plaintext, |a| a.method);
+                return match established.take() {
+                    Some(startup) => Ok(Connected {
+                        startup,
+                        method,
+                        attempts,
+                    }),
+                    None => Err(misuse(
+                        Error::Misuse("established without a startup"),
+                        &mut setup,
+                    )),
+                };
+            }
+            Action::Failed(failed) => return Err(failed),
         };
-        handshake_io = None;
-        let negotiated = match (reuse, refused.take()) {
-            (true, Some(plain)) => Ok(Attempt::Ready(Stream::Plain(plain))),
-            _ => {
-                within(deadline, async {
-                    let transport = open().await.map_err(ConnectError::Io)?;
-                    negotiate(config, method, transport).await
-                })
-                .await
-            }
-        };
-        let stream = match negotiated {
-            Ok(Attempt::Ready(stream)) => stream,
-            Ok(Attempt::Refused(plain)) => {
-                attempts.push(record(
-                    method,
-                    reuse,
-                    Some(Error::ServerRefusedSsl.to_string()),
-                ));
-                refused = Some(plain);
-                plan.handle_attempt_end(AttemptEnd::SslRefused);
-                continue;
-            }
-            Err(ConnectError::Tls(err)) => {
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                plan.handle_attempt_end(AttemptEnd::Failed(err));
-                continue;
-            }
-            Err(ConnectError::TlsIo(io)) => {
-                // A failed TLS attempt for the plan. The core has no error for a
-                // transport failure mid-handshake; its EOF error stands in (same policy).
-                let message = format!("SSL SYSCALL error: {io}");
-                attempts.push(record(method, reuse, Some(message)));
-                handshake_io = Some(io);
-                plan.handle_attempt_end(AttemptEnd::Failed(Error::ClosedDuringHandshake));
-                continue;
-            }
-            Err(err) => {
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(err, attempts, true));
-            }
-        };
-        match within(deadline, async {
-            startup(stream).await.map_err(StartupFailure::Startup)
+        report.map_err(|err| misuse(err, &mut setup))?;
+    }
+}
+
+/// Sends a `CancelRequest` for backend `process_id` with `key` the way libpq 17+ does:
+/// over a new connection negotiated by [`connect`] with the same settings (TLS when the
+/// sslmode says so, with its fallbacks), then waits for the server to close it.
+///
+/// # Errors
+/// The negotiation failed, the key has an invalid length, or the transport failed.
+pub async fn cancel<S, O, OF>(
+    config: &Config,
+    timeout: Option<Duration>,
+    open: O,
+    process_id: u32,
+    key: &[u8],
+) -> Result<(), Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+{
+    let deadline = TokioDeadline(timeout.map(|t| Instant::now() + t));
+    run_cancel(
+        ConnectionSetup::new(config),
+        deadline,
+        open,
+        process_id,
+        key,
+    )
+    .await
+}
+
+/// The cancel of every async adapter: [`run_setup`] with a `CancelRequest` as the
+/// driver's part.
+pub(crate) async fn run_cancel<S, O, OF, D>(
+    setup: ConnectionSetup,
+    deadline: D,
+    open: O,
+    process_id: u32,
+    key: &[u8],
+) -> Result<(), Box<Failed>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: FnMut() -> OF,
+    OF: Future<Output = io::Result<S>>,
+    D: Deadline,
+{
+    let packet = crate::wire::cancel_request(process_id, key).map_err(|err| {
+        Box::new(Failed {
+            error: ConnectError::Tls(err),
+            attempts: Vec::new(),
+            try_next_host: false,
         })
-        .await
-        {
-            Ok(value) => {
-                attempts.push(record(method, reuse, None));
-                plan.handle_attempt_end(AttemptEnd::Established);
-                return Ok(Connected {
-                    startup: value,
-                    method,
-                    attempts,
-                });
-            }
-            Err(StartupFailure::Timeout) => {
-                let err = ConnectError::Timeout;
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(err, attempts, true));
-            }
-            Err(StartupFailure::Startup(StartupError::Rejected { sqlstate, message })) => {
-                attempts.push(record(method, reuse, Some(message.clone())));
-                plan.handle_attempt_end(AttemptEnd::StartupRejected { sqlstate, message });
-            }
-            Err(StartupFailure::Startup(StartupError::Io(err))) => {
-                let err = ConnectError::Io(err);
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(err, attempts, false));
-            }
-            Err(StartupFailure::Startup(StartupError::Fatal(err))) => {
-                attempts.push(record(method, reuse, Some(err.to_string())));
-                return Err(fail(ConnectError::Startup(err), attempts, false));
-            }
+    })?;
+    let send = |mut stream: Stream<S>| {
+        let packet = packet.clone();
+        async move {
+            stream.write_all(&packet).await?;
+            stream.flush().await?;
+            // The server answers nothing and closes; reading to EOF makes sure the
+            // request was received before we hang up (an unclean TLS EOF is fine here).
+            let mut sink = [0u8; 64];
+            while let Ok(1..) = stream.read(&mut sink).await {}
+            Ok::<_, StartupError>(())
         }
-    }
+    };
+    run_setup(setup, deadline, open, send).await.map(drop)
 }
 
-/// A startup that failed or ran out of time.
-enum StartupFailure {
-    Startup(StartupError),
-    Timeout,
+/// Writes and flushes `bytes`.
+async fn send<S: AsyncWrite + Unpin>(transport: &mut S, bytes: &[u8]) -> io::Result<()> {
+    transport.write_all(bytes).await?;
+    transport.flush().await
 }
 
-/// A future's error type that can say "the deadline passed".
-trait TimedOut {
-    fn timed_out() -> Self;
+/// Reads once from `transport`, appending to `input`; returns the number of bytes.
+async fn read_into<S: AsyncRead + Unpin>(
+    transport: &mut S,
+    input: &mut BytesMut,
+) -> io::Result<usize> {
+    input.reserve(BUF_LEN);
+    transport.read_buf(input).await
 }
 
-impl TimedOut for ConnectError {
-    fn timed_out() -> Self {
-        ConnectError::Timeout
-    }
+/// Reports a transport failure; during the handshake in libpq's words (the machine
+/// quotes the error's text).
+fn report_transport_error(setup: &mut ConnectionSetup, err: io::Error) -> Result<(), Error> {
+    let err = if setup.is_handshaking() {
+        io::Error::new(err.kind(), crate::libpq::os_error_text(&err))
+    } else {
+        err
+    };
+    setup.handle_transport_error(err)
 }
 
-impl TimedOut for StartupFailure {
-    fn timed_out() -> Self {
-        StartupFailure::Timeout
-    }
-}
-
-/// Runs `fut` until `deadline` (if any).
-async fn within<T, E: TimedOut>(
-    deadline: Option<Instant>,
-    fut: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    match deadline {
-        None => fut.await,
-        Some(deadline) => ::tokio::time::timeout_at(deadline, fut)
-            .await
-            .unwrap_or_else(|_| Err(E::timed_out())),
-    }
-}
-
-fn record(method: Method, same_connection: bool, error: Option<String>) -> AttemptRecord {
-    AttemptRecord {
-        method,
-        same_connection,
-        error,
-    }
+/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
+fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
+    Box::new(Failed {
+        error: ConnectError::Tls(err),
+        attempts: setup.take_attempts(),
+        try_next_host: false,
+    })
 }

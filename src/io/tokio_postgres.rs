@@ -81,9 +81,9 @@
 //! `connect_timeout` (per host, over the whole plan) and `channel_binding`; it ignores
 //! tokio-postgres's `ssl_mode` and `ssl_negotiation` (pgtls's [`Config`] decides). Its
 //! limits: `target_session_attrs`, `load_balance_hosts`, TCP keepalives and
-//! `tcp_user_timeout` are not applied, and the returned `Client` cannot build its own
-//! cancel connection (`cancel_token().cancel_query` fails): open a stream yourself and use
-//! `cancel_query_raw`.
+//! `tcp_user_timeout` are not applied. The returned `Client` cannot build its own cancel
+//! connection (`cancel_token().cancel_query` fails): cancel with [`cancel_query`] (or
+//! [`cancel_query_settings`]), which negotiates as [`connect`] does.
 //!
 //! ## From a libpq connection string
 //!
@@ -112,7 +112,7 @@ use ::tokio_postgres::config::{
     SslNegotiation as PgSslNegotiation,
 };
 use ::tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
-use ::tokio_postgres::Client;
+use ::tokio_postgres::{CancelToken, Client};
 
 use crate::libpq::{
     connect_failure_text, host_lookup_failure_text, ChannelBinding as LibpqChannelBinding,
@@ -483,6 +483,11 @@ pub async fn connect(
     pg: &::tokio_postgres::Config,
     tls: &Config,
 ) -> Result<(Client, Connection), Error> {
+    connect_candidates(candidates(pg, tls)?, pg).await
+}
+
+/// The servers [`connect`] tries for `pg`'s hosts, with `tls` adapted to each host name.
+fn candidates(pg: &::tokio_postgres::Config, tls: &Config) -> Result<Vec<Candidate>, Error> {
     let hosts = pg.get_hosts();
     let hostaddrs = pg.get_hostaddrs();
     let ports = pg.get_ports();
@@ -546,7 +551,7 @@ pub async fn connect(
             config,
         });
     }
-    connect_candidates(candidates, pg).await
+    Ok(candidates)
 }
 
 /// [`connect`] from libpq settings ([`crate::libpq`]): the hosts, ports, `hostaddr`s,
@@ -558,6 +563,14 @@ pub async fn connect(
 /// [`Error::Config`] when the TLS files cannot be used (libpq's messages), else as
 /// [`connect`].
 pub async fn connect_settings(settings: &Settings) -> Result<(Client, Connection), Error> {
+    let (candidates, pg) = settings_candidates(settings)?;
+    connect_candidates(candidates, &pg).await
+}
+
+/// The servers [`connect_settings`] tries, and tokio-postgres's startup settings.
+fn settings_candidates(
+    settings: &Settings,
+) -> Result<(Vec<Candidate>, ::tokio_postgres::Config), Error> {
     let targets = settings
         .to_configs()
         .map_err(|err| Error::Config(Box::new(err)))?;
@@ -577,7 +590,7 @@ pub async fn connect_settings(settings: &Settings) -> Result<(Client, Connection
             config: Ok(config),
         })
         .collect();
-    connect_candidates(candidates, &pg).await
+    Ok((candidates, pg))
 }
 
 /// [`connect_settings`] from a libpq connection string (`key=value` or URI), with the
@@ -599,6 +612,61 @@ pub async fn connect_settings(settings: &Settings) -> Result<(Client, Connection
 pub async fn connect_conninfo(conninfo: &str) -> Result<(Client, Connection), Error> {
     let settings = settings_from(conninfo)?;
     connect_settings(&settings).await
+}
+
+/// Cancels the query running on the connection behind `token` (from
+/// `Client::cancel_token`) the way libpq 17+ does: a `CancelRequest` over a new
+/// connection to `pg`'s hosts negotiated with the same settings as [`connect`] — TLS when
+/// the sslmode says so, with its fallbacks and its verification. tokio-postgres's own
+/// `CancelToken::cancel_query` cannot do this for clients made by [`connect`] (it has no
+/// socket to reconnect to).
+///
+/// With several hosts the request goes to the first one that takes the connection, as
+/// the plan would connect now: pass a `pg` with the client's own host alone when the
+/// hosts may differ.
+///
+/// ```no_run
+/// # async fn run(pg: tokio_postgres::Config, tls: pgtls::Config) -> Result<(), pgtls::tokio_postgres::Error> {
+/// let (client, connection) = pgtls::tokio_postgres::connect(&pg, &tls).await?;
+/// tokio::spawn(connection);
+/// let token = client.cancel_token();
+/// tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
+/// pgtls::tokio_postgres::cancel_query(&pg, &tls, &token).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`connect`]: the cancel connection could not be made.
+pub async fn cancel_query(
+    pg: &::tokio_postgres::Config,
+    tls: &Config,
+    token: &CancelToken,
+) -> Result<(), Error> {
+    run_candidates(candidates(pg, tls)?, pg, |_, stream| {
+        send_cancel(token, stream)
+    })
+    .await
+}
+
+/// [`cancel_query`] for a client made by [`connect_settings`] or [`connect_conninfo`],
+/// with the same libpq settings.
+///
+/// # Errors
+/// As [`connect_settings`].
+pub async fn cancel_query_settings(settings: &Settings, token: &CancelToken) -> Result<(), Error> {
+    let (candidates, pg) = settings_candidates(settings)?;
+    run_candidates(candidates, &pg, |_, stream| send_cancel(token, stream)).await
+}
+
+/// Sends the `CancelRequest` of `token` over a stream pgtls negotiated.
+async fn send_cancel<S>(token: &CancelToken, stream: Stream<S>) -> Result<(), StartupError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    token
+        .cancel_query_raw(stream, AlreadyNegotiated)
+        .await
+        .map_err(classify)
 }
 
 /// Parses and resolves a connection string against the process environment.
@@ -644,12 +712,25 @@ struct Candidate {
     config: Result<Config, ConfigError>,
 }
 
-/// libpq's host loop: each candidate in order, the plan on each, the next one when libpq
-/// would move on.
+/// [`run_candidates`] with tokio-postgres's startup and authentication.
 async fn connect_candidates(
     candidates: Vec<Candidate>,
     pg: &::tokio_postgres::Config,
 ) -> Result<(Client, Connection), Error> {
+    run_candidates(candidates, pg, startup).await
+}
+
+/// libpq's host loop: each candidate in order, the plan on each with `run` as the
+/// driver's part, the next one when libpq would move on.
+async fn run_candidates<T, U, UF>(
+    candidates: Vec<Candidate>,
+    pg: &::tokio_postgres::Config,
+    mut run: U,
+) -> Result<T, Error>
+where
+    U: FnMut(::tokio_postgres::Config, Stream<Socket>) -> UF,
+    UF: Future<Output = Result<T, StartupError>>,
+{
     let timeout = pg.get_connect_timeout().copied();
     let mut last = None;
     for candidate in candidates {
@@ -672,7 +753,7 @@ async fn connect_candidates(
             plan,
             timeout,
             || open(target, port),
-            |stream| startup(pg.clone(), stream),
+            |stream| run(pg.clone(), stream),
         )
         .await;
         match result {

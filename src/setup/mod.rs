@@ -179,6 +179,23 @@ impl ConnectionSetup {
         setup
     }
 
+    /// The setup for one host following a caller-made `plan` (e.g. one built for a
+    /// Unix-domain socket), for adapters whose API takes a [`Plan`].
+    pub fn with_plan(config: &Config, plan: Plan) -> ConnectionSetup {
+        let mut setup = ConnectionSetup {
+            hosts: vec![(config.clone(), Transport::Tcp)],
+            host: 0,
+            plan,
+            state: State::Finished,
+            method: Method::Plaintext,
+            same_connection: false,
+            transport_open: false,
+            attempts: Vec::new(),
+        };
+        setup.follow_plan();
+        setup
+    }
+
     /// The setup for libpq's multi-host list, tried in order: the next host after a
     /// transport failure before the startup, a timeout, or SQLSTATE `57P03`, as libpq.
     ///
@@ -415,6 +432,21 @@ impl ConnectionSetup {
             }
             _ => Err(self.misplaced()),
         }
+    }
+
+    /// Tells the machine that bytes were waiting on the transport right after the
+    /// server's `S`, before the ClientHello went out: libpq's `received unencrypted data
+    /// after SSL response` (CVE-2021-23222). For adapters that can look without waiting;
+    /// bytes in the same read as the `S` are refused by the machine itself.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] unless the TLS handshake of an attempt is under way.
+    pub fn handle_data_after_ssl_response(&mut self) -> Result<(), Error> {
+        if !self.is_handshaking() {
+            return Err(self.misplaced());
+        }
+        self.attempt_failed(Error::UnencryptedDataAfterSslResponse);
+        Ok(())
     }
 
     /// Tells the machine the caller's `connect_timeout` expired for this host: libpq's

@@ -82,6 +82,8 @@ pub(crate) struct SignedParts<'a> {
     pub(crate) tbs: &'a [u8],
     /// The contents of the outer `signatureAlgorithm` AlgorithmIdentifier.
     pub(crate) signature_alg: &'a [u8],
+    /// The contents of the `signature` AlgorithmIdentifier inside the to-be-signed part.
+    pub(crate) inner_signature_alg: &'a [u8],
     /// The signature value (BIT STRING contents without the unused-bits octet).
     pub(crate) signature: &'a [u8],
 }
@@ -103,8 +105,33 @@ pub(crate) fn split_signed(der: &[u8]) -> Option<SignedParts<'_>> {
     Some(SignedParts {
         tbs: tbs.raw,
         signature_alg: alg.value,
+        inner_signature_alg: tbs_signature_alg(tbs.value)?,
         signature: bit_string_bytes(sig.value)?,
     })
+}
+
+impl SignedParts<'_> {
+    /// Whether the outer and the inner AlgorithmIdentifier are the same (`X509_ALGOR_cmp`:
+    /// OID and parameters, an absent parameter differing from NULL). OpenSSL's `X509_verify`
+    /// fails a certificate's signature when they are not (RFC 5280 §4.1.1.2); OpenSSL 3.0's
+    /// `X509_CRL_verify` does not compare them, so neither does the CRL check.
+    pub(crate) fn signature_algs_match(&self) -> bool {
+        self.signature_alg == self.inner_signature_alg
+    }
+}
+
+/// The `signature` AlgorithmIdentifier's contents from a TBSCertificate's or TBSCertList's
+/// contents: the first SEQUENCE, after at most the version and the serial number.
+fn tbs_signature_alg(tbs_contents: &[u8]) -> Option<&[u8]> {
+    let mut rest = tbs_contents;
+    for _ in 0..3 {
+        let (field, after) = read_tlv(rest)?;
+        if field.tag == TAG_SEQUENCE {
+            return Some(field.value);
+        }
+        rest = after;
+    }
+    None
 }
 
 /// A SubjectPublicKeyInfo split into the AlgorithmIdentifier contents and the key bits.

@@ -1,9 +1,11 @@
 //! The bounded alternative-path search (a pgtls deviation that only accepts more): when the
-//! OpenSSL-like path fails, other candidate issuers are tried depth first within the budgets
-//! below, and a path that passes every check is accepted.
+//! OpenSSL-like path fails, the other certificates the server sent that could have issued a
+//! certificate are tried depth first within the budgets below, and a path that passes every
+//! check is accepted. Root-file and anchor lookups are never widened: they follow OpenSSL's
+//! trusted-first rules exactly (fuzz findings 1, 3 and 4 of `fuzz/findings/`).
 
 use super::cert::{likely_issued, Cert};
-use super::path::{Link, Verifier};
+use super::path::{Link, StoreIssuer, Verifier};
 
 /// Longest path the alternative-path search explores (leaf and anchor included).
 pub(super) const MAX_ALTERNATIVE_PATH_LEN: usize = 10;
@@ -40,9 +42,14 @@ impl<'a> AlternativeSearch<'a> {
         }
     }
 
-    /// Whether some path from `leaf` passes every check.
+    /// Whether some path from `leaf` passes every check. The leaf starts untrusted: a
+    /// self-signed leaf is its own anchor only when OpenSSL's store lookup returns its exact
+    /// copy, which the OpenSSL-like path already tried.
     pub(super) fn run(&mut self, verifier: &Verifier<'a>, leaf: &'a Cert) -> bool {
-        self.path.push(verifier.link(leaf));
+        self.path.push(Link::Cert {
+            cert: leaf,
+            trusted: false,
+        });
         self.extend(verifier)
     }
 
@@ -80,30 +87,32 @@ impl<'a> AlternativeSearch<'a> {
         false
     }
 
-    /// Possible issuers: anchors and root-file certificates first, then presented certificates.
+    /// Possible issuers. Wherever the root file has a say, OpenSSL's trusted-first lookup is
+    /// followed exactly: when the store holds a likely issuer of `current`, the only candidate
+    /// is the one `X509_STORE_CTX_get1_issuer` picks, and once the path holds a root-file
+    /// certificate there is nothing else to try (OpenSSL searches only the store above it).
+    /// Only the choice among the certificates the server sent is widened: every presented
+    /// likely issuer is tried, where OpenSSL takes the first one and does not backtrack.
     pub(super) fn candidates(&self, verifier: &Verifier<'a>, current: &Cert) -> Vec<Link<'a>> {
-        let store = verifier.store;
-        let mut out: Vec<Link<'a>> = store
-            .anchors_by_subject
-            .get(&current.issuer)
-            .into_iter()
-            .flatten()
-            .map(|&i| Link::Anchor(&store.anchors[i]))
-            .collect();
-        let from_store = store
-            .certs_by_subject
-            .get(&current.issuer)
-            .into_iter()
-            .flatten()
-            .map(|&i| &store.certs[i]);
-        let mut certs: Vec<Link<'a>> = from_store
-            .chain(verifier.presented.iter())
+        match verifier.store_issuer(current) {
+            Some(StoreIssuer::Cert(issuer)) => return vec![verifier.link(issuer)],
+            Some(StoreIssuer::Anchor(anchor)) => return vec![Link::Anchor(anchor)],
+            None => {}
+        }
+        let above_store = self
+            .path
+            .iter()
+            .filter_map(Link::cert)
+            .any(|c| verifier.in_store(c));
+        if above_store {
+            return Vec::new();
+        }
+        verifier
+            .presented
+            .iter()
             .filter(|c| likely_issued(c, current))
             .map(|c| verifier.link(c))
-            .collect();
-        certs.sort_by_key(|l| !l.is_trusted());
-        out.extend(certs);
-        out
+            .collect()
     }
 
     /// Prunes with a signature check while the budget lasts (afterwards, validation decides).

@@ -381,6 +381,9 @@ pub(crate) struct Cert {
     pub(super) signature_alg: Vec<u8>,
     /// The signature bits.
     pub(super) signature: Vec<u8>,
+    /// The TBS `signature` AlgorithmIdentifier equals the outer one (else OpenSSL's
+    /// `X509_verify` fails: "certificate signature failure").
+    pub(super) signature_algs_match: bool,
     /// The complete DER SubjectPublicKeyInfo.
     pub(crate) spki: Vec<u8>,
     /// Type of the subject public key.
@@ -429,6 +432,7 @@ impl Cert {
             tbs: parts.tbs.to_vec(),
             signature_alg: parts.signature_alg.to_vec(),
             signature: parts.signature.to_vec(),
+            signature_algs_match: parts.signature_algs_match(),
             spki: tbs.public_key().raw.to_vec(),
             key_kind: KeyKind::from_spki(tbs.public_key()),
             ec_explicit_params: has_explicit_ec_params(tbs.public_key()),

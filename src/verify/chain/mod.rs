@@ -35,8 +35,10 @@
 //! 3. **Revocation** (`check_revocation`), only when CRL checking is on: every certificate needs a
 //!    usable CRL from its issuer, the self-signed anchor included (see `crl.rs`).
 //! 4. **Signatures and validity** (`internal_verify`), from the anchor down: each signature with the
-//!    issuer's key (the anchor's own self-signature is not checked), then notBefore/notAfter of each
-//!    certificate, the anchor included.
+//!    issuer's key (the anchor's own self-signature is not checked), a certificate whose
+//!    TBSCertificate `signature` field differs from its outer signatureAlgorithm failing as
+//!    "certificate signature failure" (`X509_verify`; OpenSSL 3.0 does not compare the two fields
+//!    of a CRL, nor does pgtls), then notBefore/notAfter of each certificate, the anchor included.
 //! 5. **Name constraints** (`check_name_constraints`): dNSName, rfc822Name, URI, iPAddress and
 //!    directoryName subtrees of every certificate (or bare anchor) above, applied to the subject,
 //!    its emailAddress attributes, the SANs and, for a leaf without DNS SAN, host-name-like CNs.
@@ -49,11 +51,16 @@
 //! Deviations from OpenSSL, and why:
 //!
 //! * **Alternative paths (accepting more).** When the OpenSSL-like chain fails, a bounded
-//!   depth-first search over the other candidate issuers looks for a path that passes every check
-//!   above; if one exists the chain is accepted, otherwise the OpenSSL-like error is reported.
-//!   OpenSSL only tries one chain (its "alternative chains" logic is inert with trusted-first), so
-//!   this only turns a failure into a success when a fully valid path to a trust anchor exists
-//!   (e.g. two intermediates with the same name where the first presented one does not verify).
+//!   depth-first search over the other certificates *the server sent* that could have issued a
+//!   certificate looks for a path that passes every check above; if one exists the chain is
+//!   accepted, otherwise the OpenSSL-like error is reported. OpenSSL takes the first such
+//!   certificate and does not backtrack (its "alternative chains" logic is inert with
+//!   trusted-first), so this only turns a failure into a success when a fully valid path to a
+//!   trust anchor exists (e.g. two intermediates with the same name where the first presented one
+//!   does not verify). Root-file lookups are never widened: when the store has a likely issuer
+//!   only OpenSSL's pick is used, nothing but the store is searched above a root-file
+//!   certificate, and a self-signed leaf is never chained further (fuzz findings 1, 3 and 4:
+//!   a root file holding an intermediate pins the chain above it, as in libpq).
 //! * **Signature algorithms** are the rustls provider's (the crate stays provider-agnostic): what
 //!   it lacks (SHA-1, MD5, DSA, Ed448, RSA keys under 2048 bits, RSA-PSS with a non-standard salt
 //!   length) fails, as "certificate signature algorithm not supported by the crypto provider" or

@@ -96,6 +96,14 @@ impl<'a> Verifier<'a> {
         cert.self_signed && self.store.trusted_der.contains(&cert.der)
     }
 
+    /// Whether `cert` is one of the store's root-file certificates (not a presented one).
+    pub(super) fn in_store(&self, cert: &Cert) -> bool {
+        self.store
+            .certs
+            .as_ptr_range()
+            .contains(&std::ptr::from_ref(cert))
+    }
+
     /// A path link for `cert`.
     pub(super) fn link(&self, cert: &'a Cert) -> Link<'a> {
         Link::Cert {

@@ -27,12 +27,16 @@ impl<'a> Verifier<'a> {
         Ok(())
     }
 
-    /// Verifies `cert`'s signature with `issuer_spki` through the provider.
+    /// Verifies `cert`'s signature with `issuer_spki` through the provider, after checking, as
+    /// `X509_verify` does first, that the TBS `signature` field names the outer algorithm.
     pub(super) fn check_signature(
         &self,
         cert: &Cert,
         issuer_spki: &[u8],
     ) -> Result<(), ChainError> {
+        if !cert.signature_algs_match {
+            return Err(ChainError::CertSignatureFailure);
+        }
         verify_signed_data(
             self.algs,
             issuer_spki,

@@ -1678,3 +1678,5 @@ fn name_constraint_matchers() {
     assert_eq!(cn_to_dns_id(12, b"a\0.b"), Err(()));
     assert_eq!(cn_to_dns_id(12, b"a.b\0"), Ok(Some(b"a.b".to_vec())));
 }
+
+mod findings;
