@@ -8,6 +8,8 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/example_bin.rs"]
+mod example_bin;
 #[path = "support/pg.rs"]
 mod pg;
 #[allow(dead_code)]
@@ -245,14 +247,6 @@ fn plaintext_clients_pass_with_allow_plaintext() {
     );
 }
 
-/// The example binary, built by `cargo test` next to the test executables.
-fn example_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let debug_dir = exe.parent()?.parent()?;
-    let bin = debug_dir.join("examples").join("tls_proxy");
-    bin.is_file().then_some(bin)
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -315,10 +309,7 @@ fn spawn_binary_logged(
 #[test]
 fn the_example_binary_serves_psql() {
     let Some(setup) = setup() else { return };
-    let Some(bin) = example_binary() else {
-        eprintln!("skipping: examples/tls_proxy not built next to this test (run cargo test)");
-        return;
-    };
+    let bin = example_bin::example_binary("tls_proxy");
     let pg15 = install_or_skip(PgVersion::V15).unwrap();
     let port = free_port();
     let _proxy = spawn_binary(&bin, &setup, port, &[]);
@@ -891,10 +882,7 @@ impl RawSession {
 #[test]
 fn sighup_reloads_the_certificate_and_keeps_established_sessions() {
     let Some(setup) = setup() else { return };
-    let Some(bin) = example_binary() else {
-        eprintln!("skipping: examples/tls_proxy not built next to this test (run cargo test)");
-        return;
-    };
+    let bin = example_bin::example_binary("tls_proxy");
     let root_pem = std::fs::read_to_string(&setup.root).unwrap();
     let before = std::fs::read(&setup.cert).unwrap();
     let port = free_port();

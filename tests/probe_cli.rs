@@ -14,6 +14,8 @@
 //! Skips with a notice when PostgreSQL 15 is not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead. The usage-error checks need no server.
 
+#[path = "support/example_bin.rs"]
+mod example_bin;
 #[path = "support/pg.rs"]
 mod pg;
 mod support;
@@ -30,32 +32,8 @@ use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 /// `target/<profile>/examples/probe`, built (or found up to date) by cargo once per run.
 fn probe_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/probe_cli-<hash> → target/<profile>/examples/probe
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable under target/<profile>/deps")
-            .to_path_buf();
-        let bin = profile_dir.join("examples").join("probe");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "probe"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // Build into the same target directory as this test.
-        if let Some(target) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target);
-        }
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("running cargo build --example probe");
-        assert!(status.success(), "cargo build --example probe failed");
-        assert!(bin.is_file(), "no probe binary at {}", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| example_bin::example_binary("probe"))
+        .clone()
 }
 
 /// Runs the probe with a clean environment (HOME an empty directory, no PG* variables).

@@ -18,6 +18,8 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/example_bin.rs"]
+mod example_bin;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/startup.rs"]
@@ -32,6 +34,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use certs::{Ca, LeafSpec};
+use example_bin::example_binary;
 use pg::{Hba, PgServer, PgVersion, ServerTls};
 use pgtls::libpq::Environment;
 use pgtls::plan::Method;
@@ -262,34 +265,6 @@ fn websocket_on_postgresql_15() {
 #[test]
 fn websocket_on_postgresql_18() {
     websocket_scenarios(PgVersion::V18);
-}
-
-/// `target/<profile>/examples/<name>`, built (or found up to date) by cargo: `cargo test
-/// --test websocket_pg` alone does not rebuild examples, and a stale one would test old
-/// code.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/websocket_pg-<hash> → target/<profile>/examples/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("test executable under target/<profile>/deps")
-        .to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if let Some(target) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("running cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
-    let bin = profile_dir.join("examples").join(name);
-    assert!(bin.is_file(), "no {name} binary at {}", bin.display());
-    bin
 }
 
 /// Kills the bridge process when the test ends, however it ends.
