@@ -25,6 +25,7 @@
 //! 16 KiB of decrypted data plus one record, and `handle_input` consumes less than
 //! offered until [`Session::poll_application_data`] makes room.
 
+use std::io;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
@@ -34,7 +35,7 @@ use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
 use crate::channel_binding::{tls_server_end_point, ChannelBindingError};
 use crate::error::{from_rustls, Error};
-use crate::tls::{Plaintext, TlsConn};
+use crate::tls::{FromIoError, Plaintext, TlsConn};
 
 /// What [`Session::poll_application_data`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +131,33 @@ impl Session {
             self.failed = Some(err.clone());
             err
         })
+    }
+
+    /// The adapters' read path: TLS bytes go from the transport straight into rustls's
+    /// buffer, as bare rustls reads them (no copy through a buffer of ours). Returns the
+    /// bytes read; 0 is the transport's EOF, which the caller reports with
+    /// [`Self::handle_eof`].
+    pub(crate) fn read_input_from(
+        &mut self,
+        source: &mut dyn io::Read,
+    ) -> Result<usize, IoStepError> {
+        if let Some(err) = &self.failed {
+            return Err(IoStepError::Session(err.clone()));
+        }
+        self.tls.read_tls_from(source).map_err(|err| match err {
+            FromIoError::Transport(err) => IoStepError::Transport(err),
+            FromIoError::Tls(err) => {
+                let err = from_rustls(err);
+                self.failed = Some(err.clone());
+                IoStepError::Session(err)
+            }
+        })
+    }
+
+    /// The adapters' write path: pending TLS records go from rustls's queue straight to
+    /// the transport; what it does not take stays queued. Returns the bytes it took.
+    pub(crate) fn write_output_to(&mut self, sink: &mut dyn io::Write) -> io::Result<usize> {
+        self.tls.write_tls_to(sink)
     }
 
     /// Accepts plaintext to encrypt; returns how many bytes were taken (all of them unless
@@ -315,4 +343,13 @@ impl Session {
     pub fn into_rustls(self) -> Connection {
         self.tls.into_inner()
     }
+}
+
+/// Why a direct read from the transport failed ([`Session::read_input_from`]).
+#[derive(Debug)]
+pub(crate) enum IoStepError {
+    /// The transport failed, or would block.
+    Transport(io::Error),
+    /// The session failed (now or earlier).
+    Session(Error),
 }
