@@ -25,7 +25,6 @@
 //! 16 KiB of decrypted data plus one record, and `handle_input` consumes less than
 //! offered until [`Session::poll_application_data`] makes room.
 
-use std::io;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
@@ -35,7 +34,7 @@ use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
 use crate::channel_binding::{tls_server_end_point, ChannelBindingError};
 use crate::error::{from_rustls, Error};
-use crate::tls::{FromIoError, Plaintext, TlsConn};
+use crate::tls::{Plaintext, TlsConn};
 
 /// What [`Session::poll_application_data`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,20 +132,21 @@ impl Session {
         })
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// The adapters' read path: TLS bytes go from the transport straight into rustls's
     /// buffer, as bare rustls reads them (no copy through a buffer of ours). Returns the
     /// bytes read; 0 is the transport's EOF, which the caller reports with
     /// [`Self::handle_eof`].
     pub(crate) fn read_input_from(
         &mut self,
-        source: &mut dyn io::Read,
+        source: &mut dyn std::io::Read,
     ) -> Result<usize, IoStepError> {
         if let Some(err) = &self.failed {
             return Err(IoStepError::Session(err.clone()));
         }
         self.tls.read_tls_from(source).map_err(|err| match err {
-            FromIoError::Transport(err) => IoStepError::Transport(err),
-            FromIoError::Tls(err) => {
+            crate::tls::FromIoError::Transport(err) => IoStepError::Transport(err),
+            crate::tls::FromIoError::Tls(err) => {
                 let err = from_rustls(err);
                 self.failed = Some(err.clone());
                 IoStepError::Session(err)
@@ -154,9 +154,13 @@ impl Session {
         })
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// The adapters' write path: pending TLS records go from rustls's queue straight to
     /// the transport; what it does not take stays queued. Returns the bytes it took.
-    pub(crate) fn write_output_to(&mut self, sink: &mut dyn io::Write) -> io::Result<usize> {
+    pub(crate) fn write_output_to(
+        &mut self,
+        sink: &mut dyn std::io::Write,
+    ) -> std::io::Result<usize> {
         self.tls.write_tls_to(sink)
     }
 
@@ -345,11 +349,12 @@ impl Session {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// Why a direct read from the transport failed ([`Session::read_input_from`]).
 #[derive(Debug)]
 pub(crate) enum IoStepError {
     /// The transport failed, or would block.
-    Transport(io::Error),
+    Transport(std::io::Error),
     /// The session failed (now or earlier).
     Session(Error),
 }

@@ -37,6 +37,7 @@ pub(crate) enum Plaintext {
     Truncated,
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// Why reading from or writing to a transport directly failed.
 #[derive(Debug)]
 pub(crate) enum FromIoError {
@@ -132,6 +133,7 @@ impl TlsConn {
         Ok(offered - input.len())
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// Reads TLS bytes straight from `source` into rustls's buffer (the one copy bare
     /// rustls makes) and processes the records completed. Returns how many bytes were
     /// read; 0 is the transport's EOF (tell [`TlsConn::handle_eof`]).
@@ -150,6 +152,7 @@ impl TlsConn {
         Ok(read)
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// Writes pending TLS records straight from rustls's queue to `sink` (no copy of our
     /// own); what `sink` does not take stays queued. Returns how many bytes it took.
     pub(crate) fn write_tls_to(&mut self, sink: &mut dyn Write) -> io::Result<usize> {

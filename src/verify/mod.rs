@@ -92,20 +92,11 @@ pub(crate) fn store_from_root_file(
 /// certificates are requested, not required. Chains are judged with OpenSSL's `ssl_client`
 /// purpose and alerts; see [`client`] for the alerts and [`take_client_cert_failure`] for the
 /// reason PostgreSQL logs.
-#[allow(dead_code)] // for the server side's acceptor
-pub(crate) fn client_verifier(
-    ca_certs: &[CertificateDer<'static>],
-    crls: &[CertificateRevocationListDer<'static>],
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ConfigError> {
-    client_verifier_with_crl_check(ca_certs, crls, None, provider)
-}
-
-/// [`client_verifier`] with CRL checking forced on or off: `Some(true)` for an `ssl_crl_dir`
-/// that loaded without holding any CRL (PostgreSQL then sets the CRL flags anyway, so every
-/// client certificate fails with "unable to get certificate CRL"); `None` is "on when any CRL
-/// is given".
-#[allow(dead_code)] // for the server side's acceptor
+///
+/// `crl_check` forces CRL checking on or off: `Some(true)` for an `ssl_crl_dir` that loaded
+/// without holding any CRL (PostgreSQL then sets the CRL flags anyway, so every client
+/// certificate fails with "unable to get certificate CRL"); `None` is "on when any CRL is
+/// given".
 pub(crate) fn client_verifier_with_crl_check(
     ca_certs: &[CertificateDer<'static>],
     crls: &[CertificateRevocationListDer<'static>],
