@@ -420,7 +420,7 @@ impl StdError for CarriedCertificateError {}
 
 impl CarriedCertificateError {
     /// Wraps a certificate failure for the trip through rustls, without the chain.
-    #[allow(dead_code)] // for verifiers that have no chain at hand
+    #[cfg(test)]
     pub(crate) fn into_rustls(problem: CertificateProblem, message: String) -> rustls::Error {
         Self::into_rustls_with_chain(problem, message, Vec::new())
     }
