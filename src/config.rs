@@ -1068,10 +1068,7 @@ pub(crate) struct ClientCertResolver {
 }
 
 impl ClientCertResolver {
-    fn new(
-        key: Option<Arc<CertifiedKey>>,
-        fallback: Option<Arc<dyn ResolvesClientCert>>,
-    ) -> Self {
+    fn new(key: Option<Arc<CertifiedKey>>, fallback: Option<Arc<dyn ResolvesClientCert>>) -> Self {
         ClientCertResolver {
             key,
             fallback,

@@ -492,6 +492,16 @@ pub(crate) fn from_rustls(err: rustls::Error) -> Error {
                 CertificateProblem::Malformed,
                 "SSL error: certificate verify failed: certificate could not be parsed".to_owned(),
             ),
+            // A caller's verifier (ConfigBuilder::server_cert_verifier): its own words.
+            rustls::CertificateError::Other(other) => (
+                CertificateProblem::Chain,
+                format!("SSL error: certificate verify failed: {}", other.0),
+            ),
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => (
+                CertificateProblem::HostName,
+                format!("SSL error: certificate verify failed: {cert_err}"),
+            ),
             other => (
                 CertificateProblem::Chain,
                 format!("SSL error: certificate verify failed: {other}"),

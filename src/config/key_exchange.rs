@@ -106,7 +106,11 @@ mod tests {
     use super::*;
 
     fn names(provider: &CryptoProvider) -> Vec<NamedGroup> {
-        provider.kx_groups.iter().map(|group| group.name()).collect()
+        provider
+            .kx_groups
+            .iter()
+            .map(|group| group.name())
+            .collect()
     }
 
     fn provider_with(groups: &[&'static dyn SupportedKxGroup]) -> Option<CryptoProvider> {
@@ -168,8 +172,8 @@ mod tests {
             names(&provider),
             vec![NamedGroup::X25519, NamedGroup::secp256r1]
         );
-        let err = with_preference(default.as_ref().clone(), &[NamedGroup::FFDHE2048], &[])
-            .unwrap_err();
+        let err =
+            with_preference(default.as_ref().clone(), &[NamedGroup::FFDHE2048], &[]).unwrap_err();
         assert!(matches!(
             err,
             ConfigError::UnsupportedKeyExchangeGroup {
