@@ -982,11 +982,14 @@ impl Config {
         sends_sni(self.sni, &self.host)
     }
 
-    /// Whether the server's chain is verified on TLS attempts (a root source is set).
+    /// Whether the server's chain is verified on TLS attempts: a root source is set, or
+    /// the caller's verifier ([`ConfigBuilder::server_cert_verifier`]) decides under
+    /// verify-ca / verify-full.
     pub fn verifies_chain(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_some_and(|s| !matches!(s.chain, ChainPolicy::Nothing))
+        self.shared.as_ref().is_some_and(|s| {
+            !matches!(s.chain, ChainPolicy::Nothing)
+                || (s.server_cert_verifier.is_some() && self.sslmode.requires_verification())
+        })
     }
 
     /// The shared rustls config, `None` under `disable` or when the version range leaves

@@ -345,6 +345,43 @@ fn an_accepting_verifier_accepts_what_pgtls_rejects() {
 }
 
 #[test]
+fn a_verifiers_name_mismatch_is_a_host_name_failure() {
+    let leaf = server_leaf(HOST);
+    let (verifier, _) = TestVerifier::rejecting(|| {
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+    });
+    let config = builder()
+        .sslmode(SslMode::VerifyFull)
+        .server_cert_verifier(verifier)
+        .build()
+        .unwrap();
+    assert!(config.verifies_chain());
+    let err = drive(
+        &config,
+        Method::SslRequest,
+        tls_script(&leaf),
+        &Drive::default(),
+    )
+    .outcome
+    .expect_err();
+    assert!(
+        matches!(
+            err,
+            Error::Certificate {
+                problem: CertificateProblem::HostName,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("SSL error: certificate verify failed: "),
+        "{err}"
+    );
+}
+
+#[test]
 fn verify_ca_without_roots_needs_a_verifier() {
     let err = builder().sslmode(SslMode::VerifyCa).build().unwrap_err();
     assert!(
