@@ -519,6 +519,64 @@ fn starting_from_a_client_config_keeps_its_provider_and_replaces_what_libpq_deci
 }
 
 #[test]
+fn a_kept_resumption_store_resumes_only_under_the_config_that_made_the_session() {
+    let leaf = server_leaf(HOST);
+    // One server config for every connection: its session cache makes TLS 1.3 tickets.
+    let server = default_server_tls_config(leaf.chain.clone(), leaf.key.clone_key());
+    let handshake = |config: &Config| {
+        let transcript = drive(
+            config,
+            Method::SslRequest,
+            ServerScript::tls(server.clone()),
+            &Drive::default(),
+        );
+        let mut driver = transcript.into_session();
+        let _ = driver.receive(); // takes the tickets in
+        driver
+            .session
+            .into_rustls()
+            .handshake_kind()
+            .expect("handshake done")
+    };
+    // libpq never resumes, and neither does pgtls on its own.
+    let own = builder().sslmode(SslMode::Require).build().unwrap();
+    assert_eq!(handshake(&own), rustls::HandshakeKind::Full);
+    assert_eq!(handshake(&own), rustls::HandshakeKind::Full);
+
+    let mut base = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    base.resumption = rustls::client::Resumption::in_memory_sessions(16);
+    let base = Arc::new(base);
+    let require = builder()
+        .sslmode(SslMode::Require)
+        .rustls_client_config(base.clone())
+        .build()
+        .unwrap();
+    let (verifier, seen) = TestVerifier::accepting();
+    let verify_full = builder()
+        .sslmode(SslMode::VerifyFull)
+        .rustls_client_config(base)
+        .server_cert_verifier(verifier)
+        .build()
+        .unwrap();
+    assert_eq!(handshake(&require), rustls::HandshakeKind::Full);
+    assert_eq!(
+        handshake(&require),
+        rustls::HandshakeKind::Resumed,
+        "the caller's store is kept"
+    );
+    assert_eq!(
+        handshake(&verify_full),
+        rustls::HandshakeKind::Full,
+        "a session made under require is never resumed under verify-full"
+    );
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn the_base_configs_client_certificate_is_sent_and_sslcertmode_still_applies() {
     let client_ca = Ca::root("bring-your-own client root");
     let client = client_ca.leaf(LeafSpec::client("alice"));
