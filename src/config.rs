@@ -359,6 +359,38 @@ pub(crate) fn certificates_from_pem(
 /// assert_eq!(config.sslmode(), SslMode::Require);
 /// # Ok(()) }
 /// ```
+///
+/// Bringing your own rustls pieces, with libpq's sslmode flow kept:
+/// [`Self::server_cert_verifier`] (your verifier decides trust under verify-ca and
+/// verify-full; pgtls still decides fallbacks), [`Self::rustls_client_config`] (start from
+/// an existing `rustls::ClientConfig`: what is kept and what is replaced),
+/// [`Self::crypto_provider`] and [`Self::key_exchange_groups`] (the key-share order; the
+/// group a session used is [`crate::Session::key_exchange_group`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use pgtls::rustls::{self, NamedGroup};
+/// use pgtls::{Config, SslMode};
+/// # fn main() -> Result<(), pgtls::ConfigError> {
+/// # #[cfg(feature = "aws-lc-rs")] {
+/// let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+/// let mut existing = rustls::ClientConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()?
+///     .with_root_certificates(rustls::RootCertStore::empty())
+///     .with_no_client_auth();
+/// existing.resumption = rustls::client::Resumption::disabled();
+/// let config = Config::builder()
+///     .sslmode(SslMode::Require)
+///     .host("db.example.com")
+///     .rustls_client_config(existing)
+///     .key_exchange_groups(&[NamedGroup::secp256r1, NamedGroup::X25519])
+///     .build()?;
+/// let tls = config.rustls_config().unwrap();
+/// assert_eq!(tls.alpn_protocols, [b"postgresql".to_vec()]);
+/// assert_eq!(tls.crypto_provider().kx_groups[0].name(), NamedGroup::secp256r1);
+/// # }
+/// # Ok(()) }
+/// ```
 pub struct ConfigBuilder {
     sslmode: Option<SslMode>,
     negotiation: SslNegotiation,
@@ -671,6 +703,10 @@ impl ConfigBuilder {
         let sni = self.sni;
         let tls_setup_error = self.tls_setup_error.clone();
         let shared = if sslmode == SslMode::Disable || tls_setup_error.is_some() {
+            if self.key_exchange_groups.is_some() {
+                // The same answer for a group the provider lacks, whether or not TLS is used.
+                self.key_exchange_provider()?;
+            }
             None
         } else {
             Some(Arc::new(self.build_shared()?))

@@ -761,6 +761,19 @@ fn a_group_the_provider_lacks_is_a_clear_config_error() {
         err.to_string(),
         "key exchange group \"X25519MLKEM768\" is not supported by the crypto provider (it has: secp256r1, X25519)"
     );
+    // The same under sslmode=disable, where no TLS is ever used.
+    let mut provider = aws_lc_rs::default_provider();
+    provider.kx_groups = vec![aws_lc_rs::kx_group::SECP256R1];
+    let err = builder()
+        .sslmode(SslMode::Disable)
+        .crypto_provider(Arc::new(provider))
+        .key_exchange_groups(&[NamedGroup::X25519])
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::UnsupportedKeyExchangeGroup { .. }),
+        "{err}"
+    );
     let err = builder().key_exchange_groups(&[]).build().unwrap_err();
     assert!(matches!(err, ConfigError::NoKeyExchangeGroups), "{err}");
 }
