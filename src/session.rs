@@ -304,6 +304,15 @@ impl Session {
         self.tls.cipher_suite()
     }
 
+    /// The key-exchange group the handshake agreed on (`secp256r1`, `X25519`,
+    /// `X25519MLKEM768`, ...), from rustls's `negotiated_key_exchange_group`. By default
+    /// pgtls's ClientHello carries a P-256 key share, which PostgreSQL's defaults accept
+    /// without a HelloRetryRequest; [`crate::ConfigBuilder::key_exchange_groups`] changes
+    /// the preference.
+    pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.tls.key_exchange_group()
+    }
+
     /// The ALPN protocol the server selected (`postgresql`, or none for servers before 17
     /// reached through `SSLRequest`, or on a server session for clients before libpq 17).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {

@@ -296,6 +296,13 @@ impl TlsConn {
         self.conn.negotiated_cipher_suite()
     }
 
+    /// The key-exchange group the handshake used (`None` before it is agreed).
+    pub(crate) fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.conn
+            .negotiated_key_exchange_group()
+            .map(|group| group.name())
+    }
+
     /// The peer's certificates, leaf first.
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.conn.peer_certificates()

@@ -15,6 +15,14 @@
 //!   every certificate of the path once any loaded, and every key of the path needs
 //!   OpenSSL's security level 2 ([`chain`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
+//! - **a caller's verifier** ([`crate::ConfigBuilder::server_cert_verifier`]): replaces
+//!   all of the above under verify-ca and verify-full, the modes in which libpq verifies
+//!   because of the sslmode itself. Under allow/prefer/require libpq verifies only when
+//!   a root file exists, so those modes keep pgtls's own behaviour (nothing, or the chain
+//!   against the given roots) and never consult the caller's verifier. Its errors travel
+//!   through rustls like pgtls's own and become [`crate::Error::Certificate`] or
+//!   [`crate::Error::Tls`], so the sslmode policy treats them as any failed TLS attempt
+//!   ([`server_verifier`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
 //! provider-agnostic.
@@ -126,6 +134,21 @@ pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<Vec<u
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_check_host_name(end_entity_der: &[u8], host: &str) -> bool {
     hostname::check_host_name(end_entity_der, host).is_ok()
+}
+
+/// The verifier of one host's rustls config: the caller's under verify-ca and
+/// verify-full when one was given, else pgtls's own (`libpq`).
+pub(crate) fn server_verifier(
+    sslmode: crate::SslMode,
+    custom: Option<&Arc<dyn ServerCertVerifier>>,
+    libpq: LibpqVerifier,
+) -> Arc<dyn ServerCertVerifier> {
+    match custom {
+        // The caller's object itself, not a wrapper: its identity is what rustls compares
+        // before resuming a session, and its errors need no translation.
+        Some(custom) if sslmode.requires_verification() => custom.clone(),
+        _ => Arc::new(libpq),
+    }
 }
 
 /// pgtls's verifier: libpq's checks per sslmode (see the module docs).
