@@ -17,8 +17,8 @@ type Body = fn(&[u8]);
 
 const TARGETS: &[(&str, Body)] = &[
     ("response_byte", pgtls::fuzz::response_byte),
-    ("client_machine", pgtls::fuzz::client_machine),
-    ("call_sequence", pgtls::fuzz::call_sequence),
+    ("client_machine", pgtls::fuzz::client_machine_target),
+    ("call_sequence", pgtls::fuzz::call_sequence_target),
     ("host_name", pgtls::fuzz::host_name),
     ("channel_binding", pgtls::fuzz::channel_binding),
     ("credentials", pgtls::fuzz::credentials),
