@@ -1205,6 +1205,37 @@ fn assert_refuses_everything(setup: &mut crate::ConnectionSetup) {
     );
 }
 
+/// The calls of [`setup_call_sequence`] (the op byte modulo 14). Public so that seed
+/// generators write what the body reads.
+pub mod call_op {
+    /// `poll_output` (1 does the same).
+    pub const POLL_OUTPUT: u8 = 0;
+    /// `handle_input`: a length byte (modulo 64), then that many bytes.
+    pub const HANDLE_INPUT: u8 = 2;
+    /// `handle_eof`.
+    pub const EOF: u8 = 3;
+    /// `handle_transport_error`: the next byte chooses the kind.
+    pub const TRANSPORT_ERROR: u8 = 4;
+    /// `handle_timeout`.
+    pub const TIMEOUT: u8 = 5;
+    /// `handle_data_after_ssl_response`.
+    pub const DATA_AFTER_SSL_RESPONSE: u8 = 6;
+    /// `handle_startup_accepted`.
+    pub const STARTUP_ACCEPTED: u8 = 7;
+    /// `handle_startup_rejected`: a length byte (modulo 64), then that many bytes.
+    pub const STARTUP_REJECTED_RAW: u8 = 8;
+    /// `handle_startup_rejected` with a well-formed ErrorResponse (next byte: SQLSTATE).
+    pub const STARTUP_REJECTED: u8 = 9;
+    /// `handle_startup_failed`.
+    pub const STARTUP_FAILED: u8 = 10;
+    /// `handle_startup_error` with an empty ErrorResponse.
+    pub const STARTUP_ERROR: u8 = 11;
+    /// The driver clears its output buffer (sent).
+    pub const CLEAR_OUTPUT: u8 = 12;
+    /// The getters (`host`, `config`, `attempts`, `is_handshaking`).
+    pub const GETTERS: u8 = 13;
+}
+
 /// Arbitrary calls, in any order, on [`crate::ConnectionSetup`] (one host or two, as in
 /// [`connection_setup`]): each call either works or returns [`crate::Error::Misuse`]
 /// and changes nothing (no input consumed, no output appended, same state); once
@@ -1240,7 +1271,7 @@ pub fn setup_call_sequence(data: &[u8]) {
         let out_before = out.len();
         let op = input.byte() % 14;
         let result: Result<(), Error> = match op {
-            0 | 1 => match setup.poll_output(&mut out) {
+            call_op::POLL_OUTPUT | 1 => match setup.poll_output(&mut out) {
                 Ok(action) => {
                     assert!(!ended, "poll_output worked after the end");
                     match action {
@@ -1252,7 +1283,7 @@ pub fn setup_call_sequence(data: &[u8]) {
                 }
                 Err(err) => Err(err),
             },
-            2 => {
+            call_op::HANDLE_INPUT => {
                 let n = usize::from(input.byte() % 64);
                 let chunk = input.take(n);
                 let mut buf: &[u8] = chunk;
@@ -1263,22 +1294,22 @@ pub fn setup_call_sequence(data: &[u8]) {
                 }
                 result.map(|_| ())
             }
-            3 => setup.handle_eof(),
-            4 => setup.handle_transport_error(fuzz_io_error(input.byte())),
-            5 => setup.handle_timeout(),
-            6 => setup.handle_data_after_ssl_response(),
-            7 => setup.handle_startup_accepted(),
-            8 => {
+            call_op::EOF => setup.handle_eof(),
+            call_op::TRANSPORT_ERROR => setup.handle_transport_error(fuzz_io_error(input.byte())),
+            call_op::TIMEOUT => setup.handle_timeout(),
+            call_op::DATA_AFTER_SSL_RESPONSE => setup.handle_data_after_ssl_response(),
+            call_op::STARTUP_ACCEPTED => setup.handle_startup_accepted(),
+            call_op::STARTUP_REJECTED_RAW => {
                 let n = usize::from(input.byte() % 64);
                 setup.handle_startup_rejected(input.take(n))
             }
-            9 => setup.handle_startup_rejected(&error_response_bytes(
+            call_op::STARTUP_REJECTED => setup.handle_startup_rejected(&error_response_bytes(
                 SETUP_SQLSTATES[usize::from(input.byte()) % SETUP_SQLSTATES.len()],
                 "fuzzed rejection",
             )),
-            10 => setup.handle_startup_failed("fuzzed startup failure"),
-            11 => setup.handle_startup_error(Default::default()),
-            12 => {
+            call_op::STARTUP_FAILED => setup.handle_startup_failed("fuzzed startup failure"),
+            call_op::STARTUP_ERROR => setup.handle_startup_error(Default::default()),
+            call_op::CLEAR_OUTPUT => {
                 out.clear();
                 Ok(())
             }
@@ -1293,7 +1324,10 @@ pub fn setup_call_sequence(data: &[u8]) {
             }
         };
         match result {
-            Ok(()) => assert!(!ended || op <= 1 || op >= 12, "a call worked after the end"),
+            Ok(()) => assert!(
+                !ended || op <= 1 || op >= call_op::CLEAR_OUTPUT,
+                "a call worked after the end"
+            ),
             Err(Error::Misuse(_)) => {
                 assert_eq!(
                     before,

@@ -180,7 +180,7 @@ mod setup_seeds {
     use std::path::Path;
 
     use bytes::BytesMut;
-    use pgtls::fuzz::{receive_op, startup_op, SetupRun, SETUP_SQLSTATES};
+    use pgtls::fuzz::{call_op, receive_op, startup_op, SetupRun, SETUP_SQLSTATES};
     use pgtls::plan::{Method, Transport};
     use pgtls::rustls::ServerConnection;
     use pgtls::setup::Action;
@@ -307,7 +307,7 @@ mod setup_seeds {
         let mut startups = seed.startups.iter().copied();
         let mut peer: Option<Peer> = None;
         for _ in 0..10_000 {
-            calls.push(0); // poll_output
+            calls.extend([call_op::POLL_OUTPUT]);
             match setup.poll_output(&mut out).unwrap() {
                 Action::Open { method, .. } => {
                     let script = servers.next().unwrap_or(Server::Tls);
@@ -331,7 +331,7 @@ mod setup_seeds {
                 Action::Transmit(_) => {
                     peer.as_mut().unwrap().from_client.extend_from_slice(&out);
                     out.clear();
-                    calls.push(12); // clear the output buffer
+                    calls.push(call_op::CLEAR_OUTPUT);
                 }
                 Action::Receive => {
                     let peer = peer.as_mut().unwrap();
@@ -339,19 +339,19 @@ mod setup_seeds {
                     match peer.script {
                         Server::Silent => {
                             machine.push(receive_op::TIMEOUT);
-                            calls.push(5);
+                            calls.push(call_op::TIMEOUT);
                             setup.handle_timeout().unwrap();
                             continue;
                         }
                         Server::Refuse if peer.method == Method::DirectTls => {
                             machine.push(receive_op::EOF);
-                            calls.push(3);
+                            calls.push(call_op::EOF);
                             setup.handle_eof().unwrap();
                             continue;
                         }
                         Server::ResetInHandshake if past_response => {
                             machine.extend([receive_op::TRANSPORT_ERROR, 0]);
-                            calls.extend([4, 0]);
+                            calls.extend([call_op::TRANSPORT_ERROR, 0]);
                             setup
                                 .handle_transport_error(io::ErrorKind::ConnectionReset.into())
                                 .unwrap();
@@ -359,7 +359,7 @@ mod setup_seeds {
                         }
                         Server::EofInHandshake if past_response => {
                             machine.push(receive_op::EOF);
-                            calls.push(3);
+                            calls.push(call_op::EOF);
                             setup.handle_eof().unwrap();
                             continue;
                         }
@@ -375,9 +375,9 @@ mod setup_seeds {
                     machine.extend_from_slice(&(reply.len() as u16).to_be_bytes());
                     machine.extend_from_slice(&reply);
                     for piece in reply.chunks(63) {
-                        calls.extend([2, piece.len() as u8]);
+                        calls.extend([call_op::HANDLE_INPUT, piece.len() as u8]);
                         calls.extend_from_slice(piece);
-                        calls.push(0); // poll between pieces, as a driver would
+                        calls.push(call_op::POLL_OUTPUT); // between pieces, as a driver would
                     }
                     calls.pop();
                     pending.extend_from_slice(&reply);
@@ -390,12 +390,12 @@ mod setup_seeds {
                 Action::Ready(_) => match startups.next().unwrap_or(Startup::Accept) {
                     Startup::Accept => {
                         machine.push(startup_op::ACCEPTED);
-                        calls.push(7);
+                        calls.push(call_op::STARTUP_ACCEPTED);
                         setup.handle_startup_accepted().unwrap();
                     }
                     Startup::Reject(sqlstate) => {
                         machine.extend([startup_op::REJECTED, sqlstate]);
-                        calls.extend([9, sqlstate]);
+                        calls.extend([call_op::STARTUP_REJECTED, sqlstate]);
                         let raw = error_response(SETUP_SQLSTATES[usize::from(sqlstate)]);
                         setup.handle_startup_rejected(&raw).unwrap();
                     }
@@ -403,20 +403,39 @@ mod setup_seeds {
                         let message = b"channel binding required, but server authenticated without channel binding";
                         machine.extend([startup_op::FAILED, message.len() as u8]);
                         machine.extend_from_slice(message);
-                        calls.push(10);
+                        calls.push(call_op::STARTUP_FAILED);
                         setup
                             .handle_startup_failed(String::from_utf8_lossy(message))
                             .unwrap();
                     }
                     Startup::Eof => {
                         machine.push(startup_op::EOF);
-                        calls.push(3);
+                        calls.push(call_op::EOF);
                         setup.handle_eof().unwrap();
                     }
                 },
                 Action::Done | Action::Failed(_) => {
                     // Then misuse of every kind (call_sequence only).
-                    calls.extend([0, 2, 3, b'S', 0, 0, 3, 4, 1, 5, 6, 7, 8, 0, 9, 0, 10, 11]);
+                    calls.extend([
+                        call_op::POLL_OUTPUT,
+                        call_op::HANDLE_INPUT,
+                        3,
+                        b'S',
+                        0,
+                        0,
+                        call_op::EOF,
+                        call_op::TRANSPORT_ERROR,
+                        1,
+                        call_op::TIMEOUT,
+                        call_op::DATA_AFTER_SSL_RESPONSE,
+                        call_op::STARTUP_ACCEPTED,
+                        call_op::STARTUP_REJECTED_RAW,
+                        0,
+                        call_op::STARTUP_REJECTED,
+                        0,
+                        call_op::STARTUP_FAILED,
+                        call_op::STARTUP_ERROR,
+                    ]);
                     return (machine, calls);
                 }
             }
