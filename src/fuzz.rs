@@ -801,15 +801,23 @@ pub fn setup_configs() -> &'static [Config] {
 }
 
 /// A rustls server for recording seeds of [`connection_setup`]: the fuzz certificate,
-/// ALPN `postgresql`, on the [`deterministic_provider`] (whose key exchange the fuzz
-/// client speaks).
-pub fn recording_server_config() -> Arc<rustls::ServerConfig> {
+/// ALPN `postgresql`, with the key exchange of the [`deterministic_provider`] (the only
+/// one the fuzz client speaks); TLS 1.2 only when `tls12_only`, else rustls's safe defaults.
+pub fn recording_server_config(tls12_only: bool) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let cert = CertificateDer::from_pem_slice(FUZZ_SERVER_CERT.as_bytes()).expect("certificate");
     let key = PrivateKeyDer::from_pem_slice(FUZZ_SERVER_KEY.as_bytes()).expect("key");
-    let mut config = rustls::ServerConfig::builder_with_provider(deterministic_provider())
-        .with_safe_default_protocol_versions()
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match tls12_only {
+        true => &[&rustls::version::TLS12],
+        false => rustls::DEFAULT_VERSIONS,
+    };
+    // The client's key exchange, but real randomness: a TLS 1.2 server's session id
+    // must differ from the one the client offered.
+    let mut server_provider = rustls::crypto::CryptoProvider::clone(&deterministic_provider());
+    server_provider.secure_random = provider().secure_random;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider))
+        .with_protocol_versions(versions)
         .expect("protocol versions")
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
@@ -912,6 +920,8 @@ pub struct SetupRun {
     pub last_host: usize,
     /// The most output of one attempt.
     pub max_attempt_output: usize,
+    /// How each attempt ended (`None`: established), as recorded by the machine.
+    pub attempt_errors: Vec<Option<String>>,
 }
 
 /// How many consecutive polls may make no progress (no input consumed, no fuzz byte
@@ -1046,6 +1056,7 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
             Action::Done => {
                 run.done = true;
                 assert!(setup.attempts().len() <= 3 * host_count);
+                run.attempt_errors = setup.attempts().iter().map(|a| a.error.clone()).collect();
                 finished = true;
             }
             Action::Failed(failed) => {
@@ -1058,6 +1069,7 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
                     failed.attempts.len()
                 );
                 run.failed = Some(message);
+                run.attempt_errors = failed.attempts.iter().map(|a| a.error.clone()).collect();
                 finished = true;
             }
         }

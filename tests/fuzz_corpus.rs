@@ -191,6 +191,11 @@ mod setup_seeds {
     pub enum Server {
         /// Answers `S` (SSLRequest) and completes the TLS handshake.
         Tls,
+        /// The same in TLS 1.2.
+        Tls12,
+        /// TLS 1.2, whose Certificate message claims more than rustls joins (64 KiB),
+        /// sent in full-sized records after the ServerHello.
+        Tls12HugeCertificate,
         /// Answers `N` (SSLRequest) or closes (direct TLS).
         Refuse,
         /// Answers `S`, then resets the connection during the handshake.
@@ -250,6 +255,8 @@ mod setup_seeds {
         answered: bool,
         tls: Option<ServerConnection>,
         from_client: Vec<u8>,
+        /// Said but not yet delivered (a reply longer than one chunk).
+        backlog: Vec<u8>,
     }
 
     impl Peer {
@@ -282,6 +289,9 @@ mod setup_seeds {
                         break;
                     }
                 }
+                if matches!(self.script, Server::Tls12HugeCertificate) && reply.len() > 5 {
+                    huge_certificate_after_server_hello(&mut reply);
+                }
             }
             reply
         }
@@ -311,12 +321,9 @@ mod setup_seeds {
             match setup.poll_output(&mut out).unwrap() {
                 Action::Open { method, .. } => {
                     let script = servers.next().unwrap_or(Server::Tls);
-                    let tls = matches!(
-                        script,
-                        Server::Tls | Server::ResetInHandshake | Server::EofInHandshake
-                    )
-                    .then(|| {
-                        ServerConnection::new(pgtls::fuzz::recording_server_config()).unwrap()
+                    let tls12 = matches!(script, Server::Tls12 | Server::Tls12HugeCertificate);
+                    let tls = (!matches!(script, Server::Refuse | Server::Silent)).then(|| {
+                        ServerConnection::new(pgtls::fuzz::recording_server_config(tls12)).unwrap()
                     });
                     peer = Some(Peer {
                         script,
@@ -324,6 +331,7 @@ mod setup_seeds {
                         answered: false,
                         tls,
                         from_client: Vec::new(),
+                        backlog: Vec::new(),
                     });
                     out.clear();
                     pending.clear();
@@ -365,7 +373,11 @@ mod setup_seeds {
                         }
                         _ => {}
                     }
-                    let reply = peer.reply();
+                    if peer.backlog.is_empty() {
+                        peer.backlog = peer.reply();
+                    }
+                    let n = peer.backlog.len().min(usize::from(u16::MAX));
+                    let reply: Vec<u8> = peer.backlog.drain(..n).collect();
                     assert!(
                         !reply.is_empty(),
                         "{}: the server has nothing to say",
@@ -441,6 +453,20 @@ mod setup_seeds {
             }
         }
         panic!("{}: the recording did not finish", seed.name);
+    }
+
+    /// Keeps the first record (the ServerHello) and follows it with a Certificate message
+    /// of 0x11000 bytes in 16 KiB handshake records.
+    fn huge_certificate_after_server_hello(reply: &mut Vec<u8>) {
+        let first = 5 + usize::from(u16::from_be_bytes([reply[3], reply[4]]));
+        reply.truncate(first);
+        let mut message = vec![11, 0x01, 0x10, 0x00];
+        message.resize(4 + 0x11000, 0);
+        for fragment in message.chunks(16 * 1024) {
+            reply.extend([22, 3, 3]);
+            reply.extend_from_slice(&(fragment.len() as u16).to_be_bytes());
+            reply.extend_from_slice(fragment);
+        }
     }
 
     fn error_response(sqlstate: &str) -> Vec<u8> {
@@ -524,6 +550,20 @@ mod setup_seeds {
                 "setup_require_direct",
                 vec![(c(Require, Direct), false)],
                 vec![Server::Tls],
+                vec![],
+                (1, 0, true, 0),
+            ),
+            seed(
+                "setup_require_tls12",
+                vec![(c(Require, Postgres), false)],
+                vec![Server::Tls12],
+                vec![],
+                (1, 0, true, 0),
+            ),
+            seed(
+                "setup_verify_full_direct_tls12",
+                vec![(c(VerifyFull, Direct), false)],
+                vec![Server::Tls12],
                 vec![],
                 (1, 0, true, 0),
             ),
@@ -688,4 +728,28 @@ fn setup_seeds_reach_ready_done_and_failed() {
             seed.name
         );
     }
+}
+
+/// The machine's memory bound under a server that sends a TLS 1.2 Certificate message
+/// larger than rustls joins (64 KiB, in full records): the attempt fails instead of
+/// buffering more or asking to read forever, and `prefer` goes on in plaintext. Not a
+/// committed seed (it is 70 KiB long).
+#[test]
+fn huge_certificate_message_fails_the_attempt() {
+    use setup_seeds::{config_index, record, Seed, Server};
+    let seed = Seed {
+        name: "huge_certificate",
+        hosts: vec![(
+            config_index(pgtls::SslMode::Prefer, pgtls::SslNegotiation::Postgres),
+            false,
+        )],
+        servers: vec![Server::Tls12HugeCertificate, Server::Tls],
+        startups: vec![],
+        expect: (0, 1, true, 0),
+    };
+    let (machine, _) = record(&seed);
+    let run = pgtls::fuzz::connection_setup(&machine);
+    setup_seeds::check(seed.name, &run, seed.expect);
+    let first = run.attempt_errors[0].as_deref().unwrap_or_default();
+    assert!(first.contains("HandshakePayloadTooLarge"), "{run:?}");
 }
