@@ -940,7 +940,7 @@ const MAX_IDLE_POLLS: usize = 4;
 ///
 /// Asserts: no panic; no spin (every poll consumes input or moves on, and with the
 /// input used up the driver feeds EOF, which must end the attempt within
-/// [`MAX_IDLE_POLLS`] polls); output per attempt under
+/// four polls); output per attempt under
 /// [`SETUP_OUTPUT_BOUND_PER_ATTEMPT`], handed out whole by `Transmit`; hosts opened in
 /// order; at most three transports and three attempt records per host; after `Done` or
 /// `Failed` every call is [`crate::Error::Misuse`] and changes nothing.
