@@ -941,8 +941,9 @@ const MAX_IDLE_POLLS: usize = 4;
 /// Asserts: no panic; no spin (every poll consumes input or moves on, and with the
 /// input used up the driver feeds EOF, which must end the attempt within
 /// four polls); output per attempt under
-/// [`SETUP_OUTPUT_BOUND_PER_ATTEMPT`], handed out whole by `Transmit`; hosts opened in
-/// order; at most three transports and three attempt records per host; after `Done` or
+/// [`SETUP_OUTPUT_BOUND_PER_ATTEMPT`], handed out whole by `Transmit`; actions follow the
+/// transport's life (`Open` only after `Close`, nothing but `Open` without a transport,
+/// `Failed` after `Close`, `Done` with the transport open); hosts opened in order; at most three transports and three attempt records per host; after `Done` or
 /// `Failed` every call is [`crate::Error::Misuse`] and changes nothing.
 pub fn connection_setup(data: &[u8]) -> SetupRun {
     use crate::setup::{Action, Ready};
@@ -973,6 +974,8 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
     let mut attempt_output = 0usize;
     let mut idle = 0usize;
     let mut finished = false;
+    // Whether the driver has a transport open (Open .. Close).
+    let mut transport_open = false;
     // Every poll consumes a fuzz byte, consumes input, or is one of the few actions of
     // an attempt (at most 3 per host, 2 hosts); idle polls are capped separately.
     for _ in 0..data.len() + 1_000 {
@@ -982,8 +985,16 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
             Err(err) => panic!("poll_output refused a well-behaved driver: {err}"),
         };
         let mut progress = !matches!(action, Action::Receive);
+        if matches!(
+            action,
+            Action::Transmit(_) | Action::Receive | Action::Ready(_)
+        ) {
+            assert!(transport_open, "{action:?} without a transport");
+        }
         match action {
             Action::Open { host, method } => {
+                assert!(!transport_open, "Open before the last transport was closed");
+                transport_open = true;
                 assert!(host < host_count, "host {host} of {host_count}");
                 assert!(
                     host >= run.last_host,
@@ -1027,6 +1038,8 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
                 }
             }
             Action::Close => {
+                assert!(transport_open, "Close without a transport");
+                transport_open = false;
                 // Send what is left (a last alert), then close; input is stale.
                 attempt_output += out.len();
                 assert!(attempt_output <= SETUP_OUTPUT_BOUND_PER_ATTEMPT);
@@ -1054,12 +1067,14 @@ pub fn connection_setup(data: &[u8]) -> SetupRun {
                 setup_startup(&mut setup, &mut input);
             }
             Action::Done => {
+                assert!(transport_open, "Done without the transport");
                 run.done = true;
                 assert!(setup.attempts().len() <= 3 * host_count);
                 run.attempt_errors = setup.attempts().iter().map(|a| a.error.clone()).collect();
                 finished = true;
             }
             Action::Failed(failed) => {
+                assert!(!transport_open, "Failed before the transport was closed");
                 // The message may be empty only when it is the driver's or the
                 // server's (an empty startup failure, an ErrorResponse without `M`).
                 let message = failed.to_string();
