@@ -631,3 +631,739 @@ pub fn chain_error_reason(message: &str) -> &str {
         None => message,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The whole-connection machine (`ConnectionSetup`): issue 17, "Bad input and misuse".
+// ---------------------------------------------------------------------------------------------
+
+/// The most a [`crate::ConnectionSetup`] may append to the output buffer during one
+/// attempt (one transport): SSLRequest, ClientHello (twice after a HelloRetryRequest),
+/// the client's Finished and a last alert come to well under 2 KiB; 16 KiB leaves room
+/// for a client certificate chain.
+pub const SETUP_OUTPUT_BOUND_PER_ATTEMPT: usize = 16 * 1024;
+
+/// The `client_machine` cargo-fuzz target: a first byte with its high bit set drives the
+/// whole-connection machine ([`connection_setup`]); otherwise the per-attempt
+/// [`Negotiation`] ([`client_machine`], whose seeds all start below `0x80`).
+pub fn client_machine_target(data: &[u8]) {
+    if data.first().is_some_and(|&b| b & 0x80 != 0) {
+        let _ = connection_setup(data);
+    } else {
+        client_machine(data);
+    }
+}
+
+/// The `call_sequence` cargo-fuzz target: a first byte with its high bit set applies
+/// arbitrary calls to the whole-connection machine ([`setup_call_sequence`]); otherwise
+/// to [`Negotiation`] and [`Plan`] ([`call_sequence`]).
+pub fn call_sequence_target(data: &[u8]) {
+    if data.first().is_some_and(|&b| b & 0x80 != 0) {
+        setup_call_sequence(data);
+    } else {
+        call_sequence(data);
+    }
+}
+
+/// Randomness for the fuzz client: always the same bytes, so that the client's flights
+/// are the same on every run and a recorded server flight replays (see
+/// [`deterministic_provider`]). Never use it outside fuzzing.
+#[derive(Debug)]
+struct FixedRandom;
+
+impl rustls::crypto::SecureRandom for FixedRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+        }
+        Ok(())
+    }
+}
+
+/// The public share of [`XorKeyExchange`]: the same on both sides and on every run.
+const XOR_SHARE: [u8; 32] = [0x42; 32];
+
+/// A key exchange that only looks like X25519: the shared secret is the XOR of the two
+/// public shares. Deterministic, so a recorded TLS handshake replays; insecure by
+/// design, for fuzzing only.
+#[derive(Debug)]
+struct XorKeyExchange;
+
+impl rustls::crypto::SupportedKxGroup for XorKeyExchange {
+    fn start(&self) -> Result<Box<dyn rustls::crypto::ActiveKeyExchange>, rustls::Error> {
+        Ok(Box::new(XorKeyExchange))
+    }
+
+    fn name(&self) -> rustls::NamedGroup {
+        rustls::NamedGroup::X25519
+    }
+}
+
+impl rustls::crypto::ActiveKeyExchange for XorKeyExchange {
+    fn complete(
+        self: Box<Self>,
+        peer_pub_key: &[u8],
+    ) -> Result<rustls::crypto::SharedSecret, rustls::Error> {
+        if peer_pub_key.len() != XOR_SHARE.len() {
+            return Err(rustls::Error::General("bad key share length".into()));
+        }
+        let secret: Vec<u8> = peer_pub_key
+            .iter()
+            .zip(XOR_SHARE)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        Ok(secret.into())
+    }
+
+    fn pub_key(&self) -> &[u8] {
+        &XOR_SHARE
+    }
+
+    fn group(&self) -> rustls::NamedGroup {
+        rustls::NamedGroup::X25519
+    }
+}
+
+/// The clock of the fuzz client: 2030-03-17, inside the fuzz certificate's validity.
+#[derive(Debug)]
+struct FixedTime;
+
+impl rustls::time_provider::TimeProvider for FixedTime {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(1_900_000_000),
+        ))
+    }
+}
+
+/// The crate's crypto provider with fixed randomness and a deterministic stand-in for
+/// X25519 (the only key exchange offered): a client built on it sends the same bytes on
+/// every run, so a server's flight recorded once (the seeds of `client_machine`) replays
+/// through a real handshake. A server recording such a flight must use it too.
+/// Insecure by design: for fuzzing only.
+pub fn deterministic_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static DETERMINISTIC: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
+    DETERMINISTIC
+        .get_or_init(|| {
+            let mut provider = rustls::crypto::CryptoProvider::clone(provider());
+            provider.kx_groups = vec![&XorKeyExchange];
+            provider.secure_random = &FixedRandom;
+            Arc::new(provider)
+        })
+        .clone()
+}
+
+/// The host name every [`setup_configs`] config connects to (the fuzz certificate's).
+pub const SETUP_HOST: &str = "fuzz.example.com";
+
+/// The configs [`connection_setup`] and [`setup_call_sequence`] choose from: every valid
+/// (sslmode, negotiation) pair on the [`deterministic_provider`] and a fixed clock,
+/// verify-* trusting the fuzz server certificate, then one whose TLS setup failed
+/// (`sslrootcert` unreadable).
+pub fn setup_configs() -> &'static [Config] {
+    static CONFIGS: OnceLock<Vec<Config>> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        use rustls::pki_types::pem::PemObject;
+        let root = rustls::pki_types::CertificateDer::from_pem_slice(FUZZ_SERVER_CERT.as_bytes())
+            .expect("the fuzz certificate parses");
+        let builder = || {
+            Config::builder()
+                .host(SETUP_HOST)
+                .crypto_provider(deterministic_provider())
+                .time_provider(Arc::new(FixedTime))
+        };
+        let mut out = Vec::new();
+        for mode in SslMode::ALL {
+            for negotiation in [SslNegotiation::Postgres, SslNegotiation::Direct] {
+                let roots = if mode.requires_verification() {
+                    crate::RootCertificates::Certificates(vec![root.clone()])
+                } else {
+                    crate::RootCertificates::None
+                };
+                let built = builder()
+                    .sslmode(mode)
+                    .negotiation(negotiation)
+                    .root_certificates(roots)
+                    .build();
+                if let Ok(config) = built {
+                    out.push(config);
+                }
+            }
+        }
+        if let Ok(config) = builder()
+            .sslmode(SslMode::Require)
+            .tls_setup_error("could not read root certificate file \"/nonexistent\"")
+            .build()
+        {
+            out.push(config);
+        }
+        out
+    })
+}
+
+/// A rustls server for recording seeds of [`connection_setup`]: the fuzz certificate,
+/// ALPN `postgresql`, with the key exchange of the [`deterministic_provider`] (the only
+/// one the fuzz client speaks); TLS 1.2 only when `tls12_only`, else rustls's safe defaults.
+pub fn recording_server_config(tls12_only: bool) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(FUZZ_SERVER_CERT.as_bytes()).expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(FUZZ_SERVER_KEY.as_bytes()).expect("key");
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match tls12_only {
+        true => &[&rustls::version::TLS12],
+        false => rustls::DEFAULT_VERSIONS,
+    };
+    // The client's key exchange, but real randomness: a TLS 1.2 server's session id
+    // must differ from the one the client offered.
+    let mut server_provider = rustls::crypto::CryptoProvider::clone(&deterministic_provider());
+    server_provider.secure_random = provider().secure_random;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider))
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server certificate");
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Arc::new(config)
+}
+
+/// The decisions of the driver in [`connection_setup`] when the machine says
+/// [`crate::setup::Action::Receive`] (the op byte modulo 8). Public so that seed
+/// generators write what the body reads.
+pub mod receive_op {
+    /// Read: a length byte, then that many server bytes, appended to the input buffer.
+    pub const SHORT_CHUNK: u8 = 0;
+    /// Read: a big-endian `u16` length, then that many server bytes.
+    pub const LONG_CHUNK: u8 = 1;
+    /// The transport reached EOF.
+    pub const EOF: u8 = 2;
+    /// The transport failed: the next byte chooses the `io::ErrorKind`.
+    pub const TRANSPORT_ERROR: u8 = 3;
+    /// `connect_timeout` expired.
+    pub const TIMEOUT: u8 = 4;
+    /// Bytes were waiting right after the `S` (only while handshaking; else misuse).
+    pub const DATA_AFTER_SSL_RESPONSE: u8 = 5;
+    /// A wake-up with nothing new: the input buffer is offered again.
+    pub const NOTHING_NEW: u8 = 6;
+}
+
+/// The decisions of the driver in [`connection_setup`] at
+/// [`crate::setup::Action::Ready`] (the op byte modulo 8). With no input left the
+/// startup is accepted.
+pub mod startup_op {
+    /// The server accepted the startup.
+    pub const ACCEPTED: u8 = 0;
+    /// Rejected: a length byte, then that many bytes handed over as the ErrorResponse.
+    pub const REJECTED_RAW: u8 = 1;
+    /// Rejected with a well-formed ErrorResponse whose SQLSTATE the next byte chooses
+    /// from [`super::SETUP_SQLSTATES`].
+    pub const REJECTED: u8 = 2;
+    /// The client side of the startup failed (never retried).
+    pub const FAILED: u8 = 3;
+    /// EOF during the startup.
+    pub const EOF: u8 = 4;
+    /// The transport failed during the startup (next byte: the kind).
+    pub const TRANSPORT_ERROR: u8 = 5;
+    /// `connect_timeout` expired during the startup.
+    pub const TIMEOUT: u8 = 6;
+    /// Rejected, reported through `handle_startup_error` (SQLSTATE as for `REJECTED`).
+    pub const ERROR_DECODED: u8 = 7;
+}
+
+/// The SQLSTATEs a fuzzed startup rejection chooses from: cannot connect now (next
+/// host), invalid authorization, bad password, protocol violation, no such database.
+pub const SETUP_SQLSTATES: [&str; 5] = ["57P03", "28000", "28P01", "08P01", "3D000"];
+
+fn fuzz_io_error(choice: u8) -> std::io::Error {
+    use std::io::ErrorKind;
+    const KINDS: [ErrorKind; 8] = [
+        ErrorKind::ConnectionReset,
+        ErrorKind::ConnectionRefused,
+        ErrorKind::UnexpectedEof,
+        ErrorKind::BrokenPipe,
+        ErrorKind::TimedOut,
+        ErrorKind::WouldBlock,
+        ErrorKind::ConnectionAborted,
+        ErrorKind::Other,
+    ];
+    KINDS[usize::from(choice) % KINDS.len()].into()
+}
+
+/// A well-formed ErrorResponse (`E`, length, `S`/`C`/`M` fields).
+fn error_response_bytes(sqlstate: &str, message: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [(b'S', "FATAL"), (b'C', sqlstate), (b'M', message)] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// What one run of [`connection_setup`] reached, for tests that check seeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupRun {
+    /// Transports opened.
+    pub opens: usize,
+    /// `Action::Ready` over TLS.
+    pub ready_tls: usize,
+    /// `Action::Ready` in plaintext.
+    pub ready_plaintext: usize,
+    /// `Action::Done` was reached.
+    pub done: bool,
+    /// `Action::Failed` was reached, with this message.
+    pub failed: Option<String>,
+    /// The host of the last transport opened.
+    pub last_host: usize,
+    /// The most output of one attempt.
+    pub max_attempt_output: usize,
+    /// How each attempt ended (`None`: established), as recorded by the machine.
+    pub attempt_errors: Vec<Option<String>>,
+}
+
+/// How many consecutive polls may make no progress (no input consumed, no fuzz byte
+/// read, no other action) before the fuzz body calls it a spin.
+const MAX_IDLE_POLLS: usize = 4;
+
+/// The whole-connection machine ([`crate::ConnectionSetup`]) under a well-behaved
+/// driver, with everything the network and the server do chosen by the input: one host
+/// or two (each any of [`setup_configs`], over TCP or a Unix socket), server bytes in
+/// chunks, EOFs, transport errors, timeouts, the startup's outcome (accepted, rejected
+/// with any bytes as the ErrorResponse, failed).
+///
+/// Layout: `[selector, config of host 0, flags (bit 0: two hosts, bit 1: host 0 on a
+/// Unix socket, bit 2: host 1 on one), config of host 1 (two hosts only)]`, then one op
+/// per decision: [`receive_op`] at `Receive`, [`startup_op`] at `Ready`.
+///
+/// Asserts: no panic; no spin (every poll consumes input or moves on, and with the
+/// input used up the driver feeds EOF, which must end the attempt within
+/// four polls); output per attempt under
+/// [`SETUP_OUTPUT_BOUND_PER_ATTEMPT`], handed out whole by `Transmit`; actions follow the
+/// transport's life (`Open` only after `Close`, nothing but `Open` without a transport,
+/// `Failed` after `Close`, `Done` with the transport open); hosts opened in order; at most three transports and three attempt records per host; after `Done` or
+/// `Failed` every call is [`crate::Error::Misuse`] and changes nothing.
+pub fn connection_setup(data: &[u8]) -> SetupRun {
+    use crate::setup::{Action, Ready};
+    use bytes::BytesMut;
+
+    let mut input = Input { data };
+    let _selector = input.byte();
+    let configs = setup_configs();
+    let transport = |unix: bool| match unix {
+        true => Transport::UnixSocket,
+        false => Transport::Tcp,
+    };
+    let first = configs[usize::from(input.byte()) % configs.len()].clone();
+    let flags = input.byte();
+    let mut hosts = vec![(first, transport(flags & 2 != 0))];
+    if flags & 1 != 0 {
+        let second = configs[usize::from(input.byte()) % configs.len()].clone();
+        hosts.push((second, transport(flags & 4 != 0)));
+    }
+    let host_count = hosts.len();
+    let Ok(mut setup) = crate::ConnectionSetup::multi_host(hosts) else {
+        unreachable!("a non-empty host list");
+    };
+
+    let mut run = SetupRun::default();
+    let mut out = BytesMut::new();
+    let mut pending = BytesMut::new();
+    let mut attempt_output = 0usize;
+    let mut idle = 0usize;
+    let mut finished = false;
+    // Whether the driver has a transport open (Open .. Close).
+    let mut transport_open = false;
+    // Every poll consumes a fuzz byte, consumes input, or is one of the few actions of
+    // an attempt (at most 3 per host, 2 hosts); idle polls are capped separately.
+    for _ in 0..data.len() + 1_000 {
+        let remaining = input.data.len();
+        let action = match setup.poll_output(&mut out) {
+            Ok(action) => action,
+            Err(err) => panic!("poll_output refused a well-behaved driver: {err}"),
+        };
+        let mut progress = !matches!(action, Action::Receive);
+        if matches!(
+            action,
+            Action::Transmit(_) | Action::Receive | Action::Ready(_)
+        ) {
+            assert!(transport_open, "{action:?} without a transport");
+        }
+        match action {
+            Action::Open { host, method } => {
+                assert!(!transport_open, "Open before the last transport was closed");
+                transport_open = true;
+                assert!(host < host_count, "host {host} of {host_count}");
+                assert!(
+                    host >= run.last_host,
+                    "hosts go back: {host} after {}",
+                    run.last_host
+                );
+                assert_eq!(host, setup.host());
+                let _ = method;
+                run.last_host = host;
+                run.opens += 1;
+                assert!(
+                    run.opens <= 3 * host_count,
+                    "{} transports for {host_count} hosts",
+                    run.opens
+                );
+                out.clear();
+                pending.clear();
+                attempt_output = 0;
+            }
+            Action::Transmit(n) => {
+                assert!(n > 0, "an empty Transmit");
+                assert_eq!(n, out.len(), "Transmit must count what was appended");
+                attempt_output += n;
+                run.max_attempt_output = run.max_attempt_output.max(attempt_output);
+                assert!(
+                    attempt_output <= SETUP_OUTPUT_BOUND_PER_ATTEMPT,
+                    "{attempt_output} bytes of output in one attempt"
+                );
+                out.clear();
+            }
+            Action::Receive => {
+                if input.is_empty() {
+                    // A driver whose transport has nothing more reads EOF.
+                    if let Err(err) = setup.handle_eof() {
+                        panic!("EOF refused while asked to receive: {err}");
+                    }
+                } else {
+                    let before = pending.len();
+                    setup_receive(&mut setup, &mut input, &mut pending);
+                    progress |= pending.len() < before;
+                }
+            }
+            Action::Close => {
+                assert!(transport_open, "Close without a transport");
+                transport_open = false;
+                // Send what is left (a last alert), then close; input is stale.
+                attempt_output += out.len();
+                assert!(attempt_output <= SETUP_OUTPUT_BOUND_PER_ATTEMPT);
+                out.clear();
+                pending.clear();
+            }
+            Action::Ready(ready) => {
+                match ready {
+                    Ready::Tls(session) => {
+                        run.ready_tls += 1;
+                        assert_eq!(
+                            session.alpn_protocol().is_some(),
+                            session.alpn_protocol() == Some(&b"postgresql"[..])
+                        );
+                        let _ = session.channel_binding();
+                        let _ = (
+                            session.protocol_version(),
+                            session.peer_certificates().len(),
+                        );
+                    }
+                    Ready::Plaintext => run.ready_plaintext += 1,
+                }
+                // The bytes left belong to the driver's startup.
+                pending.clear();
+                setup_startup(&mut setup, &mut input);
+            }
+            Action::Done => {
+                assert!(transport_open, "Done without the transport");
+                run.done = true;
+                assert!(setup.attempts().len() <= 3 * host_count);
+                run.attempt_errors = setup.attempts().iter().map(|a| a.error.clone()).collect();
+                finished = true;
+            }
+            Action::Failed(failed) => {
+                assert!(!transport_open, "Failed before the transport was closed");
+                // The message may be empty only when it is the driver's or the
+                // server's (an empty startup failure, an ErrorResponse without `M`).
+                let message = failed.to_string();
+                assert!(
+                    failed.attempts.len() <= 3 * host_count,
+                    "{} attempts for {host_count} hosts",
+                    failed.attempts.len()
+                );
+                run.failed = Some(message);
+                run.attempt_errors = failed.attempts.iter().map(|a| a.error.clone()).collect();
+                finished = true;
+            }
+        }
+        assert!(
+            setup.attempts().len() <= 3 * (setup.host() + 1),
+            "{} attempt records by host {}",
+            setup.attempts().len(),
+            setup.host()
+        );
+        if finished {
+            assert_refuses_everything(&mut setup);
+            return run;
+        }
+        progress |= input.data.len() < remaining;
+        idle = if progress { 0 } else { idle + 1 };
+        assert!(
+            idle <= MAX_IDLE_POLLS,
+            "the machine asks to receive without taking input or moving on"
+        );
+    }
+    panic!("the connection setup did not finish within its budget: {setup:?}");
+}
+
+/// One fuzz-chosen event while the machine asks to receive.
+fn setup_receive(
+    setup: &mut crate::ConnectionSetup,
+    input: &mut Input<'_>,
+    pending: &mut bytes::BytesMut,
+) {
+    let result = match input.byte() % 8 {
+        receive_op::EOF => setup.handle_eof(),
+        receive_op::TRANSPORT_ERROR => setup.handle_transport_error(fuzz_io_error(input.byte())),
+        receive_op::TIMEOUT => setup.handle_timeout(),
+        receive_op::DATA_AFTER_SSL_RESPONSE => {
+            let handshaking = setup.is_handshaking();
+            let result = setup.handle_data_after_ssl_response();
+            assert_eq!(result.is_ok(), handshaking);
+            Ok(())
+        }
+        op => {
+            let n = match op {
+                receive_op::LONG_CHUNK => {
+                    usize::from(u16::from_be_bytes([input.byte(), input.byte()]))
+                }
+                receive_op::NOTHING_NEW => 0,
+                _ => usize::from(input.byte()),
+            };
+            pending.extend_from_slice(input.take(n));
+            let before = pending.len();
+            match setup.handle_input(pending) {
+                Ok(consumed) => {
+                    assert_eq!(before - pending.len(), consumed, "consumed != advanced");
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            }
+        }
+    };
+    if let Err(err) = result {
+        panic!("a well-behaved driver's event was refused while receiving: {err}");
+    }
+}
+
+/// The fuzz-chosen outcome of the driver's startup.
+fn setup_startup(setup: &mut crate::ConnectionSetup, input: &mut Input<'_>) {
+    let sqlstate =
+        |input: &mut Input<'_>| SETUP_SQLSTATES[usize::from(input.byte()) % SETUP_SQLSTATES.len()];
+    let op = if input.is_empty() {
+        startup_op::ACCEPTED
+    } else {
+        input.byte() % 8
+    };
+    let result = match op {
+        startup_op::ACCEPTED => setup.handle_startup_accepted(),
+        startup_op::REJECTED_RAW => {
+            let n = usize::from(input.byte());
+            setup.handle_startup_rejected(input.take(n))
+        }
+        startup_op::REJECTED => {
+            let raw = error_response_bytes(sqlstate(input), "fuzzed rejection");
+            setup.handle_startup_rejected(&raw)
+        }
+        startup_op::FAILED => {
+            let n = usize::from(input.byte());
+            setup.handle_startup_failed(String::from_utf8_lossy(input.take(n)))
+        }
+        startup_op::EOF => setup.handle_eof(),
+        startup_op::TRANSPORT_ERROR => setup.handle_transport_error(fuzz_io_error(input.byte())),
+        startup_op::TIMEOUT => setup.handle_timeout(),
+        _ => setup.handle_startup_error(crate::error_response::ErrorResponse {
+            severity: Some("FATAL".into()),
+            sqlstate: Some(sqlstate(input).into()),
+            message: "fuzzed rejection".into(),
+        }),
+    };
+    if let Err(err) = result {
+        panic!("the startup's outcome was refused: {err}");
+    }
+}
+
+/// What a [`crate::ConnectionSetup`] shows of its state: equal before and after a call
+/// that changed nothing.
+fn setup_snapshot(setup: &crate::ConnectionSetup) -> (String, usize, usize, bool) {
+    (
+        format!("{setup:?}"),
+        setup.host(),
+        setup.attempts().len(),
+        setup.is_handshaking(),
+    )
+}
+
+/// After `Done` or `Failed`: every call is misuse and changes nothing.
+fn assert_refuses_everything(setup: &mut crate::ConnectionSetup) {
+    use crate::Error;
+    let before = setup_snapshot(setup);
+    let mut out = bytes::BytesMut::new();
+    let is_misuse = |r: Result<(), Error>| matches!(r, Err(Error::Misuse(_)));
+    assert!(matches!(setup.poll_output(&mut out), Err(Error::Misuse(_))));
+    assert!(out.is_empty());
+    let mut bytes: &[u8] = b"S\x16\x03\x03";
+    assert!(matches!(
+        setup.handle_input(&mut bytes),
+        Err(Error::Misuse(_))
+    ));
+    assert_eq!(bytes.len(), 4, "input consumed after the end");
+    assert!(is_misuse(setup.handle_eof()));
+    assert!(is_misuse(setup.handle_transport_error(
+        std::io::ErrorKind::ConnectionReset.into()
+    )));
+    assert!(is_misuse(
+        setup.handle_transport_error(std::io::ErrorKind::TimedOut.into())
+    ));
+    assert!(is_misuse(setup.handle_timeout()));
+    assert!(is_misuse(setup.handle_data_after_ssl_response()));
+    assert!(is_misuse(setup.handle_startup_accepted()));
+    assert!(is_misuse(
+        setup.handle_startup_rejected(&error_response_bytes("57P03", "x"))
+    ));
+    assert!(is_misuse(setup.handle_startup_failed("x")));
+    assert!(is_misuse(setup.handle_startup_error(Default::default())));
+    assert_eq!(
+        before,
+        setup_snapshot(setup),
+        "a refused call changed the state"
+    );
+}
+
+/// The calls of [`setup_call_sequence`] (the op byte modulo 14). Public so that seed
+/// generators write what the body reads.
+pub mod call_op {
+    /// `poll_output` (1 does the same).
+    pub const POLL_OUTPUT: u8 = 0;
+    /// `handle_input`: a length byte (modulo 64), then that many bytes.
+    pub const HANDLE_INPUT: u8 = 2;
+    /// `handle_eof`.
+    pub const EOF: u8 = 3;
+    /// `handle_transport_error`: the next byte chooses the kind.
+    pub const TRANSPORT_ERROR: u8 = 4;
+    /// `handle_timeout`.
+    pub const TIMEOUT: u8 = 5;
+    /// `handle_data_after_ssl_response`.
+    pub const DATA_AFTER_SSL_RESPONSE: u8 = 6;
+    /// `handle_startup_accepted`.
+    pub const STARTUP_ACCEPTED: u8 = 7;
+    /// `handle_startup_rejected`: a length byte (modulo 64), then that many bytes.
+    pub const STARTUP_REJECTED_RAW: u8 = 8;
+    /// `handle_startup_rejected` with a well-formed ErrorResponse (next byte: SQLSTATE).
+    pub const STARTUP_REJECTED: u8 = 9;
+    /// `handle_startup_failed`.
+    pub const STARTUP_FAILED: u8 = 10;
+    /// `handle_startup_error` with an empty ErrorResponse.
+    pub const STARTUP_ERROR: u8 = 11;
+    /// The driver clears its output buffer (sent).
+    pub const CLEAR_OUTPUT: u8 = 12;
+    /// The getters (`host`, `config`, `attempts`, `is_handshaking`).
+    pub const GETTERS: u8 = 13;
+}
+
+/// Arbitrary calls, in any order, on [`crate::ConnectionSetup`] (one host or two, as in
+/// [`connection_setup`]): each call either works or returns [`crate::Error::Misuse`]
+/// and changes nothing (no input consumed, no output appended, same state); once
+/// `Done` or `Failed` was handed out every call is misuse; nothing panics.
+pub fn setup_call_sequence(data: &[u8]) {
+    use crate::setup::Action;
+    use crate::Error;
+
+    let mut input = Input { data };
+    let _selector = input.byte();
+    let configs = setup_configs();
+    let transport = |unix: bool| match unix {
+        true => Transport::UnixSocket,
+        false => Transport::Tcp,
+    };
+    let first = configs[usize::from(input.byte()) % configs.len()].clone();
+    let flags = input.byte();
+    let mut hosts = vec![(first, transport(flags & 2 != 0))];
+    if flags & 1 != 0 {
+        let second = configs[usize::from(input.byte()) % configs.len()].clone();
+        hosts.push((second, transport(flags & 4 != 0)));
+    }
+    let Ok(mut setup) = crate::ConnectionSetup::multi_host(hosts) else {
+        unreachable!("a non-empty host list");
+    };
+    let mut out = bytes::BytesMut::new();
+    let mut ended = false;
+    for _ in 0..4096 {
+        if input.is_empty() {
+            break;
+        }
+        let before = setup_snapshot(&setup);
+        let out_before = out.len();
+        let op = input.byte() % 14;
+        let result: Result<(), Error> = match op {
+            call_op::POLL_OUTPUT | 1 => match setup.poll_output(&mut out) {
+                Ok(action) => {
+                    assert!(!ended, "poll_output worked after the end");
+                    match action {
+                        Action::Transmit(n) => assert_eq!(out.len() - out_before, n),
+                        Action::Done | Action::Failed(_) => ended = true,
+                        _ => assert_eq!(out.len(), out_before),
+                    }
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
+            call_op::HANDLE_INPUT => {
+                let n = usize::from(input.byte() % 64);
+                let chunk = input.take(n);
+                let mut buf: &[u8] = chunk;
+                let result = setup.handle_input(&mut buf);
+                match &result {
+                    Ok(consumed) => assert_eq!(chunk.len() - buf.len(), *consumed),
+                    Err(_) => assert_eq!(buf.len(), chunk.len(), "input taken by a refused call"),
+                }
+                result.map(|_| ())
+            }
+            call_op::EOF => setup.handle_eof(),
+            call_op::TRANSPORT_ERROR => setup.handle_transport_error(fuzz_io_error(input.byte())),
+            call_op::TIMEOUT => setup.handle_timeout(),
+            call_op::DATA_AFTER_SSL_RESPONSE => setup.handle_data_after_ssl_response(),
+            call_op::STARTUP_ACCEPTED => setup.handle_startup_accepted(),
+            call_op::STARTUP_REJECTED_RAW => {
+                let n = usize::from(input.byte() % 64);
+                setup.handle_startup_rejected(input.take(n))
+            }
+            call_op::STARTUP_REJECTED => setup.handle_startup_rejected(&error_response_bytes(
+                SETUP_SQLSTATES[usize::from(input.byte()) % SETUP_SQLSTATES.len()],
+                "fuzzed rejection",
+            )),
+            call_op::STARTUP_FAILED => setup.handle_startup_failed("fuzzed startup failure"),
+            call_op::STARTUP_ERROR => setup.handle_startup_error(Default::default()),
+            call_op::CLEAR_OUTPUT => {
+                out.clear();
+                Ok(())
+            }
+            _ => {
+                let _ = (
+                    setup.host(),
+                    setup.config().sslmode(),
+                    setup.is_handshaking(),
+                );
+                let _ = setup.attempts().len();
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => assert!(
+                !ended || op <= 1 || op >= call_op::CLEAR_OUTPUT,
+                "a call worked after the end"
+            ),
+            Err(Error::Misuse(_)) => {
+                assert_eq!(
+                    before,
+                    setup_snapshot(&setup),
+                    "a refused call changed the state"
+                );
+                assert_eq!(out.len(), out_before, "a refused call appended output");
+            }
+            Err(err) => panic!("a call failed with something other than misuse: {err}"),
+        }
+    }
+}

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pgtls::fuzz::call_sequence(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pgtls::fuzz::call_sequence_target(data));

@@ -32,9 +32,13 @@
 //! [`Error::Misuse`] and change nothing; nothing panics. A handshake that stops taking
 //! input fails its attempt ([`Error::LimitExceeded`]) instead of asking to read forever.
 //! Memory: the machine consumes the caller's input as it goes and holds at most what
-//! rustls holds during a handshake (one incoming record of about 16 KiB plus its own
-//! outgoing flight); it appends to the output buffer only what is to be sent now. The
-//! attempt records grow by at most three per host.
+//! rustls holds during a handshake: one incoming record (at most 18 KiB), or, while a
+//! handshake message spans records, that message up to rustls's 64 KiB limit (a larger
+//! one fails the attempt: `received corrupt message of type HandshakePayloadTooLarge`),
+//! plus its own outgoing flight. It appends to the output buffer only what is to be sent
+//! now, under 16 KiB per attempt (`pgtls::fuzz::SETUP_OUTPUT_BOUND_PER_ATTEMPT`, asserted
+//! by the `client_machine` fuzz target; a few hundred bytes without a client
+//! certificate). The attempt records grow by at most three per host.
 
 mod outcome;
 
