@@ -15,7 +15,7 @@
 //! `connect_timeout` included:
 //!
 //! ```no_run
-//! # #[cfg(feature = "blocking")]
+//! # #[cfg(all(feature = "blocking", feature = "libpq"))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::net::TcpStream;
 //! use pgtls::blocking::{connect, StartupError};
@@ -37,7 +37,7 @@
 //! // "SSL error: certificate verify failed: unable to get local issuer certificate"
 //! assert!(connected.stream.is_tls());
 //! # Ok(()) }
-//! # #[cfg(not(feature = "blocking"))]
+//! # #[cfg(not(all(feature = "blocking", feature = "libpq")))]
 //! # fn main() {}
 //! ```
 //!
@@ -288,12 +288,14 @@ pub mod error_response;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "libpq")]
 pub mod libpq;
 mod negotiate;
 pub mod plan;
 #[cfg(feature = "futures-io")]
 pub use io::futures_io;
 mod io;
+mod os_error;
 pub mod server;
 mod session;
 pub mod setup;
