@@ -69,9 +69,9 @@
 //! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`); enables `libpq` |
 //!
 //! The sans-IO core, the verifier and the server-side [`server::Acceptor`] are always
-//! built. Without `libpq` the client side reads no files and no environment: build each [`Config`]
-//! with [`Config::builder`] from certificates and unencrypted keys (DER, or PEM through
-//! [`RootCertificates::from_pem`] and `rustls::pki_types::pem`). With
+//! built. Without `libpq` the client side reads no files and no environment: build each
+//! [`Config`] with [`Config::builder`] from certificates and unencrypted keys (DER, or PEM
+//! through [`RootCertificates::from_pem`] and `rustls::pki_types::pem`). With
 //! `default-features = false` and one provider the crate's normal dependency tree is about
 //! 50 crates, 39 of them linked (the rest are build-time proc-macros); the repository's
 //! README has the count of each combination and the command that measures it. Build
