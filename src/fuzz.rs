@@ -285,8 +285,79 @@ fn provider() -> &'static Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Connection-string and URI parsing, environment resolution, and the render/parse
-/// round trip.
+/// round trip; the same bytes as a service file and as a password file.
 pub fn conninfo(data: &[u8]) {
+    use crate::libpq::passfile::{find_password, LookupKey};
+    use crate::libpq::{service, ConnParams, SettingsError};
+
+    // As a service file: the wanted group is the first `[name]` of the input (or `fuzz`).
+    // A bad line is libpq's message naming the file and a line that exists; a good group
+    // gives settings that survive the connection string's render/parse round trip.
+    let group = data
+        .iter()
+        .position(|&b| b == b'[')
+        .and_then(|open| {
+            let name = &data[open + 1..];
+            name.iter()
+                .position(|&b| b == b']')
+                .map(|close| &name[..close])
+        })
+        .map_or_else(
+            || "fuzz".to_owned(),
+            |name| String::from_utf8_lossy(name).into_owned(),
+        );
+    let mut from_service = ConnParams::new();
+    match service::apply_file_text(data, "fuzz.conf", &group, &mut from_service) {
+        Ok(_) => {
+            let rendered = from_service.to_connection_string();
+            let reparsed = ConnParams::parse(&rendered)
+                .expect("a service group's settings render to a connection string that parses");
+            assert_eq!(
+                from_service, reparsed,
+                "service settings changed in the round trip"
+            );
+        }
+        Err(err) => {
+            let (SettingsError::ServiceFileLineTooLong { path, line }
+            | SettingsError::ServiceFileSyntax { path, line }
+            | SettingsError::ServiceFileNestedService { path, line }) = &err
+            else {
+                panic!("unexpected service-file error: {err:?}");
+            };
+            assert_eq!(path, "fuzz.conf");
+            assert!(
+                *line >= 1 && *line <= data.len(),
+                "line {line} of {} bytes",
+                data.len()
+            );
+            let message = err.to_string();
+            assert!(message.contains("\"fuzz.conf\"") && message.contains(&line.to_string()));
+        }
+    }
+
+    // As a password file: looked up with a fixed key and with the first line's own fields
+    // (split at every `:`, escapes ignored), so that matching lines are reached.
+    let first_line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    let fields: Vec<String> = first_line
+        .splitn(5, |&b| b == b':')
+        .map(|field| String::from_utf8_lossy(field).into_owned())
+        .collect();
+    let field = |at: usize| fields.get(at).map_or("", String::as_str);
+    for (host, port, dbname, user) in [
+        ("localhost", "5432", "postgres", "fuzz"),
+        (field(0), field(1), field(2), field(3)),
+    ] {
+        let key = LookupKey {
+            host,
+            port,
+            dbname,
+            user,
+        };
+        if let Some(password) = find_password(data, &key) {
+            assert!(!password.contains('\0'), "a password holds a NUL byte");
+        }
+    }
+
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

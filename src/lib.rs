@@ -15,7 +15,7 @@
 //! `connect_timeout` included:
 //!
 //! ```no_run
-//! # #[cfg(feature = "blocking")]
+//! # #[cfg(all(feature = "blocking", feature = "libpq"))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::net::TcpStream;
 //! use pgtls::blocking::{connect, StartupError};
@@ -37,7 +37,7 @@
 //! // "SSL error: certificate verify failed: unable to get local issuer certificate"
 //! assert!(connected.stream.is_tls());
 //! # Ok(()) }
-//! # #[cfg(not(feature = "blocking"))]
+//! # #[cfg(not(all(feature = "blocking", feature = "libpq")))]
 //! # fn main() {}
 //! ```
 //!
@@ -63,13 +63,20 @@
 //! | `webpki-roots` | yes | [`RootCertificates::WebPki`]: Mozilla's roots, an explicit opt-in | webpki-roots (the roots compiled in) |
 //! | `system-roots` | yes | [`RootCertificates::system`]: the platform store, for `sslrootcert=system` | rustls-native-certs |
 //! | `blocking` | yes | [`blocking`]: the whole plan over `std::io`, cancel requests | nothing |
+//! | `libpq` | yes | `pgtls::libpq`: libpq's settings layer — connection strings, `PG*` variables, service and password files, the `~/.postgresql/` TLS files, encrypted client keys (`sslpassword`) | pkcs8 (PBES2: scrypt, PBKDF2, AES-CBC), nix (Unix: the user's name and home directory) |
 //! | `tokio` | no | `pgtls::tokio`: the whole plan over tokio IO, pgtls's own async TLS stream | tokio (`io-util`, `time`) |
 //! | `futures-io` | no | `pgtls::futures_io`: the whole plan over futures-io (smol, async-std), cancel requests | futures-io, tokio (its IO traits only) |
-//! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`) |
+//! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`); enables `libpq` |
 //!
-//! The libpq settings layer ([`libpq`]), the verifier and the server-side
-//! [`server::Acceptor`] are always built. Build these docs as docs.rs does, with every
-//! adapter, with `cargo docs --open` (an alias in the repository's `.cargo/config.toml`).
+//! The sans-IO core, the verifier and the server-side [`server::Acceptor`] are always
+//! built. Without `libpq` the client side reads no files and no environment: build each
+//! [`Config`] with [`Config::builder`] from certificates and unencrypted keys (DER, or PEM
+//! through [`RootCertificates::from_pem`] and `rustls::pki_types::pem`). With
+//! `default-features = false` and one provider the crate's normal dependency tree is about
+//! 50 crates, 39 of them linked (the rest are build-time proc-macros); the repository's
+//! README has the count of each combination and the command that measures it. Build
+//! these docs as docs.rs does, with every adapter, with `cargo docs --open` (an alias in
+//! the repository's `.cargo/config.toml`).
 //!
 //! ## Goals
 //! - libpq's behaviour and libpq's messages: the six sslmodes with their fallbacks
@@ -288,12 +295,14 @@ pub mod error_response;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "libpq")]
 pub mod libpq;
 mod negotiate;
 pub mod plan;
 #[cfg(feature = "futures-io")]
 pub use io::futures_io;
 mod io;
+mod os_error;
 pub mod server;
 mod session;
 pub mod setup;

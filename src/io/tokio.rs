@@ -647,7 +647,9 @@ async fn bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> io::Result<Op
 
 /// A transport failure during the TLS handshake, in libpq's words (`SSL SYSCALL error`).
 fn handshake_transport(err: &io::Error) -> ConnectError {
-    ConnectError::Tls(Error::HandshakeTransport(crate::libpq::os_error_text(err)))
+    ConnectError::Tls(Error::HandshakeTransport(crate::os_error::os_error_text(
+        err,
+    )))
 }
 
 /// Where an attempt stands, as far as transport errors are concerned.
@@ -1107,7 +1109,7 @@ async fn read_into<S: AsyncRead + Unpin>(
 /// quotes the error's text).
 fn report_transport_error(setup: &mut ConnectionSetup, err: io::Error) -> Result<(), Error> {
     let err = if setup.is_handshaking() {
-        io::Error::new(err.kind(), crate::libpq::os_error_text(&err))
+        io::Error::new(err.kind(), crate::os_error::os_error_text(&err))
     } else {
         err
     };

@@ -70,8 +70,8 @@ mod env;
 mod error;
 mod files;
 mod params;
-mod passfile;
-mod service;
+pub(crate) mod passfile;
+pub(crate) mod service;
 mod transport;
 
 pub use conninfo::ConnParams;

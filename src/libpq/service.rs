@@ -28,7 +28,7 @@ const LINE_LIMIT: usize = 1023;
 
 /// What one service file said about the wanted service.
 #[derive(Debug, PartialEq, Eq)]
-enum FileResult {
+pub(crate) enum FileResult {
     /// The group was found (its settings were applied).
     Found,
     /// The file has no such group.
@@ -82,7 +82,7 @@ fn opens_group(line: &[u8], service: &str) -> bool {
 
 /// Reads the settings of `service` from the file's `text` into `params`, leaving values
 /// that are already set alone.
-fn apply_file_text(
+pub(crate) fn apply_file_text(
     text: &[u8],
     file_name: &str,
     service: &str,

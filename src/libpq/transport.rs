@@ -32,14 +32,7 @@ pub const SOCKET_CONNECT_HINT: &str =
 /// assert_eq!(pgtls::libpq::os_error_text(&err), "Connection refused");
 /// ```
 pub fn os_error_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    let text = match text.rfind(" (os error ") {
-        Some(at) if text.ends_with(')') => &text[..at],
-        _ => &text[..],
-    };
-    text.strip_prefix("failed to lookup address information: ")
-        .unwrap_or(text)
-        .to_owned()
+    crate::os_error::os_error_text(err)
 }
 
 /// What follows `connection to server at … failed: ` when `connect()` itself failed:
@@ -83,17 +76,6 @@ pub fn host_lookup_failure_text(host: &str, err: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn os_suffix_and_lookup_prefix_are_dropped() {
-        let refused = io::Error::from_raw_os_error(111);
-        assert_eq!(os_error_text(&refused), "Connection refused");
-        let custom =
-            io::Error::other("failed to lookup address information: Name or service not known");
-        assert_eq!(os_error_text(&custom), "Name or service not known");
-        let plain = io::Error::other("no addresses (os error");
-        assert_eq!(os_error_text(&plain), "no addresses (os error");
-    }
 
     #[test]
     fn the_hint_follows_the_transport() {

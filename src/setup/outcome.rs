@@ -28,7 +28,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => f.write_str(
                 "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
             ),
-            ConnectError::Io(err) => f.write_str(&crate::libpq::os_error_text(err)),
+            ConnectError::Io(err) => f.write_str(&crate::os_error::os_error_text(err)),
             ConnectError::Tls(err) => write!(f, "{err}"),
             ConnectError::Timeout => f.write_str("timeout expired"),
             ConnectError::Startup(msg) => f.write_str(msg),
