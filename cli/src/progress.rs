@@ -153,3 +153,45 @@ fn countdown(pending: &Pending, now: Instant) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(deadline_in: Option<u64>, now: Instant) -> Pending {
+        Pending {
+            server: "connection to server at \"127.0.0.1\", port 5432".into(),
+            deadline: deadline_in.map(|s| now + Duration::from_secs(s)),
+            since: now,
+        }
+    }
+
+    #[test]
+    fn the_countdown_says_what_is_left_of_connect_timeout() {
+        let start = Instant::now();
+        let p = pending(Some(10), start);
+        assert_eq!(
+            countdown(&p, start + Duration::from_millis(3_200)),
+            "6 s of connect_timeout left"
+        );
+        // Past the deadline it says zero, never a negative or a panic.
+        assert_eq!(
+            countdown(&p, start + Duration::from_secs(11)),
+            "0 s of connect_timeout left"
+        );
+    }
+
+    #[test]
+    fn without_connect_timeout_it_counts_up() {
+        let start = Instant::now();
+        assert_eq!(
+            countdown(&pending(None, start), start + Duration::from_secs(4)),
+            "4 s so far (no connect_timeout)"
+        );
+    }
+
+    #[test]
+    fn stamps_are_milliseconds_since_the_start() {
+        assert_eq!(stamp(Duration::from_micros(1_234_567)), "[+1234 ms]");
+    }
+}
