@@ -318,8 +318,9 @@ fn probe_cli_against_postgresql_15() {
     );
     let out = run_probe(&["--json", &uri], &fx.home);
     assert_exit(&out, 0, "URI");
-    let out = Command::new(probe_binary())
+    let out = Command::new(pgtls_binary())
         .args([
+            "probe",
             "--json",
             "host=localhost hostaddr=127.0.0.1 user=postgres dbname=postgres",
         ])
