@@ -19,8 +19,8 @@ echo "==> cargo test (library, the pgtls tool in cli/, tests, examples; benchmar
 PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --workspace --lib --bins --tests --examples
 echo "==> cargo test --doc"
 cargo test --doc
-echo "==> cargo test with the ring provider only"
-cargo test --lib --no-default-features --features ring,blocking
+echo "==> cargo test with the ring provider only (library, and key shares under ring against real servers)"
+cargo test --lib --test bring_your_own --no-default-features --features ring,blocking
 
 skipped=$(sort -u "$skip_log" | grep -c . || true)
 echo "==> real-server tests with skipped parts: $skipped"

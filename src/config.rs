@@ -11,17 +11,21 @@
 //! bytes. The one exception is [`RootCertificates::system`] (feature `system-roots`),
 //! which the caller invokes explicitly to load the platform store.
 
+mod base;
+mod key_exchange;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::{ResolvesClientCert, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
-use rustls::{ClientConfig, KeyLog, SignatureScheme};
+use rustls::{ClientConfig, KeyLog, NamedGroup, SignatureScheme};
 
 use crate::error::ConfigError;
 use crate::verify::{self, ChainPolicy, LibpqVerifier};
@@ -355,6 +359,38 @@ pub(crate) fn certificates_from_pem(
 /// assert_eq!(config.sslmode(), SslMode::Require);
 /// # Ok(()) }
 /// ```
+///
+/// Bringing your own rustls pieces, with libpq's sslmode flow kept:
+/// [`Self::server_cert_verifier`] (your verifier decides trust under verify-ca and
+/// verify-full; pgtls still decides fallbacks), [`Self::rustls_client_config`] (start from
+/// an existing `rustls::ClientConfig`: what is kept and what is replaced),
+/// [`Self::crypto_provider`] and [`Self::key_exchange_groups`] (the key-share order; the
+/// group a session used is [`crate::Session::key_exchange_group`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use pgtls::rustls::{self, NamedGroup};
+/// use pgtls::{Config, SslMode};
+/// # fn main() -> Result<(), pgtls::ConfigError> {
+/// # #[cfg(feature = "aws-lc-rs")] {
+/// let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+/// let mut existing = rustls::ClientConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()?
+///     .with_root_certificates(rustls::RootCertStore::empty())
+///     .with_no_client_auth();
+/// existing.resumption = rustls::client::Resumption::disabled();
+/// let config = Config::builder()
+///     .sslmode(SslMode::Require)
+///     .host("db.example.com")
+///     .rustls_client_config(existing)
+///     .key_exchange_groups(&[NamedGroup::secp256r1, NamedGroup::X25519])
+///     .build()?;
+/// let tls = config.rustls_config().unwrap();
+/// assert_eq!(tls.alpn_protocols, [b"postgresql".to_vec()]);
+/// assert_eq!(tls.crypto_provider().kx_groups[0].name(), NamedGroup::secp256r1);
+/// # }
+/// # Ok(()) }
+/// ```
 pub struct ConfigBuilder {
     sslmode: Option<SslMode>,
     negotiation: SslNegotiation,
@@ -371,6 +407,9 @@ pub struct ConfigBuilder {
     time_provider: Option<Arc<dyn TimeProvider>>,
     key_log: Option<Arc<dyn KeyLog>>,
     tls_setup_error: Option<Arc<str>>,
+    base: Option<Arc<ClientConfig>>,
+    server_cert_verifier: Option<Arc<dyn ServerCertVerifier>>,
+    key_exchange_groups: Option<Vec<NamedGroup>>,
 }
 
 impl Default for ConfigBuilder {
@@ -391,6 +430,9 @@ impl Default for ConfigBuilder {
             time_provider: None,
             key_log: None,
             tls_setup_error: None,
+            base: None,
+            server_cert_verifier: None,
+            key_exchange_groups: None,
         }
     }
 }
@@ -416,6 +458,9 @@ impl Clone for ConfigBuilder {
             time_provider: self.time_provider.clone(),
             key_log: self.key_log.clone(),
             tls_setup_error: self.tls_setup_error.clone(),
+            base: self.base.clone(),
+            server_cert_verifier: self.server_cert_verifier.clone(),
+            key_exchange_groups: self.key_exchange_groups.clone(),
         }
     }
 }
@@ -433,6 +478,9 @@ impl fmt::Debug for ConfigBuilder {
             .field("min_version", &self.min_version)
             .field("max_version", &self.max_version)
             .field("certmode", &self.certmode)
+            .field("rustls_client_config", &self.base.is_some())
+            .field("server_cert_verifier", &self.server_cert_verifier)
+            .field("key_exchange_groups", &self.key_exchange_groups)
             .finish_non_exhaustive()
     }
 }
@@ -513,10 +561,15 @@ impl ConfigBuilder {
         self
     }
 
-    /// The rustls crypto provider. Default: aws-lc-rs if that feature is on, else ring,
-    /// with P-256 moved before X25519 so that the ClientHello's key share suits
-    /// PostgreSQL's default `ssl_ecdh_curve` (no HelloRetryRequest). A provider given here
-    /// is used as it is. Randomness reaches rustls only through it.
+    /// The rustls crypto provider. Default: the provider of
+    /// [`Self::rustls_client_config`] if one is given, else aws-lc-rs if that feature is
+    /// on, else ring. Randomness reaches rustls only through it.
+    ///
+    /// Whichever provider is used, its key-exchange groups are reordered with P-256 first,
+    /// so that the ClientHello's one key share suits PostgreSQL ≤ 17's only group
+    /// (`ssl_ecdh_curve = prime256v1`) and 18's `ssl_groups = X25519:prime256v1`: no
+    /// HelloRetryRequest against either default. The groups offered stay the provider's;
+    /// [`Self::key_exchange_groups`] sets another order.
     pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
         self.provider = Some(provider);
         self
@@ -544,6 +597,80 @@ impl ConfigBuilder {
         self
     }
 
+    /// The key-exchange groups to offer, most preferred first: the first one gets the
+    /// ClientHello's key share. Each must be implemented by the crypto provider (for
+    /// pgtls's default provider, any group the compiled provider implements, such as
+    /// aws-lc-rs's `secp256r1MLKEM768`, which it does not offer by default).
+    ///
+    /// The default — the provider's groups with P-256 first — costs no HelloRetryRequest
+    /// against PostgreSQL 15 or 18 defaults. A list starting with another group costs one
+    /// against a server that lacks it (e.g. `X25519` against PostgreSQL ≤ 17), and a list
+    /// without any group the server has fails the handshake: that is how to *require* a
+    /// group, e.g. `&[NamedGroup::X25519MLKEM768]` for a post-quantum hybrid (PostgreSQL
+    /// 18 with `ssl_groups` including it and an OpenSSL that has it). The group a session
+    /// used is [`crate::Session::key_exchange_group`].
+    ///
+    /// [`Self::build`] fails with [`ConfigError::UnsupportedKeyExchangeGroup`] for a group
+    /// the provider lacks and [`ConfigError::NoKeyExchangeGroups`] for an empty list.
+    pub fn key_exchange_groups(mut self, groups: &[NamedGroup]) -> Self {
+        self.key_exchange_groups = Some(groups.to_vec());
+        self
+    }
+
+    /// Decides trust with the caller's verifier (rustls-platform-verifier, certificate
+    /// pinning, ...) instead of pgtls's libpq checks, where libpq verifies by sslmode:
+    /// under `verify-ca` and `verify-full` it replaces the chain and host-name checks
+    /// (and the handshake-signature checks: rustls asks the verifier for those too), and
+    /// no root certificates are needed. It receives the host as rustls's `ServerName`
+    /// (an address for an IP host; the unspecified address for a host rustls cannot name);
+    /// under `verify-ca` it is the verifier's choice whether to look at it.
+    ///
+    /// Under `allow`, `prefer` and `require` libpq does not verify the server unless a
+    /// root file is given, and pgtls keeps that: the verifier is not consulted there (a
+    /// rejection under `prefer` would only make libpq's policy fall back to plaintext).
+    /// With root certificates as well, those modes check the chain against them, as libpq
+    /// does with `root.crt`.
+    ///
+    /// pgtls still decides what happens after a rejection: the verifier's error becomes an
+    /// [`crate::Error::Certificate`] (a `rustls::Error::InvalidCertificate`; message
+    /// `SSL error: certificate verify failed: <reason>`) or an [`crate::Error::Tls`] (any
+    /// other rustls error), both [`crate::Blame::Tls`], and libpq's policy treats it as
+    /// any failed TLS attempt (next host; never plaintext under verify-ca/verify-full).
+    pub fn server_cert_verifier(mut self, verifier: Arc<dyn ServerCertVerifier>) -> Self {
+        self.server_cert_verifier = Some(verifier);
+        self
+    }
+
+    /// Starts from an existing rustls `ClientConfig`: pgtls keeps what is the caller's
+    /// business and replaces what libpq decides. Options given to this builder win over the
+    /// config's.
+    ///
+    /// | what | pgtls |
+    /// |---|---|
+    /// | crypto provider (cipher suites, signature algorithms, randomness, key loading) | **kept** (unless [`Self::crypto_provider`] is given); its key-exchange groups get P-256 first, or [`Self::key_exchange_groups`] |
+    /// | `time_provider` | **kept** (unless [`Self::time_provider`] is given) |
+    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq) |
+    /// | `key_log` | **kept** (unless [`Self::key_log`] is given) |
+    /// | `client_auth_cert_resolver` | **kept** unless [`Self::client_certificate`] is given; `sslcertmode` applies to it |
+    /// | `max_fragment_size`, `enable_secret_extraction`, `require_ems`, certificate compression | **kept** |
+    /// | protocol versions | **replaced**: `ssl_min_protocol_version` / `ssl_max_protocol_version` |
+    /// | certificate verifier | **replaced** per sslmode (rustls cannot hand it back: pass yours with [`Self::server_cert_verifier`]) |
+    /// | `alpn_protocols` | **replaced**: `postgresql` on every TLS connection (mandatory for direct TLS) |
+    /// | `enable_sni` | **replaced**: libpq's `sslsni` rule (host names only, never addresses) |
+    /// | `enable_early_data` | **off**: pgtls sends nothing before the handshake completes |
+    /// | ECH, `send_ticket_request`, settings rustls adds later | **not kept** (rustls's defaults) |
+    ///
+    /// Resumption: rustls's default config resumes; libpq never does (use
+    /// `Resumption::disabled()` for its behaviour). Keeping the store is safe: rustls
+    /// resumes a session only with the very verifier and client-certificate resolver
+    /// objects that made it, and pgtls makes both per [`Config`] and host, so a session
+    /// made under `require` is never resumed under `verify-full`. A resumed TLS 1.3 session
+    /// is not verified again (it was when it was made); `sslcertmode=require` never resumes.
+    pub fn rustls_client_config(mut self, config: impl Into<Arc<ClientConfig>>) -> Self {
+        self.base = Some(config.into());
+        self
+    }
+
     /// Validates the settings with libpq's rules and builds the shared rustls config.
     ///
     /// # Errors
@@ -563,7 +690,10 @@ impl ConfigBuilder {
                 return Err(ConfigError::InvalidVersionRange);
             }
         }
-        if sslmode.requires_verification() && self.roots.is_none() && self.tls_setup_error.is_none()
+        if sslmode.requires_verification()
+            && self.roots.is_none()
+            && self.tls_setup_error.is_none()
+            && self.server_cert_verifier.is_none()
         {
             return Err(ConfigError::NoRootCertificates { path: None });
         }
@@ -573,6 +703,10 @@ impl ConfigBuilder {
         let sni = self.sni;
         let tls_setup_error = self.tls_setup_error.clone();
         let shared = if sslmode == SslMode::Disable || tls_setup_error.is_some() {
+            if self.key_exchange_groups.is_some() {
+                // The same answer for a group the provider lacks, whether or not TLS is used.
+                self.key_exchange_provider()?;
+            }
             None
         } else {
             Some(Arc::new(self.build_shared()?))
@@ -601,11 +735,26 @@ impl ConfigBuilder {
         }
     }
 
-    fn build_shared(self) -> Result<SharedTls, ConfigError> {
-        let provider = match self.provider {
-            Some(provider) => provider,
-            None => default_provider()?,
+    /// The provider: the caller's, else the base config's, else the compiled one; with the
+    /// caller's group preference or P-256 first.
+    fn key_exchange_provider(&self) -> Result<Arc<CryptoProvider>, ConfigError> {
+        let (provider, extra_groups) = match (&self.provider, &self.base) {
+            (Some(provider), _) => (provider.clone(), &[][..]),
+            (None, Some(base)) => (base.crypto_provider().clone(), &[][..]),
+            (None, None) => (
+                default_provider()?,
+                key_exchange::compiled_provider_groups(),
+            ),
         };
+        let provider = CryptoProvider::clone(&provider);
+        Ok(Arc::new(match &self.key_exchange_groups {
+            Some(groups) => key_exchange::with_preference(provider, groups, extra_groups)?,
+            None => key_exchange::postgres_key_share_first(provider),
+        }))
+    }
+
+    fn build_shared(self) -> Result<SharedTls, ConfigError> {
+        let provider = self.key_exchange_provider()?;
         let chain = match &self.roots {
             RootCertificates::None => ChainPolicy::Nothing,
             RootCertificates::Certificates(certs) => ChainPolicy::Store(Arc::new(
@@ -627,30 +776,42 @@ impl ConfigBuilder {
             _ => None,
         };
         let versions = protocol_versions(self.min_version, self.max_version);
+        let base_resolver = match &self.base {
+            Some(base) if self.certmode != SslCertMode::Disable => {
+                Some(base.client_auth_cert_resolver.clone())
+            }
+            _ => None,
+        };
+        let time_provider = self
+            .time_provider
+            .or_else(|| self.base.as_ref().map(|base| base.time_provider.clone()));
         Ok(SharedTls {
             provider,
             chain,
             client_key,
+            base_resolver,
             versions,
-            time_provider: self.time_provider,
+            time_provider,
             key_log: self.key_log,
+            server_cert_verifier: self.server_cert_verifier,
+            base: self.base,
         })
     }
 }
 
 /// The provider chosen by cargo features when the caller passes none, with
-/// [`postgres_key_share_first`] applied (a rustls server follows the client's group
-/// order, so the server side of pgtls is unaffected by it).
+/// [`key_exchange::postgres_key_share_first`] applied (a rustls server follows the
+/// client's group order, so the server side of pgtls is unaffected by it).
 pub(crate) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "aws-lc-rs")]
     {
-        Ok(Arc::new(postgres_key_share_first(
+        Ok(Arc::new(key_exchange::postgres_key_share_first(
             rustls::crypto::aws_lc_rs::default_provider(),
         )))
     }
     #[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
     {
-        Ok(Arc::new(postgres_key_share_first(
+        Ok(Arc::new(key_exchange::postgres_key_share_first(
             rustls::crypto::ring::default_provider(),
         )))
     }
@@ -658,31 +819,6 @@ pub(crate) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     {
         Err(ConfigError::NoCryptoProvider)
     }
-}
-
-/// Puts P-256 first among the key-exchange groups when the provider would start with
-/// X25519, so that the one key share rustls sends in its ClientHello is one every
-/// default-configured PostgreSQL accepts.
-///
-/// PostgreSQL up to 17 offers a single group, `ssl_ecdh_curve = prime256v1`; 18's
-/// `ssl_groups` defaults to `X25519:prime256v1`. With X25519 first, every TLS connection
-/// to a default PostgreSQL 17 or older costs a HelloRetryRequest: one more round trip, a
-/// second ClientHello and a key pair made for nothing (libpq with OpenSSL pays it too).
-/// P-256 first is accepted at once by both. The groups offered stay the same; a provider
-/// that prefers a post-quantum hybrid is left as it is, and so is any provider the caller
-/// passes to [`ConfigBuilder::crypto_provider`].
-fn postgres_key_share_first(mut provider: CryptoProvider) -> CryptoProvider {
-    let groups = &mut provider.kx_groups;
-    if groups.first().map(|g| g.name()) == Some(rustls::NamedGroup::X25519) {
-        if let Some(p256) = groups
-            .iter()
-            .position(|g| g.name() == rustls::NamedGroup::secp256r1)
-        {
-            let group = groups.remove(p256);
-            groups.insert(0, group);
-        }
-    }
-    provider
 }
 
 /// The TLS versions rustls may use between libpq's min and max.
@@ -746,9 +882,24 @@ struct SharedTls {
     provider: Arc<CryptoProvider>,
     chain: ChainPolicy,
     client_key: Option<Arc<CertifiedKey>>,
+    /// The base config's client-certificate resolver, used when no client key is set.
+    base_resolver: Option<Arc<dyn ResolvesClientCert>>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     time_provider: Option<Arc<dyn TimeProvider>>,
     key_log: Option<Arc<dyn KeyLog>>,
+    server_cert_verifier: Option<Arc<dyn ServerCertVerifier>>,
+    /// The caller's rustls config this one starts from.
+    base: Option<Arc<ClientConfig>>,
+}
+
+impl SharedTls {
+    fn client_cert_resolver(&self) -> ClientCertResolver {
+        let fallback = match &self.client_key {
+            Some(_) => None,
+            None => self.base_resolver.clone(),
+        };
+        ClientCertResolver::new(self.client_key.clone(), fallback)
+    }
 }
 
 /// Validated settings for one server host, with the shared rustls config.
@@ -811,11 +962,15 @@ impl Config {
     }
 
     fn client_config(&self, shared: &SharedTls, host: &str) -> Result<ClientConfig, ConfigError> {
-        let verifier = Arc::new(LibpqVerifier::new(
-            shared.chain.clone(),
-            (self.sslmode == SslMode::VerifyFull).then(|| host.to_owned()),
-            shared.provider.signature_verification_algorithms,
-        ));
+        let verifier = verify::server_verifier(
+            self.sslmode,
+            shared.server_cert_verifier.as_ref(),
+            LibpqVerifier::new(
+                shared.chain.clone(),
+                (self.sslmode == SslMode::VerifyFull).then(|| host.to_owned()),
+                shared.provider.signature_verification_algorithms,
+            ),
+        );
         let builder = match &shared.time_provider {
             Some(time) => ClientConfig::builder_with_details(shared.provider.clone(), time.clone()),
             None => ClientConfig::builder_with_provider(shared.provider.clone()),
@@ -824,11 +979,12 @@ impl Config {
             .with_protocol_versions(&shared.versions)?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_client_cert_resolver(Arc::new(ClientCertResolver::new(
-                shared.client_key.clone(),
-            )));
-        config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+            .with_client_cert_resolver(Arc::new(shared.client_cert_resolver()));
         config.resumption = Resumption::disabled();
+        if let Some(base_config) = &shared.base {
+            base::inherit(base_config, &mut config);
+        }
+        config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
         config.enable_sni = sends_sni(self.sni, host);
         if let Some(key_log) = &shared.key_log {
             config.key_log = key_log.clone();
@@ -862,11 +1018,14 @@ impl Config {
         sends_sni(self.sni, &self.host)
     }
 
-    /// Whether the server's chain is verified on TLS attempts (a root source is set).
+    /// Whether the server's chain is verified on TLS attempts: a root source is set, or
+    /// the caller's verifier ([`ConfigBuilder::server_cert_verifier`]) decides under
+    /// verify-ca / verify-full.
     pub fn verifies_chain(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_some_and(|s| !matches!(s.chain, ChainPolicy::Nothing))
+        self.shared.as_ref().is_some_and(|s| {
+            !matches!(s.chain, ChainPolicy::Nothing)
+                || (s.server_cert_verifier.is_some() && self.sslmode.requires_verification())
+        })
     }
 
     /// The shared rustls config, `None` under `disable` or when the version range leaves
@@ -892,7 +1051,7 @@ impl Config {
         let shared_config = self.tls.as_ref()?;
         let shared = self.shared.as_ref()?;
         let (config, recorder) = if self.certmode == SslCertMode::Require {
-            let resolver = Arc::new(ClientCertResolver::new(shared.client_key.clone()));
+            let resolver = Arc::new(shared.client_cert_resolver());
             let mut config = ClientConfig::clone(shared_config);
             config.client_auth_cert_resolver = resolver.clone();
             (Arc::new(config), Some(resolver))
@@ -941,14 +1100,17 @@ fn server_name_for(host: &str) -> ServerName<'static> {
 #[derive(Debug)]
 pub(crate) struct ClientCertResolver {
     key: Option<Arc<CertifiedKey>>,
+    /// The resolver of the caller's rustls config, asked when `key` is `None`.
+    fallback: Option<Arc<dyn ResolvesClientCert>>,
     requested: std::sync::atomic::AtomicBool,
     sent: std::sync::atomic::AtomicBool,
 }
 
 impl ClientCertResolver {
-    fn new(key: Option<Arc<CertifiedKey>>) -> Self {
+    fn new(key: Option<Arc<CertifiedKey>>, fallback: Option<Arc<dyn ResolvesClientCert>>) -> Self {
         ClientCertResolver {
             key,
+            fallback,
             requested: std::sync::atomic::AtomicBool::new(false),
             sent: std::sync::atomic::AtomicBool::new(false),
         }
@@ -968,20 +1130,24 @@ impl ClientCertResolver {
 impl ResolvesClientCert for ClientCertResolver {
     fn resolve(
         &self,
-        _root_hint_subjects: &[&[u8]],
+        root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
         self.requested
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let key = self.key.as_ref()?;
+        let key = match (&self.key, &self.fallback) {
+            (Some(key), _) => key.clone(),
+            (None, Some(fallback)) => fallback.resolve(root_hint_subjects, sigschemes)?,
+            (None, None) => return None,
+        };
         // Offer the certificate only if its key can sign with a scheme the server accepts.
         key.key.choose_scheme(sigschemes)?;
         self.sent.store(true, std::sync::atomic::Ordering::Relaxed);
-        Some(key.clone())
+        Some(key)
     }
 
     fn has_certs(&self) -> bool {
-        self.key.is_some()
+        self.key.is_some() || self.fallback.as_ref().is_some_and(|f| f.has_certs())
     }
 }
 

@@ -327,6 +327,16 @@ pub enum ConfigError {
     Rustls(rustls::Error),
     /// GSSAPI encryption was required; pgtls does not implement it.
     GssEncryptionUnsupported,
+    /// A key-exchange group asked for with [`crate::ConfigBuilder::key_exchange_groups`]
+    /// that the crypto provider does not implement.
+    UnsupportedKeyExchangeGroup {
+        /// The group asked for.
+        group: rustls::NamedGroup,
+        /// The groups the provider has.
+        available: Vec<rustls::NamedGroup>,
+    },
+    /// [`crate::ConfigBuilder::key_exchange_groups`] was given an empty list.
+    NoKeyExchangeGroups,
 }
 
 impl fmt::Display for ConfigError {
@@ -369,6 +379,22 @@ impl fmt::Display for ConfigError {
             ConfigError::GssEncryptionUnsupported => f.write_str(
                 "GSSAPI encryption is not supported by pgtls (gssencmode=require); use gssencmode=disable or prefer",
             ),
+            ConfigError::UnsupportedKeyExchangeGroup { group, available } => {
+                write!(
+                    f,
+                    "key exchange group \"{group:?}\" is not supported by the crypto provider (it has: "
+                )?;
+                for (i, name) in available.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name:?}")?;
+                }
+                f.write_str(")")
+            }
+            ConfigError::NoKeyExchangeGroups => {
+                f.write_str("no key exchange groups were given: at least one is needed")
+            }
         }
     }
 }
@@ -420,7 +446,7 @@ impl StdError for CarriedCertificateError {}
 
 impl CarriedCertificateError {
     /// Wraps a certificate failure for the trip through rustls, without the chain.
-    #[allow(dead_code)] // for verifiers that have no chain at hand
+    #[cfg(test)]
     pub(crate) fn into_rustls(problem: CertificateProblem, message: String) -> rustls::Error {
         Self::into_rustls_with_chain(problem, message, Vec::new())
     }
@@ -465,6 +491,16 @@ pub(crate) fn from_rustls(err: rustls::Error) -> Error {
             rustls::CertificateError::BadEncoding => (
                 CertificateProblem::Malformed,
                 "SSL error: certificate verify failed: certificate could not be parsed".to_owned(),
+            ),
+            // A caller's verifier (ConfigBuilder::server_cert_verifier): its own words.
+            rustls::CertificateError::Other(other) => (
+                CertificateProblem::Chain,
+                format!("SSL error: certificate verify failed: {}", other.0),
+            ),
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => (
+                CertificateProblem::HostName,
+                format!("SSL error: certificate verify failed: {cert_err}"),
             ),
             other => (
                 CertificateProblem::Chain,

@@ -132,6 +132,38 @@ impl Session {
         })
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    /// The adapters' read path: TLS bytes go from the transport straight into rustls's
+    /// buffer, as bare rustls reads them (no copy through a buffer of ours). Returns the
+    /// bytes read; 0 is the transport's EOF, which the caller reports with
+    /// [`Self::handle_eof`].
+    pub(crate) fn read_input_from(
+        &mut self,
+        source: &mut dyn std::io::Read,
+    ) -> Result<usize, IoStepError> {
+        if let Some(err) = &self.failed {
+            return Err(IoStepError::Session(err.clone()));
+        }
+        self.tls.read_tls_from(source).map_err(|err| match err {
+            crate::tls::FromIoError::Transport(err) => IoStepError::Transport(err),
+            crate::tls::FromIoError::Tls(err) => {
+                let err = from_rustls(err);
+                self.failed = Some(err.clone());
+                IoStepError::Session(err)
+            }
+        })
+    }
+
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    /// The adapters' write path: pending TLS records go from rustls's queue straight to
+    /// the transport; what it does not take stays queued. Returns the bytes it took.
+    pub(crate) fn write_output_to(
+        &mut self,
+        sink: &mut dyn std::io::Write,
+    ) -> std::io::Result<usize> {
+        self.tls.write_tls_to(sink)
+    }
+
     /// Accepts plaintext to encrypt; returns how many bytes were taken (all of them unless
     /// [`crate::tls::OUTGOING_LIMIT`] bytes already wait in [`Self::poll_output`]).
     ///
@@ -272,6 +304,15 @@ impl Session {
         self.tls.cipher_suite()
     }
 
+    /// The key-exchange group the handshake agreed on (`secp256r1`, `X25519`,
+    /// `X25519MLKEM768`, ...), from rustls's `negotiated_key_exchange_group`. By default
+    /// pgtls's ClientHello carries a P-256 key share, which PostgreSQL's defaults accept
+    /// without a HelloRetryRequest; [`crate::ConfigBuilder::key_exchange_groups`] changes
+    /// the preference.
+    pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.tls.key_exchange_group()
+    }
+
     /// The ALPN protocol the server selected (`postgresql`, or none for servers before 17
     /// reached through `SSLRequest`, or on a server session for clients before libpq 17).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
@@ -315,4 +356,14 @@ impl Session {
     pub fn into_rustls(self) -> Connection {
         self.tls.into_inner()
     }
+}
+
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+/// Why a direct read from the transport failed ([`Session::read_input_from`]).
+#[derive(Debug)]
+pub(crate) enum IoStepError {
+    /// The transport failed, or would block.
+    Transport(std::io::Error),
+    /// The session failed (now or earlier).
+    Session(Error),
 }

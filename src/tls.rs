@@ -37,6 +37,16 @@ pub(crate) enum Plaintext {
     Truncated,
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+/// Why reading from or writing to a transport directly failed.
+#[derive(Debug)]
+pub(crate) enum FromIoError {
+    /// The transport failed (or would block).
+    Transport(io::Error),
+    /// The bytes read were not acceptable TLS.
+    Tls(rustls::Error),
+}
+
 /// A rustls connection (client or server side) driven from caller buffers.
 ///
 /// Failure is sticky: once rustls returns an error, nothing calls into its state
@@ -121,6 +131,32 @@ impl TlsConn {
             }
         }
         Ok(offered - input.len())
+    }
+
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    /// Reads TLS bytes straight from `source` into rustls's buffer (the one copy bare
+    /// rustls makes) and processes the records completed. Returns how many bytes were
+    /// read; 0 is the transport's EOF (tell [`TlsConn::handle_eof`]).
+    ///
+    /// After our close_notify the bytes read are dropped (see the type's docs).
+    pub(crate) fn read_tls_from(&mut self, source: &mut dyn Read) -> Result<usize, FromIoError> {
+        self.check_failed().map_err(FromIoError::Tls)?;
+        if self.closed {
+            let mut discard = [0u8; 1024];
+            return source.read(&mut discard).map_err(FromIoError::Transport);
+        }
+        let read = self.conn.read_tls(source).map_err(FromIoError::Transport)?;
+        if read > 0 {
+            self.process().map_err(FromIoError::Tls)?;
+        }
+        Ok(read)
+    }
+
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    /// Writes pending TLS records straight from rustls's queue to `sink` (no copy of our
+    /// own); what `sink` does not take stays queued. Returns how many bytes it took.
+    pub(crate) fn write_tls_to(&mut self, sink: &mut dyn Write) -> io::Result<usize> {
+        self.conn.write_tls(sink)
     }
 
     /// Records that the transport reached EOF.
@@ -258,6 +294,13 @@ impl TlsConn {
     /// The negotiated cipher suite.
     pub(crate) fn cipher_suite(&self) -> Option<SupportedCipherSuite> {
         self.conn.negotiated_cipher_suite()
+    }
+
+    /// The key-exchange group the handshake used (`None` before it is agreed).
+    pub(crate) fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.conn
+            .negotiated_key_exchange_group()
+            .map(|group| group.name())
     }
 
     /// The peer's certificates, leaf first.

@@ -218,6 +218,8 @@ fn probe_cli_against_postgresql_15() {
         // PostgreSQL 15 ignores ALPN (17+ selects "postgresql").
         "ALPN:         (none)",
         "SNI sent:     localhost",
+        // pgtls's P-256 key share suits PostgreSQL 15's only group (prime256v1).
+        "key exchange: secp256r1",
         "CN=localhost",
         "(X.509 v3)",
         "DNS:localhost, DNS:db.pgtls.test",
@@ -270,6 +272,7 @@ fn probe_cli_against_postgresql_15() {
         Value::Null,
         "PostgreSQL 15 selects no ALPN protocol"
     );
+    assert_eq!(v["key_exchange_group"].as_str(), Some("secp256r1"), "{v}");
     assert_eq!(v["error"], Value::Null);
     assert_eq!(v["hint"], Value::Null);
     assert_eq!(

@@ -62,6 +62,8 @@ pub struct ProbeReport {
     pub protocol: Option<String>,
     /// Cipher suite.
     pub cipher: Option<String>,
+    /// Key-exchange group (`secp256r1`, `X25519`, `X25519MLKEM768`, ...).
+    pub key_exchange: Option<String>,
     /// ALPN selected by the server.
     pub alpn: Option<String>,
     /// SNI sent.
@@ -444,6 +446,7 @@ fn fill_tls<S>(report: &mut ProbeReport, stream: &Stream<S>) {
         other => format!("{other:?}"),
     });
     report.cipher = session.cipher_suite().map(|s| format!("{:?}", s.suite()));
+    report.key_exchange = session.key_exchange_group().map(|g| format!("{g:?}"));
     report.alpn = session
         .alpn_protocol()
         .map(|a| String::from_utf8_lossy(a).into_owned());
@@ -541,6 +544,7 @@ impl ProbeReport {
             "tls": self.tls,
             "protocol": self.protocol,
             "cipher": self.cipher,
+            "key_exchange_group": self.key_exchange,
             "alpn": self.alpn,
             "sni": self.sni,
             "verification": self.verification_outcome(),
@@ -592,6 +596,10 @@ impl ProbeReport {
                     "TLS:          {} {}",
                     self.protocol.as_deref().unwrap_or("?"),
                     self.cipher.as_deref().unwrap_or("?")
+                ));
+                line(format!(
+                    "key exchange: {}",
+                    self.key_exchange.as_deref().unwrap_or("?")
                 ));
                 line(format!(
                     "ALPN:         {}",

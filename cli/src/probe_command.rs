@@ -9,6 +9,9 @@
 //! reached, 1 when the connection failed (the error on stderr in libpq's words), 2 for
 //! usage errors.
 //!
+//! The report names the TLS version, cipher suite, key-exchange group (`key exchange:`,
+//! `"key_exchange_group"` in JSON), ALPN, SNI and the server's certificates.
+//!
 //! On a failure the verification line says `failed: <reason>`, the chain the server
 //! presented is listed when it was rejected, and a common cause gets a `hint:` line.
 //! While it works, each connection and attempt is reported on stderr as it happens, with

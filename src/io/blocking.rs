@@ -41,10 +41,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use super::scratch::with_scratch;
 use crate::error_response::ErrorResponse;
 use crate::plan::{Method, Transport};
-use crate::session::{ApplicationData, Session};
+use crate::session::{ApplicationData, IoStepError, Session};
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};
 use crate::{Config, Error, Negotiated, Negotiation, Poll};
@@ -179,9 +178,9 @@ impl<S: Write> Write for PlainStream<S> {
 
 /// A TLS connection over a blocking transport.
 ///
-/// An idle stream holds no buffer of its own: TLS bytes move between the transport and
-/// the session through one scratch buffer per thread, and only bytes the session has not
-/// taken yet are kept (and released once taken).
+/// An idle stream holds no buffer of its own, and TLS bytes are copied no more often than
+/// bare rustls copies them: rustls reads the transport straight into its record buffer
+/// and writes its queued records straight to the transport.
 pub struct TlsStream<S> {
     inner: S,
     session: Session,
@@ -217,18 +216,14 @@ impl<S: Read + Write> TlsStream<S> {
         }
     }
 
-    /// Sends every pending TLS record.
+    /// Sends every pending TLS record, straight from rustls's queue to the transport.
     fn send_pending(&mut self) -> io::Result<()> {
-        loop {
-            let (session, inner) = (&mut self.session, &mut self.inner);
-            let sent = with_scratch(|scratch| {
-                let n = session.poll_output(scratch);
-                inner.write_all(&scratch[..n]).map(|()| n)
-            })?;
-            if sent == 0 {
-                return self.inner.flush();
+        while self.session.wants_output() {
+            if self.session.write_output_to(&mut self.inner)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
             }
         }
+        self.inner.flush()
     }
 
     /// Queues close_notify and sends it.
@@ -254,22 +249,16 @@ impl<S: Read + Write> TlsStream<S> {
             }
             return Ok(true);
         }
-        // Read through the scratch buffer; keep only what the session does not take.
-        let (session, inner, incoming) = (&mut self.session, &mut self.inner, &mut self.incoming);
-        let n = with_scratch(|scratch| -> io::Result<usize> {
-            let n = inner.read(scratch)?;
-            if n == 0 {
-                return Ok(0);
+        // Read straight into rustls's record buffer, as bare rustls does.
+        match self.session.read_input_from(&mut self.inner) {
+            Ok(0) => {
+                self.session.handle_eof().map_err(to_io)?;
+                Ok(false)
             }
-            let consumed = session.handle_input(&scratch[..n]).map_err(to_io)?;
-            incoming.extend_from_slice(&scratch[consumed..n]);
-            Ok(n)
-        })?;
-        if n == 0 {
-            self.session.handle_eof().map_err(to_io)?;
-            return Ok(false);
+            Ok(_) => Ok(true),
+            Err(IoStepError::Transport(err)) => Err(err),
+            Err(IoStepError::Session(err)) => Err(to_io(err)),
         }
-        Ok(true)
     }
 }
 

@@ -4,8 +4,6 @@
 pub mod blocking;
 #[cfg(feature = "futures-io")]
 pub mod futures_io;
-#[cfg(any(feature = "blocking", feature = "tokio"))]
-mod scratch;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(feature = "tokio-postgres")]

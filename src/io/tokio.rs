@@ -25,11 +25,10 @@
 //!   close_notify, sends it and shuts the transport down.
 //! - It never returns `Pending` unless the transport returned `Pending` in the same call
 //!   (so a waker is registered): no busy loop, no lost wake-up.
-//! - An idle stream holds no buffer of its own: bytes move between the transport and the
-//!   session through one scratch buffer per thread (ciphertext and handshake records
-//!   only, never plaintext); only what the transport or the session has not taken yet is
-//!   kept in the stream, and released once taken. So a session costs what the rustls
-//!   connection inside it costs, however many are open.
+//! - An idle stream holds no buffer of its own, and TLS bytes are copied no more often
+//!   than bare rustls copies them: rustls reads from the transport straight into its
+//!   record buffer and writes its queued records straight to the transport. So a
+//!   session costs what the rustls connection inside it costs, however many are open.
 //! - A clean close (the server's close_notify) reads as EOF; a transport EOF without it
 //!   is an `UnexpectedEof` error ([`Error::UncleanEof`]).
 //!
@@ -85,9 +84,9 @@ use ::tokio::time::Instant;
 
 use bytes::BytesMut;
 
-use super::scratch::with_scratch;
 use crate::error_response::ErrorResponse;
 use crate::plan::{Method, Plan};
+use crate::session::IoStepError;
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};
 use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
@@ -266,10 +265,6 @@ pub struct TlsStream<S> {
     /// `incoming[in_start..]`; empty (no allocation) unless the session refused some.
     incoming: Vec<u8>,
     in_start: usize,
-    /// TLS records taken from the session that the transport has not taken yet,
-    /// `outgoing[out_start..]`; empty (no allocation) once all were written.
-    outgoing: Vec<u8>,
-    out_start: usize,
     /// The transport reached EOF (and the session was told).
     read_eof: bool,
     /// close_notify was queued by `poll_shutdown`.
@@ -281,7 +276,6 @@ impl<S> fmt::Debug for TlsStream<S> {
         f.debug_struct("TlsStream")
             .field("session", &self.session)
             .field("buffered_in", &(self.incoming.len() - self.in_start))
-            .field("buffered_out", &(self.outgoing.len() - self.out_start))
             .field("read_eof", &self.read_eof)
             .finish_non_exhaustive()
     }
@@ -296,8 +290,6 @@ impl<S> TlsStream<S> {
             session,
             incoming: leftover.to_vec(),
             in_start: 0,
-            outgoing: Vec::new(),
-            out_start: 0,
             read_eof: false,
             close_queued: false,
         }
@@ -320,57 +312,23 @@ impl<S> TlsStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> TlsStream<S> {
-    /// Writes every pending TLS record to the transport (without flushing it).
-    /// `Pending` only when the transport returned `Pending`.
+    /// Writes every pending TLS record to the transport (without flushing it), straight
+    /// from rustls's queue. `Pending` only when the transport returned `Pending` (the
+    /// records it did not take stay queued in the session).
     fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
-        loop {
-            // Records kept from an earlier call go first.
-            while self.out_start < self.outgoing.len() {
-                let n = ready!(
-                    Pin::new(&mut self.inner).poll_write(cx, &self.outgoing[self.out_start..])
-                )?;
-                if n == 0 {
-                    return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.out_start += n;
-            }
-            if self.outgoing.capacity() != 0 {
-                self.outgoing = Vec::new();
-                self.out_start = 0;
-            }
-            if !self.session.wants_output() {
-                return TaskPoll::Ready(Ok(()));
-            }
-            // New records, through the scratch buffer; what the transport does not take
-            // now (or takes with an error) is kept for the next call.
-            let (session, inner, outgoing) =
-                (&mut self.session, &mut self.inner, &mut self.outgoing);
-            let step = with_scratch(|scratch| {
-                let len = session.poll_output(scratch);
-                let mut written = 0;
-                while written < len {
-                    match Pin::new(&mut *inner).poll_write(cx, &scratch[written..len]) {
-                        TaskPoll::Ready(Ok(0)) => {
-                            outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into())));
-                        }
-                        TaskPoll::Ready(Ok(n)) => written += n,
-                        TaskPoll::Ready(Err(err)) => {
-                            outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Ready(Err(err)));
-                        }
-                        TaskPoll::Pending => {
-                            outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Pending);
-                        }
-                    }
-                }
-                (len == 0).then_some(TaskPoll::Ready(Ok(())))
-            });
-            if let Some(done) = step {
-                return done;
+        while self.session.wants_output() {
+            let mut transport = SyncTransport {
+                io: &mut self.inner,
+                cx,
+            };
+            match self.session.write_output_to(&mut transport) {
+                Ok(0) => return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return TaskPoll::Pending,
+                Err(err) => return TaskPoll::Ready(Err(err)),
             }
         }
+        TaskPoll::Ready(Ok(()))
     }
 
     /// Best effort: hands the alert rustls queued before failing to the transport.
@@ -439,25 +397,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                 // The session was told and has nothing more to say.
                 return TaskPoll::Ready(Err(to_io(Error::UncleanEof)));
             }
-            // 4. The transport, through the scratch buffer; the bytes go to the session at
-            //    once and only what it refuses is kept. `Pending` here has registered the
-            //    waker.
-            let (session, inner, incoming) =
-                (&mut this.session, &mut this.inner, &mut this.incoming);
-            let read = with_scratch(|scratch| -> TaskPoll<io::Result<Result<usize, Error>>> {
-                let mut read = ReadBuf::new(scratch);
-                ready!(Pin::new(&mut *inner).poll_read(cx, &mut read))?;
-                let filled = read.filled();
-                let consumed = match session.handle_input(filled) {
-                    Ok(consumed) => consumed,
-                    Err(err) => return TaskPoll::Ready(Ok(Err(err))),
-                };
-                incoming.extend_from_slice(&filled[consumed..]);
-                TaskPoll::Ready(Ok(Ok(filled.len())))
-            });
-            let n = match ready!(read)? {
+            // 4. The transport, read straight into rustls's buffer (as bare rustls
+            //    reads it). `Pending` here has registered the waker.
+            let mut transport = SyncTransport {
+                io: &mut this.inner,
+                cx,
+            };
+            let n = match this.session.read_input_from(&mut transport) {
                 Ok(n) => n,
-                Err(err) => {
+                Err(IoStepError::Transport(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return TaskPoll::Pending;
+                }
+                Err(IoStepError::Transport(err)) => return TaskPoll::Ready(Err(err)),
+                Err(IoStepError::Session(err)) => {
                     this.last_gasp(cx);
                     return TaskPoll::Ready(Err(to_io(err)));
                 }
@@ -518,6 +470,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         ready!(this.poll_send_pending(cx))?;
         ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// An async transport seen through `std::io` for the length of one poll, so rustls
+/// reads and writes it directly: `Pending` becomes `WouldBlock` (with the waker
+/// registered by the poll).
+struct SyncTransport<'a, 'b, S> {
+    io: &'a mut S,
+    cx: &'a mut Context<'b>,
+}
+
+impl<S: AsyncRead + Unpin> io::Read for SyncTransport<'_, '_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(&mut *self.io).poll_read(self.cx, &mut read) {
+            TaskPoll::Ready(Ok(())) => Ok(read.filled().len()),
+            TaskPoll::Ready(Err(err)) => Err(err),
+            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> io::Write for SyncTransport<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+            TaskPoll::Ready(result) => result,
+            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs) {
+            TaskPoll::Ready(result) => result,
+            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match Pin::new(&mut *self.io).poll_flush(self.cx) {
+            TaskPoll::Ready(result) => result,
+            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
     }
 }
 

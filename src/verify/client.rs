@@ -79,7 +79,6 @@ impl ClientCertFailure {
     }
 
     /// The first line PostgreSQL's `verify_cb` logs for it.
-    #[allow(dead_code)] // for the server side's acceptor
     pub(crate) fn server_log_detail(&self) -> String {
         format!(
             "Client certificate verification failed at depth {}: {}.",
@@ -90,7 +89,7 @@ impl ClientCertFailure {
 
     /// The failure carried in a rustls error made by this verifier (certificate_unknown
     /// failures only; the others are found with [`take_client_cert_failure`]).
-    #[allow(dead_code)] // for the server side's acceptor
+    #[cfg(test)]
     pub(crate) fn carried_by(err: &rustls::Error) -> Option<Self> {
         match err {
             rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
@@ -169,7 +168,6 @@ thread_local! {
 
 /// The failure of the last client-certificate verification on this thread, if it failed;
 /// cleared by the call. Call it right after the rustls call that returned the error.
-#[allow(dead_code)] // for the server side's acceptor
 pub(crate) fn take_client_cert_failure() -> Option<ClientCertFailure> {
     LAST_FAILURE.with(|slot| slot.borrow_mut().take())
 }
@@ -275,7 +273,7 @@ impl ClientCertVerifier for PostgresClientVerifier {
 }
 
 /// Builds the verifier from `ssl_ca_file`'s certificates and the CRLs of `ssl_crl_file` /
-/// `ssl_crl_dir` (CRL checking on when any CRL is given; see [`super::client_verifier`]).
+/// `ssl_crl_dir` (CRL checking on when any CRL is given; see [`super::client_verifier_with_crl_check`]).
 pub(crate) fn build(
     ca_certs: &[CertificateDer<'static>],
     crls: &[CertificateRevocationListDer<'static>],
@@ -404,7 +402,8 @@ mod tests {
         ca_certs: &[CertificateDer<'static>],
         crls: &[CertificateRevocationListDer<'static>],
     ) -> Arc<dyn ClientCertVerifier> {
-        super::super::client_verifier(ca_certs, crls, &provider()).expect("verifier")
+        super::super::client_verifier_with_crl_check(ca_certs, crls, None, &provider())
+            .expect("verifier")
     }
 
     /// Verifies `leaf` and returns the rustls error and the recorded failure.
@@ -462,9 +461,10 @@ mod tests {
             "Client certificate verification failed at depth 0: certificate revoked."
         );
         // A CRL that lists another serial: fine.
-        let verifier = super::super::client_verifier(
+        let verifier = super::super::client_verifier_with_crl_check(
             std::slice::from_ref(&root.der),
             &[crl(&root, &[43])],
+            None,
             &provider(),
         )
         .expect("verifier");
@@ -668,6 +668,8 @@ mod tests {
     #[test]
     fn a_bad_ca_file_is_a_config_error() {
         let bad = [CertificateDer::from(vec![0x30, 0x00])];
-        assert!(super::super::client_verifier(&bad, &[], &provider()).is_err());
+        assert!(
+            super::super::client_verifier_with_crl_check(&bad, &[], None, &provider()).is_err()
+        );
     }
 }

@@ -15,6 +15,14 @@
 //!   every certificate of the path once any loaded, and every key of the path needs
 //!   OpenSSL's security level 2 ([`chain`]). `require` acts as `verify-ca`.
 //! - **verify-full**: libpq's host-name rules on top ([`hostname`]).
+//! - **a caller's verifier** ([`crate::ConfigBuilder::server_cert_verifier`]): replaces
+//!   all of the above under verify-ca and verify-full, the modes in which libpq verifies
+//!   because of the sslmode itself. Under allow/prefer/require libpq verifies only when
+//!   a root file exists, so those modes keep pgtls's own behaviour (nothing, or the chain
+//!   against the given roots) and never consult the caller's verifier. Its errors travel
+//!   through rustls like pgtls's own and become [`crate::Error::Certificate`] or
+//!   [`crate::Error::Tls`], so the sslmode policy treats them as any failed TLS attempt
+//!   ([`server_verifier`]).
 //!
 //! Signatures go through the rustls crypto provider's algorithms, so the crate stays
 //! provider-agnostic.
@@ -92,20 +100,11 @@ pub(crate) fn store_from_root_file(
 /// certificates are requested, not required. Chains are judged with OpenSSL's `ssl_client`
 /// purpose and alerts; see [`client`] for the alerts and [`take_client_cert_failure`] for the
 /// reason PostgreSQL logs.
-#[allow(dead_code)] // for the server side's acceptor
-pub(crate) fn client_verifier(
-    ca_certs: &[CertificateDer<'static>],
-    crls: &[CertificateRevocationListDer<'static>],
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ConfigError> {
-    client_verifier_with_crl_check(ca_certs, crls, None, provider)
-}
-
-/// [`client_verifier`] with CRL checking forced on or off: `Some(true)` for an `ssl_crl_dir`
-/// that loaded without holding any CRL (PostgreSQL then sets the CRL flags anyway, so every
-/// client certificate fails with "unable to get certificate CRL"); `None` is "on when any CRL
-/// is given".
-#[allow(dead_code)] // for the server side's acceptor
+///
+/// `crl_check` forces CRL checking on or off: `Some(true)` for an `ssl_crl_dir` that loaded
+/// without holding any CRL (PostgreSQL then sets the CRL flags anyway, so every client
+/// certificate fails with "unable to get certificate CRL"); `None` is "on when any CRL is
+/// given".
 pub(crate) fn client_verifier_with_crl_check(
     ca_certs: &[CertificateDer<'static>],
     crls: &[CertificateRevocationListDer<'static>],
@@ -135,6 +134,21 @@ pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<Vec<u
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_check_host_name(end_entity_der: &[u8], host: &str) -> bool {
     hostname::check_host_name(end_entity_der, host).is_ok()
+}
+
+/// The verifier of one host's rustls config: the caller's under verify-ca and
+/// verify-full when one was given, else pgtls's own (`libpq`).
+pub(crate) fn server_verifier(
+    sslmode: crate::SslMode,
+    custom: Option<&Arc<dyn ServerCertVerifier>>,
+    libpq: LibpqVerifier,
+) -> Arc<dyn ServerCertVerifier> {
+    match custom {
+        // The caller's object itself, not a wrapper: its identity is what rustls compares
+        // before resuming a session, and its errors need no translation.
+        Some(custom) if sslmode.requires_verification() => custom.clone(),
+        _ => Arc::new(libpq),
+    }
 }
 
 /// pgtls's verifier: libpq's checks per sslmode (see the module docs).
