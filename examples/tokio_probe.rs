@@ -1,4 +1,4 @@
-//! The probe (`examples/probe.rs`) over the tokio adapter: connect the way libpq does and
+//! The probe (`pgtls probe`, cli/src/probe.rs) over the tokio adapter: connect the way libpq does and
 //! report, with `pgtls::tokio::connect_with_plan` and tokio-postgres for the startup.
 //!
 //! ```text
@@ -11,11 +11,6 @@
 //! tokio-postgres does not say which authentication method the server asked for, so the
 //! report has no `auth` line (the blocking probe has one).
 
-#[path = "../tests/support/probe.rs"]
-mod probe;
-#[path = "../tests/support/startup.rs"]
-mod startup;
-
 use std::io;
 
 use pgtls::libpq::{
@@ -24,7 +19,7 @@ use pgtls::libpq::{
 };
 use pgtls::tokio::{connect_with_plan, AttemptRecord, ConnectError, Stream};
 use pgtls::Config;
-use probe::{
+use pgtls_cli::probe::{
     describe_verification, direct_tls_hint, method_name, summarize, AttemptReport, HostFailure,
     ProbeReport,
 };

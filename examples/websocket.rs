@@ -19,14 +19,14 @@
 //! same server (three rounds, after a warm-up connection on each), and prints the
 //! client's CPU time (user + system, `getrusage`) for each: the median round.
 
-#[path = "../tests/support/startup.rs"]
-mod startup;
 #[path = "../tests/support/ws_connect.rs"]
 mod ws_connect;
 
 use std::time::{Duration, Instant};
 
 use pgtls::libpq::Environment;
+// ws_connect's startup client (`super::startup`), from the tool's library (cli/).
+use pgtls_cli::startup;
 use ws_connect::{connect, Route};
 
 const USAGE: &str = "usage: websocket [--bench N] ws://BRIDGE/ 'CONNINFO or URI'";

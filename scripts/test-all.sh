@@ -15,8 +15,8 @@ skip_log=$(mktemp)
 trap 'rm -f "$skip_log"' EXIT
 export PGTLS_SKIP_LOG="$skip_log"
 
-echo "==> cargo test (library, tests, examples; benchmarks are run by scripts/bench.sh)"
-PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --lib --bins --tests --examples
+echo "==> cargo test (library, the pgtls tool in cli/, tests, examples; benchmarks are run by scripts/bench.sh)"
+PGTLS_REQUIRE_SERVERS="${PGTLS_REQUIRE_SERVERS:-1}" cargo test --workspace --lib --bins --tests --examples
 echo "==> cargo test --doc"
 cargo test --doc
 echo "==> cargo test with the ring provider only (library, and key shares under ring against real servers)"

@@ -280,7 +280,7 @@
 //! (StartupMessage or CancelRequest) with the same [`Session`] type, whose
 //! [`Session::channel_binding`] is computed over the server's own certificate. Same
 //! driving contract (`handle_input` / `poll_output` / `into_accepted`); see the
-//! [`server`] module and `examples/tls_proxy.rs`.
+//! [`server`] module and `pgtls proxy` (cli/src/proxy.rs).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

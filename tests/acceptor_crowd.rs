@@ -1,4 +1,4 @@
-//! A hostile crowd against `examples/tls_proxy.rs`: 1000 concurrent clients that stall in
+//! A hostile crowd against `pgtls proxy` (cli/src/proxy.rs): 1000 concurrent clients that stall in
 //! the middle of the TLS handshake, trickle one byte at a time, or flood garbage records,
 //! while legitimate clients keep being served. Measures the proxy's memory per hostile
 //! connection (the process's RSS before and during the crowd; BENCHMARKS.md quotes the
@@ -11,9 +11,6 @@
 #[path = "support/certs.rs"]
 mod certs;
 #[allow(dead_code)]
-#[path = "../examples/tls_proxy.rs"]
-mod tls_proxy;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -25,6 +22,7 @@ use certs::{Ca, LeafSpec};
 use pgtls::rustls;
 use pgtls::rustls::pki_types::pem::PemObject;
 use pgtls::rustls::pki_types::CertificateDer;
+use pgtls_cli::proxy as tls_proxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STALLERS: usize = 400;

@@ -1,9 +1,9 @@
-//! psql (libpq 15 and libpq 18) through `examples/tls_proxy.rs` in front of a real
+//! psql (libpq 15 and libpq 18) through `pgtls proxy` (cli/src/proxy.rs) in front of a real
 //! PostgreSQL 15 that speaks plaintext only.
 //!
-//! The proxy runs in-process (the example's code is included as a module), and once more
-//! as the built example binary when it sits next to this test (`cargo test` builds the
-//! examples). Skips with a notice when PostgreSQL is not installed; fails instead with
+//! The proxy runs in-process (the tool's library, `pgtls_cli::proxy`), and once more as the
+//! `pgtls` binary, built for the test with `cargo build -p pgtls-cli` (a no-op when fresh).
+//! Skips with a notice when PostgreSQL is not installed; fails instead with
 //! `PGTLS_REQUIRE_SERVERS=1`.
 
 #[path = "support/certs.rs"]
@@ -13,9 +13,6 @@ mod example_bin;
 #[path = "support/pg.rs"]
 mod pg;
 #[allow(dead_code)]
-#[path = "../examples/tls_proxy.rs"]
-mod tls_proxy;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -25,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use certs::{Ca, LeafSpec};
 use pg::{install_or_skip, run_psql, servers_available, Hba, PgInstall, PgServer, PgVersion};
+use pgtls_cli::proxy as tls_proxy;
 
 /// PostgreSQL 15 (plaintext, trust), the proxy's certificate files, and the logs.
 struct Setup {
@@ -76,7 +74,7 @@ impl Setup {
         }
     }
 
-    /// Starts the example's proxy in this process; returns its port and its log.
+    /// Starts the proxy in this process; returns its port and its log.
     fn start_proxy(&self, allow_plaintext: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
         start_proxy_with(&self.options(allow_plaintext))
     }
@@ -101,7 +99,7 @@ impl Setup {
     }
 }
 
-/// Starts the example's proxy with `options` in this process; returns its port and log.
+/// Starts the proxy with `options` in this process; returns its port and log.
 fn start_proxy_with(options: &tls_proxy::Options) -> (u16, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
@@ -275,7 +273,7 @@ fn spawn_binary_logged(
     port: u16,
     extra: &[&str],
 ) -> (Spawned, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(bin)
+    let mut child = proxy_command(bin)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--upstream")
@@ -289,17 +287,17 @@ fn spawn_binary_logged(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run the tls_proxy example");
+        .expect("run pgtls proxy");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    assert!(first.contains("listening on"), "tls_proxy said {first:?}");
+    assert!(first.contains("listening on"), "pgtls proxy said {first:?}");
     // Keep draining its log so it never blocks on a full pipe.
     let kept = Arc::new(Mutex::new(Vec::new()));
     let sink = kept.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            eprintln!("  tls_proxy binary: {line}");
+            eprintln!("  pgtls proxy binary: {line}");
             sink.lock().unwrap().push(line);
         }
     });
@@ -307,9 +305,9 @@ fn spawn_binary_logged(
 }
 
 #[test]
-fn the_example_binary_serves_psql() {
+fn the_pgtls_proxy_binary_serves_psql() {
     let Some(setup) = setup() else { return };
-    let bin = example_bin::example_binary("tls_proxy");
+    let bin = example_bin::tool_binary();
     let pg15 = install_or_skip(PgVersion::V15).unwrap();
     let port = free_port();
     let _proxy = spawn_binary(&bin, &setup, port, &[]);
@@ -335,7 +333,7 @@ fn the_example_binary_serves_psql() {
     }
     // Unusable files are named with PostgreSQL's wording, at start-up.
     let missing = setup.dir.path().join("missing.crt");
-    let out = Command::new(&bin)
+    let out = proxy_command(&bin)
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -362,15 +360,28 @@ fn the_example_binary_serves_psql() {
         &["--startup-timeout", "0"][..],
         &["--startup-timeout", "soon"],
     ] {
-        let out = Command::new(&bin).args(bad).output().unwrap();
+        let out = proxy_command(&bin).args(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --startup-timeout"));
     }
-    let out = Command::new(&bin).arg("--listen").output().unwrap();
+    let out = proxy_command(&bin).arg("--listen").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen needs a value"));
-    let out = Command::new(&bin).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: tls_proxy"));
+    let out = proxy_command(&bin).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: pgtls proxy"));
+    // --help is not an error: the options on stdout.
+    let out = proxy_command(&bin).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("usage: pgtls proxy") && help.contains("--startup-timeout SECONDS"));
+}
+
+/// `pgtls proxy`, to be given the proxy's arguments.
+fn proxy_command(bin: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command.arg("proxy");
+    command
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -882,7 +893,7 @@ impl RawSession {
 #[test]
 fn sighup_reloads_the_certificate_and_keeps_established_sessions() {
     let Some(setup) = setup() else { return };
-    let bin = example_bin::example_binary("tls_proxy");
+    let bin = example_bin::tool_binary();
     let root_pem = std::fs::read_to_string(&setup.root).unwrap();
     let before = std::fs::read(&setup.cert).unwrap();
     let port = free_port();

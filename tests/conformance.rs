@@ -1,4 +1,4 @@
-//! The conformance matrix: pgtls (through the probe, tests/support/probe.rs) against libpq
+//! The conformance matrix: pgtls (through the probe, cli/src/probe.rs) against libpq
 //! (psql), case by case, on real PostgreSQL servers on loopback.
 //!
 //! * PostgreSQL 15 is judged by libpq 15 (Debian's psql), PostgreSQL 18 by libpq 18 (psql 15

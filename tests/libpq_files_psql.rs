@@ -3,7 +3,7 @@
 //! file (`PGPASSFILE`, wildcards, escapes, the permission rule) and the Unix-socket
 //! default host (no TLS there).
 //!
-//! pgtls's side is the probe (tests/support/probe.rs) for connections and
+//! pgtls's side is the probe (cli/src/probe.rs) for connections and
 //! `Settings::password_for` / `password_file_lookup` for the password file. Each case runs
 //! against every installed server, judged by that server's libpq (15: Debian's, 18: the
 //! PG18 package's). Skips with a notice when PostgreSQL is not installed.

@@ -1,15 +1,16 @@
-//! The probe example (`examples/probe.rs`) as a command-line program, against a real
-//! PostgreSQL 15 server on loopback: the human report, `--json`, and the exit status
-//! (0 connected, 1 failed with libpq's error on stderr, 2 usage error).
+//! `pgtls probe` (the tool of cli/) as a command-line program, against a real PostgreSQL 15
+//! server on loopback: the human report, `--json`, the progress lines on stderr, the exit
+//! status (0 connected, 1 failed with libpq's error on stderr, 2 usage error), and a
+//! service file (`service=NAME`, `PGSERVICEFILE`) giving the same outcome as psql's.
 //!
 //! One test per kind of failure (wrong host name, unknown CA, expired, revoked, connection
 //! refused, timeout, direct TLS against PostgreSQL 15): in both reports the verification
 //! says `failed: <reason>` and never a success, and the chain the server presented is
 //! listed when it was rejected.
 //!
-//! The binary is `target/<profile>/examples/probe`, brought up to date once per run with
-//! `cargo build --example probe` (a no-op when fresh): `cargo test --test probe_cli` alone
-//! does not rebuild examples, and a stale probe would test old code.
+//! The binary is `target/<profile>/pgtls`, brought up to date once per run with
+//! `cargo build -p pgtls-cli --bin pgtls` (a no-op when fresh): `cargo test --test probe_cli`
+//! alone does not build another package's binary, and a stale one would test old code.
 //!
 //! Skips with a notice when PostgreSQL 15 is not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead. The usage-error checks need no server.
@@ -29,24 +30,31 @@ use pg::{Hba, PgServer, PgVersion, ServerTls};
 use serde_json::Value;
 use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 
-/// `target/<profile>/examples/probe`, built (or found up to date) by cargo once per run.
-fn probe_binary() -> PathBuf {
+/// `target/<profile>/pgtls`, built (or found up to date) by cargo once per run.
+fn pgtls_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| example_bin::example_binary("probe"))
-        .clone()
+    BIN.get_or_init(example_bin::tool_binary).clone()
 }
 
-/// Runs the probe with a clean environment (HOME an empty directory, no PG* variables).
+/// Runs `pgtls probe ARGS` with a clean environment (HOME an empty directory, no PG*
+/// variables).
 fn run_probe(args: &[&str], home: &Path) -> Output {
-    Command::new(probe_binary())
+    run_probe_env(args, home, &[])
+}
+
+/// [`run_probe`] with extra environment variables.
+fn run_probe_env(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(pgtls_binary())
+        .arg("probe")
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", home)
         .env("PGCONNECT_TIMEOUT", "10")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
-        .expect("running the probe")
+        .expect("running pgtls probe")
 }
 
 fn text(b: &[u8]) -> String {
@@ -77,7 +85,7 @@ fn usage_errors_exit_2() {
         let out = run_probe(args, home.path());
         assert_exit(&out, 2, what);
         let err = text(&out.stderr);
-        assert!(err.contains("usage: probe"), "{what}: stderr {err:?}");
+        assert!(err.contains("usage: pgtls probe"), "{what}: stderr {err:?}");
         assert!(
             out.stdout.is_empty(),
             "{what}: stdout {:?}",
@@ -87,7 +95,7 @@ fn usage_errors_exit_2() {
     // --help is not an error.
     let out = run_probe(&["--help"], home.path());
     assert_exit(&out, 0, "--help");
-    assert!(text(&out.stdout).contains("usage: probe"));
+    assert!(text(&out.stdout).contains("usage: pgtls probe"));
 }
 
 #[test]
@@ -228,11 +236,20 @@ fn probe_cli_against_postgresql_15() {
     }
     assert!(!report.contains("failed"), "{report}");
     assert!(!report.contains("rejected"), "{report}");
-    assert!(
-        text(&out.stderr).contains("probing"),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    // Progress on stderr, as it happens: the connection, then each attempt's outcome.
+    let stderr = text(&out.stderr);
+    for needle in [
+        "pgtls probe: probing",
+        &format!("connecting: connection to server at \"127.0.0.1\", port {port} (connect_timeout: "),
+        "connected (TLS): connection to server at",
+        &format!("attempt 1: connection to server at \"127.0.0.1\", port {port} via SSLRequest -> ready for query"),
+    ] {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+    }
+    // --quiet: the report alone.
+    let out = run_probe(&["--quiet", &verify_full], &fx.home);
+    assert_exit(&out, 0, "--quiet");
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
 
     // --- --json ---
     let out = run_probe(&["--json", &verify_full], &fx.home);
@@ -304,8 +321,9 @@ fn probe_cli_against_postgresql_15() {
     );
     let out = run_probe(&["--json", &uri], &fx.home);
     assert_exit(&out, 0, "URI");
-    let out = Command::new(probe_binary())
+    let out = Command::new(pgtls_binary())
         .args([
+            "probe",
             "--json",
             "host=localhost hostaddr=127.0.0.1 user=postgres dbname=postgres",
         ])
@@ -751,4 +769,67 @@ fn direct_tls_against_postgresql_18_connects_without_a_hint() {
     let report = text(&out.stdout);
     assert!(!report.contains("hint:"), "{report}");
     assert!(report.contains("ALPN:         postgresql"), "{report}");
+}
+
+/// The issue's done-when: `pgtls probe 'service=NAME'` against a real server, with the same
+/// outcome as `psql 'service=NAME'`, for a good service and a wrong-host one (both
+/// `sslmode=verify-full`), the service file named by `PGSERVICEFILE`.
+#[test]
+fn service_file_outcomes_match_psql() {
+    let Some(fx) = fixture() else { return };
+    let port = fx.server.port;
+    let root = fx.root.display().to_string();
+    let service_file = fx.client_file(
+        "pg_service.conf",
+        &format!(
+            "# pgtls probe CLI test services\n\
+             [good]\nhost=localhost\nhostaddr=127.0.0.1\nport={port}\nuser=postgres\n\
+             dbname=postgres\nsslmode=verify-full\nsslrootcert={root}\n\n\
+             [wronghost]\nhost=wrong.pgtls.test\nhostaddr=127.0.0.1\nport={port}\n\
+             user=postgres\ndbname=postgres\nsslmode=verify-full\nsslrootcert={root}\n"
+        ),
+    );
+    let env = [("PGSERVICEFILE", service_file.as_str())];
+
+    // The good service: both connect, over TLS, verified.
+    let out = run_probe_env(&["--json", "service=good"], &fx.home, &env);
+    assert_exit(&out, 0, "service=good");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(v["ok"], Value::Bool(true), "{v}");
+    assert_eq!(v["tls"], Value::Bool(true), "{v}");
+    assert_eq!(
+        v["verification"].as_str(),
+        Some("chain verified against the root certificates; host name \"localhost\" verified (verify-full)")
+    );
+    let psql = fx.server.psql_env("service=good", pg::SSL_QUERY, &env);
+    assert!(psql.success(), "psql 'service=good': {}", psql.stderr);
+    assert_eq!(psql.stdout.trim(), "t", "psql's session is encrypted");
+
+    // The wrong-host service: both fail, with libpq's message word for word.
+    let out = run_probe_env(&["service=wronghost"], &fx.home, &env);
+    assert_exit(&out, 1, "service=wronghost");
+    let expected = format!(
+        "connection to server at \"127.0.0.1\", port {port} failed: server certificate for \
+         \"localhost\" (and 1 other name) does not match host name \"wrong.pgtls.test\""
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pgtls probe: error: {expected}\n")),
+        "pgtls probe: {stderr}"
+    );
+    let psql = fx.server.psql_env("service=wronghost", "SELECT 1", &env);
+    assert!(!psql.success(), "psql 'service=wronghost' connected");
+    assert_eq!(psql.error_message().as_deref(), Some(expected.as_str()));
+
+    // A service the file does not have: libpq's words from both.
+    let out = run_probe_env(&["service=missing"], &fx.home, &env);
+    assert_exit(&out, 1, "service=missing");
+    let psql = fx.server.psql_env("service=missing", "SELECT 1", &env);
+    assert!(!psql.success());
+    let psql_error = psql.error_message().unwrap_or_default();
+    assert!(
+        text(&out.stderr).contains(&format!("pgtls probe: error: {psql_error}")),
+        "pgtls probe: {}\npsql: {psql_error}",
+        text(&out.stderr)
+    );
 }

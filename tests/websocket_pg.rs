@@ -22,8 +22,6 @@ mod certs;
 mod example_bin;
 #[path = "support/pg.rs"]
 mod pg;
-#[path = "support/startup.rs"]
-mod startup;
 #[path = "support/ws_bridge.rs"]
 mod ws_bridge;
 #[path = "support/ws_connect.rs"]
@@ -38,6 +36,8 @@ use example_bin::example_binary;
 use pg::{Hba, PgServer, PgVersion, ServerTls};
 use pgtls::libpq::Environment;
 use pgtls::plan::Method;
+// ws_connect's startup client (`super::startup`), from the tool's library.
+use pgtls_cli::startup;
 use ws_bridge::{Bridge, RelayLog};
 use ws_connect::{connect, Connected, NotConnected, Route};
 

@@ -88,7 +88,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `examples/tls_proxy.rs` runs the same loop over `std::net::TcpStream`: a
+//! `pgtls proxy` (cli/src/proxy.rs) runs the same loop over `std::net::TcpStream`: a
 //! TLS-terminating proxy in front of a PostgreSQL that speaks plaintext.
 //!
 //! ## Limits
@@ -112,7 +112,7 @@
 //!   ever). With blocking sockets, fix `deadline = Instant::now() + limit` at accept and
 //!   before each read or write set the socket's timeouts to what is left
 //!   (`deadline.saturating_duration_since(Instant::now())`), giving up once nothing is
-//!   left — `examples/tls_proxy.rs` does this (`--startup-timeout`). With tokio, run the
+//!   left — `pgtls proxy` (cli/src/proxy.rs) does this (`--startup-timeout`). With tokio, run the
 //!   whole accept loop inside one `tokio::time::timeout(limit, ...)`.
 //!
 //! ## Reloading certificates

@@ -1,10 +1,13 @@
-//! The crate's example programs as binaries, for tests that run them as separate processes.
+//! Programs of the workspace as binaries, for tests that run them as separate processes:
+//! the crate's examples ([`example_binary`]) and the `pgtls` tool of cli/
+//! ([`tool_binary`]).
 //!
 //! `cargo test --examples` compiles examples as test harnesses, and `cargo test --test x`
-//! does not build them at all, so `target/<profile>/examples/<name>` may be missing or
-//! stale. [`example_binary`] runs `cargo build --example <name>` into the test's own target
-//! directory (a no-op when fresh) and returns the path. Std only; include it with
+//! builds neither the examples nor another package's binary, so `target/<profile>/...` may
+//! be missing or stale. Both functions run `cargo build` into the test's own target
+//! directory (a no-op when fresh) and return the path. Std only; include it with
 //! `#[path = "support/example_bin.rs"] mod example_bin;`.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,16 +18,42 @@ use std::process::Command;
 /// When the build fails or leaves no binary: a test that needs the program must not pass
 /// without it.
 pub fn example_binary(name: &str) -> PathBuf {
+    let profile_dir = profile_dir();
+    build(&["--example", name], &profile_dir);
+    let bin = profile_dir.join("examples").join(name);
+    assert!(bin.is_file(), "no {name} binary at {}", bin.display());
+    bin
+}
+
+/// `target/<profile>/pgtls`, the tool (`cargo build -p pgtls-cli --bin pgtls`), built or
+/// found up to date by cargo.
+///
+/// # Panics
+/// As [`example_binary`].
+pub fn tool_binary() -> PathBuf {
+    let profile_dir = profile_dir();
+    build(&["-p", "pgtls-cli", "--bin", "pgtls"], &profile_dir);
+    let bin = profile_dir.join(format!("pgtls{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "no pgtls binary at {}", bin.display());
+    bin
+}
+
+/// `target/<profile>`, from the running test executable (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/examples/<name>
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .expect("test executable under target/<profile>/deps")
-        .to_path_buf();
+        .to_path_buf()
+}
+
+/// `cargo build --quiet <what>` into the target directory the test runs from, with the
+/// test's profile.
+fn build(what: &[&str], profile_dir: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--example", name])
+    cmd.args(["build", "--quiet"])
+        .args(what)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if let Some(target) = profile_dir.parent() {
         cmd.env("CARGO_TARGET_DIR", target);
@@ -32,9 +61,6 @@ pub fn example_binary(name: &str) -> PathBuf {
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("running cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
-    let bin = profile_dir.join("examples").join(name);
-    assert!(bin.is_file(), "no {name} binary at {}", bin.display());
-    bin
+    let status = cmd.status().expect("running cargo build");
+    assert!(status.success(), "cargo build {} failed", what.join(" "));
 }

@@ -10,5 +10,7 @@
 pub mod certs;
 pub mod fake_server;
 pub mod pair;
-pub mod probe;
-pub mod startup;
+// The probe and the startup client live in the tool's library (cli/src), shared with
+// `pgtls probe`.
+#[allow(unused_imports)] // not every test uses both
+pub use pgtls_cli::{probe, startup};

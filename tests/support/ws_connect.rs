@@ -1,10 +1,10 @@
 //! libpq's whole connection ([`ConnectionSetup`] with settings from a connection string)
 //! over a WebSocket, or over plain TCP for comparison: every `Action::Open` opens a new
 //! transport, binary messages carry the raw PostgreSQL/TLS byte stream, and the startup
-//! (`startup.rs`) runs to ReadyForQuery, then `SELECT 1`.
+//! (`pgtls_cli::startup`) runs to ReadyForQuery, then `SELECT 1`.
 //!
 //! Include it next to the startup client:
-//! `#[path = "../tests/support/startup.rs"] mod startup;` and
+//! `use pgtls_cli::startup;` and
 //! `#[path = "../tests/support/ws_connect.rs"] mod ws_connect;`.
 #![allow(dead_code)]
 

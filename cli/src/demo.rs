@@ -1,11 +1,13 @@
-//! pgtls with no server at all: every sslmode against scripted PostgreSQL servers.
+//! `pgtls demo`: pgtls with no server at all, every sslmode against scripted PostgreSQL
+//! servers.
 //!
 //! ```text
-//! cargo run --example demo
+//! pgtls demo        # or, from a checkout: cargo run -p pgtls-cli -- demo
 //! ```
 //!
 //! Each "server" is an in-process scripted postmaster in front of a real rustls server,
-//! with certificates generated at run time (tests/support). The client is
+//! with certificates generated at run time (the test fixtures of tests/support, compiled in
+//! here so the demo needs none of pgtls's dev-dependencies). The client is
 //! `pgtls::blocking::connect`, which runs libpq's whole plan — reconnects included —
 //! over an in-memory transport. The client trusts the demo CA (`sslrootcert` given) and
 //! connects to host `localhost`.
@@ -15,13 +17,13 @@
 //! against the behaviour BEHAVIOUR.md#sslmode and BEHAVIOUR.md#fallbacks describe; the demo exits with status 1 on any
 //! disagreement.
 
-#[path = "../tests/support/certs.rs"]
+#[path = "../../tests/support/certs.rs"]
 mod certs;
-#[path = "../tests/support/fake_server.rs"]
+#[path = "../../tests/support/fake_server.rs"]
 mod fake_server;
 
 use std::io::{self, Read, Write};
-
+use std::process::ExitCode;
 use std::time::Duration;
 
 use certs::{Ca, LeafSpec};
@@ -105,7 +107,21 @@ struct Row {
     expected: [&'static str; 6],
 }
 
-fn main() {
+/// `pgtls demo --help`.
+pub const HELP: &str = "\
+usage: pgtls demo
+
+pgtls with no server at all: every sslmode (disable .. verify-full) against
+scripted PostgreSQL servers (valid certificate, ssl=off, an error instead of S/N,
+an unknown CA, a host-name mismatch, hostssl, hostnossl), through libpq's whole
+plan with its reconnects. Each cell shows TLS, plain, or the failure in libpq's
+words; `+` marks a plan that needed a new connection. Each row is checked against
+BEHAVIOUR.md (#sslmode, #fallbacks).
+
+Exit status: 0 when every cell agrees with libpq's behaviour, 1 otherwise.";
+
+/// Runs the demo: prints the table, fails when a cell disagrees with BEHAVIOUR.md.
+pub fn run() -> ExitCode {
     let ca = Ca::root("pgtls demo CA");
     let good = ca.leaf(LeafSpec::server("localhost"));
     let stranger = Ca::root("someone else's CA").leaf(LeafSpec::server("localhost"));
@@ -234,9 +250,10 @@ fn main() {
     }
     if disagreements == 0 {
         println!("every row agrees with libpq's behaviour (BEHAVIOUR.md#sslmode, #fallbacks)");
+        ExitCode::SUCCESS
     } else {
         println!("{disagreements} cell(s) disagree with BEHAVIOUR.md");
-        std::process::exit(1);
+        ExitCode::FAILURE
     }
 }
 

@@ -1,7 +1,7 @@
 //! A TLS-terminating proxy in front of a PostgreSQL server that speaks plaintext.
 //!
 //! ```text
-//! tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE]
+//! pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE]
 //!           [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]
 //! ```
 //!
@@ -23,7 +23,7 @@
 //! same code would run in an event loop. Try it:
 //!
 //! ```text
-//! cargo run --example tls_proxy -- --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432 \
+//! pgtls proxy --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432 \
 //!     --cert server.crt --key server.key
 //! psql "host=localhost port=6432 sslmode=verify-full sslrootcert=root.crt user=postgres"
 //! ```
@@ -80,7 +80,8 @@ pub struct Options {
     pub startup_timeout: Duration,
 }
 
-const USAGE: &str = "usage: tls_proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]";
+/// The one-line synopsis of `pgtls proxy`.
+pub const USAGE: &str = "usage: pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]";
 
 impl Options {
     /// Parses the arguments (without the program name).
@@ -571,7 +572,10 @@ fn pump_plain(client: TcpStream, mut server: TcpStream, leftover: Vec<u8>) -> Re
 
 /// Installs a SIGHUP handler (tokio's, on a small runtime of its own) and reloads on
 /// every signal, in a thread of its own.
-fn reload_on_sighup(reloader: Reloader) -> io::Result<()> {
+///
+/// # Errors
+/// When the runtime or the signal handler cannot be set up.
+pub fn reload_on_sighup(reloader: Reloader) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -588,41 +592,4 @@ fn reload_on_sighup(reloader: Reloader) -> io::Result<()> {
         });
     });
     Ok(())
-}
-
-fn main() {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
-    let log: Logger = Arc::new(|line| eprintln!("tls_proxy: {line}"));
-    let proxy = match Proxy::bind(&options, log) {
-        Ok(proxy) => proxy,
-        Err(message) => {
-            eprintln!("tls_proxy: {message}");
-            std::process::exit(1);
-        }
-    };
-    // The handler is installed before "listening" is printed: from then on SIGHUP
-    // reloads instead of ending the process.
-    if let Err(err) = reload_on_sighup(proxy.reloader()) {
-        eprintln!("tls_proxy: cannot handle SIGHUP: {err}");
-        std::process::exit(1);
-    }
-    match proxy.local_addr() {
-        Ok(addr) => eprintln!(
-            "tls_proxy: listening on {addr}, upstream {}, {}",
-            options.upstream,
-            if options.allow_plaintext {
-                "plaintext allowed"
-            } else {
-                "TLS required"
-            }
-        ),
-        Err(err) => eprintln!("tls_proxy: {err}"),
-    }
-    proxy.serve();
 }

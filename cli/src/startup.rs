@@ -2,10 +2,8 @@
 //! (trust, cert, cleartext, MD5, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS with libpq's
 //! `channel_binding` rules) up to ReadyForQuery, plus a simple query.
 //!
-//! This is the driver's job, not pgtls's: it lives here so the probe example and the
-//! real-server tests can reach ReadyForQuery. Self-contained (std + dev-dependencies):
-//! include with `#[path = "../tests/support/startup.rs"] mod startup;`.
-#![allow(dead_code)]
+//! This is the driver's job, not pgtls's: it lives here so `pgtls probe` and pgtls's
+//! real-server tests (through this crate's library) can reach ReadyForQuery.
 
 use std::io::{self, Read, Write};
 
@@ -571,4 +569,251 @@ fn parse_data_row(body: &[u8]) -> Vec<Option<String>> {
 pub fn terminate<S: Write>(stream: &mut S) -> io::Result<()> {
     stream.write_all(&frontend_message(b'X', &[]))?;
     stream.flush()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    //! The startup against a scripted server on the other end of a socket pair: the
+    //! message layouts, trust, SCRAM-SHA-256 (checked by a server-side implementation of
+    //! RFC 5802 written here), a wrong server signature, a rejected password, and
+    //! libpq's `channel_binding=require` rule.
+
+    use std::os::unix::net::UnixStream;
+    use std::thread;
+
+    use super::*;
+
+    const PASSWORD: &str = "correct horse";
+    const SALT: &[u8] = b"pgtls-test-salt!";
+    const ITERATIONS: u32 = 4096;
+
+    fn params(password: Option<&str>, channel_binding: ChannelBindingMode) -> StartupParams {
+        StartupParams {
+            user: "alice".into(),
+            database: "shop".into(),
+            password: password.map(str::to_owned),
+            application_name: Some("pgtls-test".into()),
+            channel_binding,
+        }
+    }
+
+    fn backend(tag: u8, body: &[u8]) -> Vec<u8> {
+        frontend_message(tag, body)
+    }
+
+    fn auth(code: u32, data: &[u8]) -> Vec<u8> {
+        backend(b'R', &[&code.to_be_bytes()[..], data].concat())
+    }
+
+    fn ready() -> Vec<u8> {
+        [
+            backend(b'S', b"server_version\x0015.0\x00"),
+            backend(b'K', &[0, 0, 0, 42, 1, 2, 3, 4]),
+            backend(b'Z', b"I"),
+        ]
+        .concat()
+    }
+
+    fn error(sqlstate: &str, message: &str) -> Vec<u8> {
+        let body = format!("SFATAL\0VFATAL\0C{sqlstate}\0M{message}\0\0");
+        backend(b'E', body.as_bytes())
+    }
+
+    /// Reads the StartupMessage (no type byte) from the client.
+    fn read_startup(server: &mut UnixStream) -> Vec<u8> {
+        let mut len = [0u8; 4];
+        server.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        server.read_exact(&mut body).unwrap();
+        body
+    }
+
+    /// Runs the client's startup against `server_side`, which gets the server's socket.
+    fn run_against(
+        params: &StartupParams,
+        server_side: impl FnOnce(&mut UnixStream) + Send + 'static,
+    ) -> Result<StartupReport, StartupFailure> {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let server = thread::spawn(move || server_side(&mut server));
+        let result = run_startup(&mut client, params, &TlsFacts::default());
+        drop(client);
+        server.join().unwrap();
+        result
+    }
+
+    /// The server side of SCRAM-SHA-256 without channel binding; `tamper` spoils the
+    /// server signature.
+    fn scram_server(server: &mut UnixStream, tamper: bool) {
+        read_startup(server);
+        server
+            .write_all(&auth(10, b"SCRAM-SHA-256\x00\x00"))
+            .unwrap();
+        let (tag, body) = read_message(server).unwrap();
+        assert_eq!(tag, b'p');
+        let mechanism_end = body.iter().position(|&b| b == 0).unwrap();
+        assert_eq!(&body[..mechanism_end], b"SCRAM-SHA-256");
+        let client_first = String::from_utf8(body[mechanism_end + 5..].to_vec()).unwrap();
+        let client_first_bare = client_first.strip_prefix("n,,").unwrap().to_owned();
+        let client_nonce = client_first_bare.strip_prefix("n=,r=").unwrap().to_owned();
+        let server_first = format!(
+            "r={client_nonce}server-nonce,s={},i={ITERATIONS}",
+            B64.encode(SALT)
+        );
+        server
+            .write_all(&auth(11, server_first.as_bytes()))
+            .unwrap();
+        let (tag, body) = read_message(server).unwrap();
+        assert_eq!(tag, b'p');
+        let client_final = String::from_utf8(body).unwrap();
+        let (without_proof, proof) = client_final.rsplit_once(",p=").unwrap();
+        assert!(without_proof.starts_with("c=biws,r="), "{without_proof}");
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2::<HmacSha256>(PASSWORD.as_bytes(), SALT, ITERATIONS, &mut salted).unwrap();
+        let stored_key: [u8; 32] = Sha256::digest(hmac(&salted, b"Client Key")).into();
+        let signature = hmac(&stored_key, auth_message.as_bytes());
+        let client_key: Vec<u8> = B64
+            .decode(proof)
+            .unwrap()
+            .iter()
+            .zip(signature)
+            .map(|(p, s)| p ^ s)
+            .collect();
+        let proof_ok = <[u8; 32]>::from(Sha256::digest(&client_key)) == stored_key;
+        if !proof_ok {
+            let failed = "password authentication failed for user \"alice\"";
+            server.write_all(&error("28P01", failed)).unwrap();
+            return;
+        }
+        let mut server_signature = hmac(&hmac(&salted, b"Server Key"), auth_message.as_bytes());
+        if tamper {
+            server_signature[0] ^= 1;
+        }
+        let server_final = format!("v={}", B64.encode(server_signature));
+        server
+            .write_all(&[auth(12, server_final.as_bytes()), auth(0, b""), ready()].concat())
+            .unwrap();
+    }
+
+    #[test]
+    fn the_startup_message_is_protocol_3_with_its_parameters() {
+        let msg = startup_message(&params(None, ChannelBindingMode::Prefer));
+        assert_eq!(
+            u32::from_be_bytes(msg[..4].try_into().unwrap()) as usize,
+            msg.len()
+        );
+        assert_eq!(msg[4..8], [0, 3, 0, 0]);
+        assert_eq!(
+            &msg[8..],
+            b"user\0alice\0database\0shop\0application_name\0pgtls-test\0\0"
+        );
+    }
+
+    #[test]
+    fn error_responses_read_as_libpq_prints_them() {
+        let body = b"SERROR\0VFATAL\0C28000\0Mno pg_hba.conf entry\0\0";
+        assert_eq!(
+            describe_error(body),
+            (
+                Some("28000".to_owned()),
+                "FATAL:  no pg_hba.conf entry".to_owned()
+            )
+        );
+        // A truncated body yields what it holds, no panic.
+        assert_eq!(error_fields(b"SERROR"), vec![(b'S', "ERROR".to_owned())]);
+    }
+
+    #[test]
+    fn trust_reaches_ready_for_query_with_the_server_parameters() {
+        let report = run_against(&params(None, ChannelBindingMode::Prefer), |server| {
+            read_startup(server);
+            server.write_all(&[auth(0, b""), ready()].concat()).unwrap();
+        })
+        .unwrap();
+        assert_eq!(report.auth, "trust");
+        assert_eq!(
+            report.parameters,
+            vec![("server_version".to_owned(), "15.0".to_owned())]
+        );
+        assert_eq!(report.backend_key, Some((42, vec![1, 2, 3, 4])));
+    }
+
+    #[test]
+    fn scram_sha_256_proves_the_password_and_checks_the_server() {
+        let report = run_against(
+            &params(Some(PASSWORD), ChannelBindingMode::Prefer),
+            |server| scram_server(server, false),
+        )
+        .unwrap();
+        assert_eq!(report.auth, "SCRAM-SHA-256");
+        assert!(!report.channel_bound);
+    }
+
+    #[test]
+    fn scram_with_a_wrong_password_is_rejected_by_the_server() {
+        let err = run_against(
+            &params(Some("wrong"), ChannelBindingMode::Prefer),
+            |server| scram_server(server, false),
+        )
+        .unwrap_err();
+        match err {
+            StartupFailure::Rejected { sqlstate, message } => {
+                assert_eq!(sqlstate.as_deref(), Some("28P01"));
+                assert_eq!(
+                    message,
+                    "FATAL:  password authentication failed for user \"alice\""
+                );
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scram_refuses_a_wrong_server_signature() {
+        let err = run_against(
+            &params(Some(PASSWORD), ChannelBindingMode::Prefer),
+            |server| scram_server(server, true),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "incorrect server signature");
+    }
+
+    #[test]
+    fn scram_without_a_password_fails_like_libpq() {
+        let err = run_against(&params(None, ChannelBindingMode::Prefer), |server| {
+            read_startup(server);
+            server
+                .write_all(&auth(10, b"SCRAM-SHA-256\x00\x00"))
+                .unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "fe_sendauth: no password supplied");
+    }
+
+    #[test]
+    fn channel_binding_require_refuses_trust_and_plaintext_scram() {
+        let err = run_against(&params(None, ChannelBindingMode::Require), |server| {
+            read_startup(server);
+            server.write_all(&[auth(0, b""), ready()].concat()).unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "channel binding required, but server authenticated client without channel binding"
+        );
+        let err = run_against(
+            &params(Some(PASSWORD), ChannelBindingMode::Require),
+            |server| {
+                read_startup(server);
+                server
+                    .write_all(&auth(10, b"SCRAM-SHA-256\x00\x00"))
+                    .unwrap();
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "channel binding required, but SSL not in use"
+        );
+    }
 }

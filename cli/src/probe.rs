@@ -1,12 +1,13 @@
 //! The probe: connect the way libpq does (every host and address, the sslmode plan with
 //! its reconnects, `connect_timeout`), complete the startup to ReadyForQuery, and report
-//! what happened. Shared by `examples/probe.rs` and the real-server conformance tests.
+//! what happened. Shared by `pgtls probe` and pgtls's real-server conformance tests.
 //!
-//! Needs `startup.rs` beside it; include both with `#[path]` (see examples/probe.rs).
-#![allow(dead_code)]
+//! [`probe`] is silent; [`probe_with_progress`] also tells a [`Progress`] about each
+//! connection as it opens and each attempt as it ends, for a person watching.
 
+use std::cell::RefCell;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgtls::blocking::{connect_over, AttemptRecord, ConnectError, Deadline, StartupError, Stream};
 use pgtls::libpq::{ChannelBinding, ConnParams, Environment, HostTarget, Settings};
@@ -15,7 +16,7 @@ use pgtls::Config;
 use serde_json::{json, Value};
 use x509_parser::prelude::*;
 
-use super::startup::{
+use crate::startup::{
     run_startup, simple_query, terminate, ChannelBindingMode, StartupFailure, StartupParams,
     TlsFacts,
 };
@@ -167,8 +168,40 @@ pub fn method_name(method: Method) -> &'static str {
     }
 }
 
+/// What the probe says while it works: each connection as it opens, each attempt as it
+/// ends. `pgtls probe` prints these on stderr; the tests stay silent ([`NoProgress`]).
+pub trait Progress {
+    /// A new connection to `server` (libpq's `connection to server at ...` words) is being
+    /// opened; `time_left` is what remains of `connect_timeout`, if one is set.
+    fn handle_connecting(&mut self, server: &str, time_left: Option<Duration>);
+    /// The connection to `server` is established (`tls` says whether encrypted) and the
+    /// startup (authentication up to ReadyForQuery) begins.
+    fn handle_established(&mut self, server: &str, tls: bool);
+    /// One attempt of libpq's plan ended (successfully when `attempt.error` is `None`).
+    fn handle_attempt_finished(&mut self, attempt: &AttemptReport);
+}
+
+/// A [`Progress`] that says nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn handle_connecting(&mut self, _server: &str, _time_left: Option<Duration>) {}
+    fn handle_established(&mut self, _server: &str, _tls: bool) {}
+    fn handle_attempt_finished(&mut self, _attempt: &AttemptReport) {}
+}
+
 /// Parses, resolves and connects; never panics on bad input.
 pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
+    probe_with_progress(conninfo, env, &mut NoProgress)
+}
+
+/// [`probe`], telling `progress` about each connection and attempt as it happens.
+pub fn probe_with_progress(
+    conninfo: &str,
+    env: &Environment,
+    progress: &mut dyn Progress,
+) -> ProbeReport {
     let mut report = ProbeReport::default();
     let settings = match ConnParams::parse(conninfo).and_then(|p| p.resolve(env)) {
         Ok(settings) => settings,
@@ -187,7 +220,7 @@ pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
     let mut last_failure = None;
     for (target, config) in &targets {
         report.verification = describe_verification(config);
-        match probe_host(&settings, target, config, &mut report) {
+        match probe_host(&settings, target, config, &mut report, progress) {
             Ok(()) => {
                 report.ok = true;
                 report.error = None;
@@ -232,6 +265,7 @@ fn probe_host(
     target: &HostTarget,
     config: &Config,
     report: &mut ProbeReport,
+    progress: &mut dyn Progress,
 ) -> Result<(), HostFailure> {
     let server_label = |addr: &str| {
         if target.is_unix_socket() {
@@ -255,7 +289,7 @@ fn probe_host(
         let open = |_timeout: Option<Duration>| {
             std::os::unix::net::UnixStream::connect(&path).map_err(|err| connect_failure(err, true))
         };
-        return run_plan(settings, target, config, report, &label, open);
+        return run_plan(settings, target, config, report, progress, &label, open);
     }
     let addrs: Vec<SocketAddr> = match (target.connect_host(), target.port()).to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
@@ -275,7 +309,7 @@ fn probe_host(
             }
             .map_err(|err| connect_failure(err, false))
         };
-        match run_plan(settings, target, config, report, &label, open) {
+        match run_plan(settings, target, config, report, progress, &label, open) {
             Ok(()) => return Ok(()),
             Err(failure) => {
                 let try_next = failure.try_next;
@@ -294,8 +328,9 @@ fn run_plan<S, O>(
     target: &HostTarget,
     config: &Config,
     report: &mut ProbeReport,
+    progress: &mut dyn Progress,
     label: &str,
-    open: O,
+    mut open: O,
 ) -> Result<(), HostFailure>
 where
     S: std::io::Read + std::io::Write + Deadline,
@@ -312,13 +347,20 @@ where
             ChannelBinding::Require => ChannelBindingMode::Require,
         },
     };
-    let started = Instant::now();
+    // Both callbacks speak to `progress`, one at a time.
+    let progress = RefCell::new(progress);
     let result = connect_over(
         config,
         target.transport(),
         settings.connect_timeout(),
-        open,
+        |time_left| {
+            progress.borrow_mut().handle_connecting(label, time_left);
+            open(time_left)
+        },
         |stream: &mut Stream<S>| {
+            progress
+                .borrow_mut()
+                .handle_established(label, stream.is_tls());
             let facts = TlsFacts {
                 tls: stream.is_tls(),
                 channel_binding: stream.session().and_then(|s| s.channel_binding().ok()),
@@ -332,15 +374,17 @@ where
             })
         },
     );
-    let _ = started;
-    let record = |attempts: &[AttemptRecord], report: &mut ProbeReport| {
+    let progress = progress.into_inner();
+    let mut record = |attempts: &[AttemptRecord], report: &mut ProbeReport| {
         for a in attempts {
-            report.attempts.push(AttemptReport {
+            let attempt = AttemptReport {
                 server: label.to_owned(),
                 method: method_name(a.method).to_owned(),
                 same_connection: a.same_connection,
                 error: a.error.clone(),
-            });
+            };
+            progress.handle_attempt_finished(&attempt);
+            report.attempts.push(attempt);
         }
     };
     match result {
