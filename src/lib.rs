@@ -124,7 +124,7 @@
 //!
 //! `connect_timeout` is the driver's clock: [`ConnectionSetup::handle_timeout`] when it
 //! expires. Out-of-order events are [`Error::Misuse`], never a panic or a spin. With a
-//! session, [`Session::handle_application_data_buf`] / [`Session::poll_output_into`] send
+//! session, [`Session::handle_application_data_buf`] / [`Session::poll_output`] send
 //! and [`Session::handle_input_buf`] / [`Session::poll_application_data_into`] receive,
 //! from and into `BytesMut`s; [`Session::close`] queues close_notify.
 //!
@@ -290,6 +290,7 @@ pub mod error_response;
 pub mod fuzz;
 pub mod libpq;
 mod negotiate;
+mod output;
 pub mod plan;
 #[cfg(feature = "futures-io")]
 pub use io::futures_io;
@@ -310,7 +311,8 @@ pub use config::{
     Config, ConfigBuilder, RootCertificates, SslCertMode, SslMode, SslNegotiation, TlsVersion,
 };
 pub use error::{Blame, CertificateProblem, ConfigError, Error};
-pub use negotiate::{Negotiated, Negotiation, Poll};
+pub use negotiate::{Negotiated, Negotiation};
+pub use output::Output;
 pub use session::{ApplicationData, Session};
 pub use setup::ConnectionSetup;
 

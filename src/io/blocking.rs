@@ -47,7 +47,7 @@ use crate::plan::{Method, Transport};
 use crate::session::{ApplicationData, Session};
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};
-use crate::{Config, Error, Negotiated, Negotiation, Poll};
+use crate::{Config, Error, Negotiated, Negotiation, Output};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
@@ -221,9 +221,12 @@ impl<S: Read + Write> TlsStream<S> {
     fn send_pending(&mut self) -> io::Result<()> {
         loop {
             let (session, inner) = (&mut self.session, &mut self.inner);
-            let sent = with_scratch(|scratch| {
-                let n = session.poll_output(scratch);
-                inner.write_all(&scratch[..n]).map(|()| n)
+            let sent = with_scratch(|scratch| match session.poll_output_slice(scratch) {
+                Ok(Output::Transmit(n)) => inner
+                    .write_all(scratch.get(..n).unwrap_or_default())
+                    .map(|()| n),
+                // Nothing (more) to send; a failure is reported by the call that met it.
+                Ok(Output::Receive | Output::Done) | Err(_) => Ok(0),
             })?;
             if sent == 0 {
                 return self.inner.flush();
@@ -368,24 +371,19 @@ pub fn negotiate<S: Read + Write>(
     mut transport: S,
 ) -> Result<Attempt<S>, ConnectError> {
     let mut attempt = Negotiation::new(config, method)?;
-    let mut out = vec![0u8; BUF_LEN];
+    let mut out = BytesMut::new();
     let mut incoming = vec![0u8; BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     loop {
         match attempt.poll_output(&mut out) {
-            Ok(Poll::Transmit(n)) => {
-                transport
-                    .write_all(&out[..n])
-                    .map_err(|e| transport_error(&attempt, e))?;
+            Ok(Output::Transmit(_)) => {
+                let sent = transport.write_all(&out);
+                out.clear();
+                sent.map_err(|e| transport_error(&attempt, e))?;
                 continue;
             }
-            Ok(Poll::BufferTooSmall { .. }) => {
-                return Err(ConnectError::Tls(Error::Misuse(
-                    "output buffer too small (pgtls bug)",
-                )))
-            }
-            Ok(Poll::Done) => break,
-            Ok(Poll::NeedInput) => {}
+            Ok(Output::Done) => break,
+            Ok(Output::Receive) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
         transport
@@ -447,9 +445,11 @@ fn transport_error(attempt: &Negotiation, err: io::Error) -> ConnectError {
 }
 
 /// Sends the alert rustls queued before failing, ignoring transport errors.
-fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: &mut [u8]) {
-    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
-        if transport.write_all(&out[..n]).is_err() {
+fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: &mut BytesMut) {
+    while let Ok(Output::Transmit(_)) = attempt.poll_output(out) {
+        let sent = transport.write_all(out);
+        out.clear();
+        if sent.is_err() {
             return;
         }
     }

@@ -77,7 +77,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll as TaskPoll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -90,7 +90,7 @@ use crate::error_response::ErrorResponse;
 use crate::plan::{Method, Plan};
 use crate::setup::{Action, ConnectionSetup, Ready};
 pub use crate::setup::{AttemptRecord, ConnectError, Failed};
-use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
+use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Output, Session};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
@@ -148,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
             Stream::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
@@ -161,21 +161,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
             Stream::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
             Stream::Plain(plain) => Pin::new(plain).poll_flush(cx),
         }
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
             Stream::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
@@ -224,7 +224,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for PlainStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.pos < this.pending.len() {
             let n = (this.pending.len() - this.pos).min(buf.remaining());
@@ -234,7 +234,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for PlainStream<S> {
                 this.pending = Vec::new();
                 this.pos = 0;
             }
-            return TaskPoll::Ready(Ok(()));
+            return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }
@@ -245,15 +245,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PlainStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
@@ -322,7 +322,7 @@ impl<S> TlsStream<S> {
 impl<S: AsyncWrite + Unpin> TlsStream<S> {
     /// Writes every pending TLS record to the transport (without flushing it).
     /// `Pending` only when the transport returned `Pending`.
-    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             // Records kept from an earlier call go first.
             while self.out_start < self.outgoing.len() {
@@ -330,7 +330,7 @@ impl<S: AsyncWrite + Unpin> TlsStream<S> {
                     Pin::new(&mut self.inner).poll_write(cx, &self.outgoing[self.out_start..])
                 )?;
                 if n == 0 {
-                    return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
                 self.out_start += n;
             }
@@ -339,33 +339,37 @@ impl<S: AsyncWrite + Unpin> TlsStream<S> {
                 self.out_start = 0;
             }
             if !self.session.wants_output() {
-                return TaskPoll::Ready(Ok(()));
+                return Poll::Ready(Ok(()));
             }
             // New records, through the scratch buffer; what the transport does not take
             // now (or takes with an error) is kept for the next call.
             let (session, inner, outgoing) =
                 (&mut self.session, &mut self.inner, &mut self.outgoing);
             let step = with_scratch(|scratch| {
-                let len = session.poll_output(scratch);
+                let len = match session.poll_output_slice(scratch) {
+                    Ok(Output::Transmit(n)) => n,
+                    // Nothing (more) to send; a failure is reported by the call that met it.
+                    Ok(Output::Receive | Output::Done) | Err(_) => 0,
+                };
                 let mut written = 0;
                 while written < len {
                     match Pin::new(&mut *inner).poll_write(cx, &scratch[written..len]) {
-                        TaskPoll::Ready(Ok(0)) => {
+                        Poll::Ready(Ok(0)) => {
                             outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into())));
+                            return Some(Poll::Ready(Err(io::ErrorKind::WriteZero.into())));
                         }
-                        TaskPoll::Ready(Ok(n)) => written += n,
-                        TaskPoll::Ready(Err(err)) => {
+                        Poll::Ready(Ok(n)) => written += n,
+                        Poll::Ready(Err(err)) => {
                             outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Ready(Err(err)));
+                            return Some(Poll::Ready(Err(err)));
                         }
-                        TaskPoll::Pending => {
+                        Poll::Pending => {
                             outgoing.extend_from_slice(&scratch[written..len]);
-                            return Some(TaskPoll::Pending);
+                            return Some(Poll::Pending);
                         }
                     }
                 }
-                (len == 0).then_some(TaskPoll::Ready(Ok(())))
+                (len == 0).then_some(Poll::Ready(Ok(())))
             });
             if let Some(done) = step {
                 return done;
@@ -384,10 +388,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if buf.remaining() == 0 {
-            return TaskPoll::Ready(Ok(()));
+            return Poll::Ready(Ok(()));
         }
         loop {
             // 1. What is already decrypted goes out before the transport is touched.
@@ -397,20 +401,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             {
                 Ok(ApplicationData::Data(n)) => {
                     buf.advance(n);
-                    return TaskPoll::Ready(Ok(()));
+                    return Poll::Ready(Ok(()));
                 }
-                Ok(ApplicationData::Closed) => return TaskPoll::Ready(Ok(())),
+                Ok(ApplicationData::Closed) => return Poll::Ready(Ok(())),
                 Ok(ApplicationData::NeedInput) => {}
                 Err(err) => {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             }
             // 2. Records rustls wants to send (alerts, key updates) go out when the
             //    transport takes them; a transport that is not writable does not stop
             //    reading (its waker is registered and the records stay queued).
-            if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
-                return TaskPoll::Ready(Err(err));
+            if let Poll::Ready(Err(err)) = this.poll_send_pending(cx) {
+                return Poll::Ready(Err(err));
             }
             // 3. TLS bytes already read.
             if this.in_start < this.incoming.len() {
@@ -418,12 +422,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                     Ok(consumed) => consumed,
                     Err(err) => {
                         this.last_gasp(cx);
-                        return TaskPoll::Ready(Err(to_io(err)));
+                        return Poll::Ready(Err(to_io(err)));
                     }
                 };
                 if consumed == 0 {
                     // Nothing decrypted waits, yet rustls takes nothing: never spin.
-                    return TaskPoll::Ready(Err(io::Error::new(
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "pgtls: the TLS session refused further input",
                     )));
@@ -437,36 +441,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             }
             if this.read_eof {
                 // The session was told and has nothing more to say.
-                return TaskPoll::Ready(Err(to_io(Error::UncleanEof)));
+                return Poll::Ready(Err(to_io(Error::UncleanEof)));
             }
             // 4. The transport, through the scratch buffer; the bytes go to the session at
             //    once and only what it refuses is kept. `Pending` here has registered the
             //    waker.
             let (session, inner, incoming) =
                 (&mut this.session, &mut this.inner, &mut this.incoming);
-            let read = with_scratch(|scratch| -> TaskPoll<io::Result<Result<usize, Error>>> {
+            let read = with_scratch(|scratch| -> Poll<io::Result<Result<usize, Error>>> {
                 let mut read = ReadBuf::new(scratch);
                 ready!(Pin::new(&mut *inner).poll_read(cx, &mut read))?;
                 let filled = read.filled();
                 let consumed = match session.handle_input(filled) {
                     Ok(consumed) => consumed,
-                    Err(err) => return TaskPoll::Ready(Ok(Err(err))),
+                    Err(err) => return Poll::Ready(Ok(Err(err))),
                 };
                 incoming.extend_from_slice(&filled[consumed..]);
-                TaskPoll::Ready(Ok(Ok(filled.len())))
+                Poll::Ready(Ok(Ok(filled.len())))
             });
             let n = match ready!(read)? {
                 Ok(n) => n,
                 Err(err) => {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             };
             if n == 0 {
                 this.read_eof = true;
                 if let Err(err) = this.session.handle_eof() {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             }
         }
@@ -478,10 +482,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if data.is_empty() {
-            return TaskPoll::Ready(Ok(0));
+            return Poll::Ready(Ok(0));
         }
         let mut accepted = this.session.handle_application_data(data).map_err(to_io)?;
         if accepted == 0 {
@@ -489,7 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
             ready!(this.poll_send_pending(cx))?;
             accepted = this.session.handle_application_data(data).map_err(to_io)?;
             if accepted == 0 {
-                return TaskPoll::Ready(Err(io::Error::new(
+                return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::WriteZero,
                     "pgtls: the TLS session refused plaintext",
                 )));
@@ -497,19 +501,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         }
         // Push what the transport takes now; the rest stays queued for the next call,
         // poll_flush or poll_shutdown.
-        if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
-            return TaskPoll::Ready(Err(err));
+        if let Poll::Ready(Err(err)) = this.poll_send_pending(cx) {
+            return Poll::Ready(Err(err));
         }
-        TaskPoll::Ready(Ok(accepted))
+        Poll::Ready(Ok(accepted))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_send_pending(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.close_queued {
             this.close_queued = true;
@@ -643,9 +647,9 @@ async fn bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> io::Result<Op
         let mut buf = ReadBuf::new(&mut probe);
         match Pin::new(&mut *transport).poll_read(cx, &mut buf) {
             // Nothing is waiting: the waker registered here may fire once, harmlessly.
-            TaskPoll::Pending => TaskPoll::Ready(Ok(None)),
-            TaskPoll::Ready(Ok(())) => TaskPoll::Ready(Ok(Some(buf.filled().len()))),
-            TaskPoll::Ready(Err(err)) => TaskPoll::Ready(Err(err)),
+            Poll::Pending => Poll::Ready(Ok(None)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(buf.filled().len()))),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         }
     })
     .await
@@ -681,7 +685,7 @@ async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut out = vec![0u8; BUF_LEN];
+    let mut out = BytesMut::new();
     let mut incoming = vec![0u8; BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     // The first transport failure of the handshake (output is discarded after it).
@@ -691,27 +695,23 @@ where
     };
     loop {
         match attempt.poll_output(&mut out) {
-            Ok(Poll::Transmit(n)) => {
+            Ok(Output::Transmit(_)) => {
                 if broken.is_none() {
-                    if let Err(err) = transport.write_all(&out[..n]).await {
+                    if let Err(err) = transport.write_all(&out).await {
                         if phase != Phase::Handshake {
                             return Err(ConnectError::Io(err));
                         }
                         broken = Some(err);
                     }
                 }
+                out.clear();
                 continue;
             }
-            Ok(Poll::BufferTooSmall { .. }) => {
-                return Err(ConnectError::Tls(Error::Misuse(
-                    "output buffer too small (pgtls bug)",
-                )))
-            }
-            Ok(Poll::Done) => match broken {
+            Ok(Output::Done) => match broken {
                 Some(err) => return Err(handshake_transport(&err)),
                 None => break,
             },
-            Ok(Poll::NeedInput) => {}
+            Ok(Output::Receive) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
         if broken.is_none() {
@@ -784,10 +784,12 @@ where
 async fn flush_last_gasp<S: AsyncWrite + Unpin>(
     attempt: &mut Negotiation,
     transport: &mut S,
-    out: &mut [u8],
+    out: &mut BytesMut,
 ) {
-    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
-        if transport.write_all(&out[..n]).await.is_err() {
+    while let Ok(Output::Transmit(_)) = attempt.poll_output(out) {
+        let sent = transport.write_all(out).await;
+        out.clear();
+        if sent.is_err() {
             return;
         }
     }
