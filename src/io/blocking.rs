@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::scratch::with_scratch;
-use crate::error_response::ErrorResponse;
+use super::{misuse, report_startup_error, to_io};
 use crate::plan::{Method, Transport};
 use crate::session::{ApplicationData, Session};
 use crate::setup::{Action, ConnectionSetup, Ready};
-pub use crate::setup::{AttemptRecord, ConnectError, Failed};
+pub use crate::setup::{AttemptRecord, ConnectError, Failed, StartupError};
 use crate::{Config, Error, Negotiated, Negotiation, Output};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
@@ -319,38 +319,6 @@ impl<S: Read + Write> Write for TlsStream<S> {
     }
 }
 
-fn to_io(err: Error) -> io::Error {
-    let kind = match err {
-        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, err)
-}
-
-/// How the driver's startup callback failed.
-#[derive(Debug)]
-pub enum StartupError {
-    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
-    /// plan may retry with another method, as libpq does.
-    Rejected {
-        /// SQLSTATE (`C` field), if known.
-        sqlstate: Option<String>,
-        /// The server's message.
-        message: String,
-    },
-    /// A transport error: ends the connection attempt.
-    Io(io::Error),
-    /// A client-side failure (e.g. channel binding required but unavailable): never
-    /// retried, as in libpq.
-    Fatal(String),
-}
-
-impl From<io::Error> for StartupError {
-    fn from(err: io::Error) -> Self {
-        StartupError::Io(err)
-    }
-}
-
 /// The result of one attempt's negotiation over a transport.
 pub enum Attempt<S> {
     /// TLS or plaintext, ready for the startup.
@@ -456,16 +424,10 @@ fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: 
     let _ = transport.flush();
 }
 
-/// A connection established by [`connect`].
-#[derive(Debug)]
-pub struct Connected<S, T> {
-    /// The stream, TLS or plaintext.
-    pub stream: Stream<S>,
-    /// What the startup callback returned.
-    pub startup: T,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
-}
+/// A connection established by [`connect`]: the stream (TLS or plaintext), what the
+/// startup callback returned, the method and every attempt. The one
+/// [`crate::setup::Connected`] every adapter shares, with the stream kept.
+pub type Connected<S, T> = crate::setup::Connected<T, Stream<S>>;
 
 /// Runs libpq's plan for one host: opens connections with `open` (given the time left),
 /// negotiates, calls `startup` on the established stream, and retries as the sslmode
@@ -586,16 +548,9 @@ where
                             established = Some((stream, value));
                             setup.handle_startup_accepted()
                         }
-                        Err(StartupError::Rejected { sqlstate, message }) => setup
-                            .handle_startup_error(ErrorResponse {
-                                severity: None,
-                                sqlstate,
-                                message,
-                            }),
-                        Err(StartupError::Io(err)) => {
-                            report_transport_error(&mut setup, err, expired())
-                        }
-                        Err(StartupError::Fatal(message)) => setup.handle_startup_failed(message),
+                        Err(err) => report_startup_error(&mut setup, err, |setup, err| {
+                            report_transport_error(setup, err, expired())
+                        }),
                     }
                 }
                 None => {
@@ -605,11 +560,7 @@ where
             Action::Done => {
                 let attempts = setup.take_attempts();
                 return match established.take() {
-                    Some((stream, startup)) => Ok(Connected {
-                        stream,
-                        startup,
-                        attempts,
-                    }),
+                    Some((stream, startup)) => Ok(Connected::new(stream, startup, attempts)),
                     None => Err(misuse(
                         Error::Misuse("established without a stream"),
                         &mut setup,
@@ -643,15 +594,6 @@ fn report_transport_error(
     } else {
         setup.handle_transport_error(err)
     }
-}
-
-/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
-fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
-    Box::new(Failed {
-        error: ConnectError::Tls(err),
-        attempts: setup.take_attempts(),
-        try_next_host: false,
-    })
 }
 
 fn set_timeout<S: Deadline>(stream: &mut Stream<S>, timeout: Option<Duration>) -> io::Result<()> {

@@ -86,10 +86,10 @@ use ::tokio::time::Instant;
 use bytes::BytesMut;
 
 use super::scratch::with_scratch;
-use crate::error_response::ErrorResponse;
+use super::{misuse, report_startup_error, to_io};
 use crate::plan::{Method, Plan};
 use crate::setup::{Action, ConnectionSetup, Ready};
-pub use crate::setup::{AttemptRecord, ConnectError, Failed};
+pub use crate::setup::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
 use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Output, Session};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
@@ -525,39 +525,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
     }
 }
 
-/// A pgtls error as an `io::Error` (the error stays reachable through `get_ref`).
-fn to_io(err: Error) -> io::Error {
-    let kind = match err {
-        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, err)
-}
-
-/// How the driver's startup callback failed.
-#[derive(Debug)]
-pub enum StartupError {
-    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
-    /// plan may retry with another method on a new connection, as libpq does.
-    Rejected {
-        /// SQLSTATE (`C` field), if known.
-        sqlstate: Option<String>,
-        /// The server's message.
-        message: String,
-    },
-    /// A transport error: ends the connection attempt.
-    Io(io::Error),
-    /// A client-side failure (e.g. channel binding required but unavailable): never
-    /// retried, as in libpq.
-    Fatal(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<io::Error> for StartupError {
-    fn from(err: io::Error) -> Self {
-        StartupError::Io(err)
-    }
-}
-
 /// The result of one attempt's negotiation over a transport.
 pub enum Attempt<S> {
     /// TLS or plaintext, ready for the startup.
@@ -796,17 +763,6 @@ async fn flush_last_gasp<S: AsyncWrite + Unpin>(
     let _ = transport.flush().await;
 }
 
-/// A connection established by [`connect`].
-#[derive(Debug)]
-pub struct Connected<T> {
-    /// What the startup callback returned (typically the stream or a driver's client).
-    pub startup: T,
-    /// The method of the successful attempt.
-    pub method: Method,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
-}
-
 /// Runs libpq's plan for one host over TCP ([`Config::plan`]): opens connections with
 /// `open`, negotiates, hands each established stream to `startup`, and retries as the
 /// sslmode says. `timeout` (libpq's `connect_timeout`) bounds the whole run and needs a
@@ -996,28 +952,16 @@ where
                         established = Some(value);
                         setup.handle_startup_accepted()
                     }
-                    Some(Err(StartupError::Rejected { sqlstate, message })) => setup
-                        .handle_startup_error(ErrorResponse {
-                            severity: None,
-                            sqlstate,
-                            message,
-                        }),
-                    Some(Err(StartupError::Io(err))) => setup.handle_transport_error(err),
-                    Some(Err(StartupError::Fatal(err))) => {
-                        setup.handle_startup_failed(err.to_string())
-                    }
+                    Some(Err(err)) => report_startup_error(&mut setup, err, |setup, err| {
+                        setup.handle_transport_error(err)
+                    }),
                     None => setup.handle_timeout(),
                 }
             }
             Action::Done => {
                 let attempts = setup.take_attempts();
-                let method = attempts.last().map_or(Method::Plaintext, |a| a.method);
                 return match established.take() {
-                    Some(startup) => Ok(Connected {
-                        startup,
-                        method,
-                        attempts,
-                    }),
+                    Some(startup) => Ok(Connected::new((), startup, attempts)),
                     None => Err(misuse(
                         Error::Misuse("established without a startup"),
                         &mut setup,
@@ -1120,13 +1064,4 @@ fn report_transport_error(setup: &mut ConnectionSetup, err: io::Error) -> Result
         err
     };
     setup.handle_transport_error(err)
-}
-
-/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
-fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
-    Box::new(Failed {
-        error: ConnectError::Tls(err),
-        attempts: setup.take_attempts(),
-        try_next_host: false,
-    })
 }

@@ -42,7 +42,7 @@ use std::io;
 
 use bytes::{Buf, BytesMut};
 
-pub use outcome::{AttemptRecord, ConnectError, Failed};
+pub use outcome::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
 
 use crate::config::Config;
 use crate::error::Error;
