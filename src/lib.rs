@@ -319,6 +319,9 @@ pub use setup::ConnectionSetup;
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;
 
+/// The `bytes` version of pgtls's buffers (`poll_output` appends to a [`bytes::BytesMut`]).
+pub use bytes;
+
 impl Config {
     /// The attempt plan for this host over TCP (see [`plan::Plan`]).
     pub fn plan(&self) -> plan::Plan {

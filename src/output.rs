@@ -30,8 +30,11 @@ use crate::tls::TlsConn;
 /// | `Err(e)` | the attempt failed (its last TLS alert was handed out first) | the session failed (its last alert was handed out first) | the client was refused (its ErrorResponse or alert was handed out first) |
 ///
 /// The error is returned again on every later call: extra calls are harmless.
+///
+/// Not `#[must_use]`: with `poll_output` the bytes are already in the caller's buffer,
+/// and after [`crate::Session::handle_application_data`] one call hands out every record
+/// (the `Result` around it still is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
 pub enum Output {
     /// `n` bytes (never 0) were appended to the output buffer (with `poll_output_slice`:
     /// written at the start of the slice): send them, then poll again.
