@@ -81,7 +81,7 @@ impl OutputBuffer<'_> {
         }
         let n = match self {
             OutputBuffer::Append(out) => tls.poll_tls_output_into(out),
-            OutputBuffer::Slice(buf) if buf.is_empty() => return Some(Output::Transmit(0)),
+            OutputBuffer::Slice([]) => return Some(Output::Transmit(0)),
             OutputBuffer::Slice(buf) => tls.poll_tls_output(buf),
         };
         (n > 0).then_some(Output::Transmit(n))
