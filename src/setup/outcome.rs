@@ -134,6 +134,7 @@ pub struct Connected<T, S = ()> {
     pub attempts: Vec<AttemptRecord>,
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 impl<T, S> Connected<T, S> {
     /// The connection made by the last of `attempts`.
     pub(crate) fn new(stream: S, startup: T, attempts: Vec<AttemptRecord>) -> Self {
