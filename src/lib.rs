@@ -214,7 +214,10 @@
 //!
 //! `examples/manual_loop.rs` runs the same loop over `std::net::TcpStream`, TLS session
 //! included. The pieces stay public for drivers that want them: [`plan::Plan`] alone,
-//! or one attempt's [`Negotiation`] ([`Negotiated`] gives its session).
+//! or one attempt's [`Negotiation`] ([`Negotiated`] gives its session). Every machine
+//! that speaks bytes — [`Negotiation`], [`Session`], [`server::Acceptor`] — has the
+//! same output verb, `poll_output(&mut BytesMut) -> Result<`[`Output`]`, _>`, whose
+//! `Transmit`, `Receive` and `Done` are the words of [`setup::Action`] too.
 //!
 //! ## Security notes
 //! - Bytes that arrive glued to the server's `S` are refused (CVE-2021-23222); they
