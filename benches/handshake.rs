@@ -21,7 +21,7 @@ use pgtls::plan::Method;
 use pgtls::rustls::crypto::SupportedKxGroup;
 use pgtls::rustls::pki_types::SignatureVerificationAlgorithm;
 use pgtls::rustls::{NamedGroup, SignatureScheme};
-use pgtls::{Negotiated, Negotiation, Poll};
+use pgtls::{Negotiated, Negotiation, Output};
 
 const WARMUP: usize = 3;
 const MEASURED: u64 = 20;
@@ -176,13 +176,12 @@ fn run(variant: &str) {
 fn ssl_request_refused(config: &pgtls::Config, buf: &mut [u8]) {
     let mut negotiation = Negotiation::new(config, Method::SslRequest).expect("negotiation");
     loop {
-        match negotiation.poll_output(buf).expect("poll") {
-            Poll::Transmit(_) => continue,
-            Poll::NeedInput => {
+        match negotiation.poll_output_slice(buf).expect("poll") {
+            Output::Transmit(_) => continue,
+            Output::Receive => {
                 negotiation.handle_input(b"N").expect("N");
             }
-            Poll::Done => break,
-            Poll::BufferTooSmall { .. } => unreachable!(),
+            Output::Done => break,
         }
     }
     assert!(matches!(

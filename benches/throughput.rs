@@ -20,7 +20,7 @@ use aws_lc_rs::aead::{
 };
 use common::{thread_cpu, Material};
 use pgtls::rustls::{ClientConnection, ServerConnection};
-use pgtls::{ApplicationData, Session};
+use pgtls::{ApplicationData, Output, Session};
 
 const CHUNK: usize = 8 * 1024;
 const BATCH: usize = 64; // writes per timed batch: 512 KiB
@@ -39,7 +39,10 @@ impl Tunnel for Session {
     fn send(&mut self, chunk: &[u8], out: &mut [u8]) -> usize {
         let taken = self.handle_application_data(chunk).expect("send");
         assert_eq!(taken, chunk.len());
-        self.poll_output(out)
+        match self.poll_output_slice(out).expect("records") {
+            Output::Transmit(n) => n,
+            Output::Receive | Output::Done => 0,
+        }
     }
 
     fn receive(&mut self, mut wire: &[u8], plain: &mut [u8]) -> usize {

@@ -177,7 +177,7 @@ fn first_reply(
             session
                 .handle_application_data_buf(&mut &startup[..])
                 .map_err(tls_error)?;
-            session.poll_output_into(&mut records);
+            session.poll_output(&mut records).map_err(tls_error)?;
             stream.write_all(&records)?;
         }
         None => stream.write_all(&startup)?,

@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::plan::{AttemptEnd, Method, Plan, Transport};
-use crate::{ApplicationData, Config, Negotiated, Negotiation, Poll, SslMode, SslNegotiation};
+use crate::{ApplicationData, Config, Negotiated, Negotiation, Output, SslMode, SslNegotiation};
 
 /// A cursor over fuzz input that hands out small decisions.
 struct Input<'a> {
@@ -92,11 +92,12 @@ pub fn client_machine(data: &[u8]) {
     while steps < 10_000 {
         steps += 1;
         let out_len = (usize::from(input.byte()) * 67) % out.len();
-        match attempt.poll_output(&mut out[..out_len]) {
-            Ok(Poll::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
-            Ok(Poll::BufferTooSmall { needed }) => assert!(needed > 0),
-            Ok(Poll::Done) => break,
-            Ok(Poll::NeedInput) => {
+        match attempt.poll_output_slice(&mut out[..out_len]) {
+            Ok(Output::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
+            // An empty buffer while output waits: refused, nothing lost.
+            Err(crate::Error::Misuse(_)) if out_len == 0 => {}
+            Ok(Output::Done) => break,
+            Ok(Output::Receive) => {
                 if input.is_empty() {
                     failed = attempt.handle_eof().err();
                     if failed.is_some() {
@@ -123,8 +124,8 @@ pub fn client_machine(data: &[u8]) {
     if let Some(err) = failed {
         // The last gasp is bounded; then the error comes back.
         for _ in 0..64 {
-            match attempt.poll_output(&mut out) {
-                Ok(Poll::Transmit(_)) => continue,
+            match attempt.poll_output_slice(&mut out) {
+                Ok(Output::Transmit(_)) => continue,
                 _ => break,
             }
         }
@@ -159,7 +160,7 @@ fn drive_session(session: &mut crate::Session, input: &mut Input<'_>, out: &mut 
                 let n = usize::from(input.byte());
                 let chunk = input.take(n);
                 if session.handle_input(chunk).is_err() {
-                    let _ = session.poll_output(out);
+                    let _ = session.poll_output_slice(out);
                     return;
                 }
             }
@@ -169,7 +170,7 @@ fn drive_session(session: &mut crate::Session, input: &mut Input<'_>, out: &mut 
             2 => {
                 let n = usize::from(input.byte());
                 let _ = session.handle_application_data(input.take(n));
-                let _ = session.poll_output(out);
+                let _ = session.poll_output_slice(out);
             }
             _ => session.close(),
         }
@@ -213,7 +214,7 @@ pub fn call_sequence(data: &[u8]) {
             }
             2 => {
                 let n = usize::from(input.byte()) % out.len();
-                let _ = attempt.poll_output(&mut out[..n]);
+                let _ = attempt.poll_output_slice(&mut out[..n]);
             }
             3 => {
                 let _ = attempt.is_done();
@@ -444,11 +445,12 @@ pub fn acceptor(data: &[u8]) {
             true => out.len(),
             false => (usize::from(input.byte()) * 67) % out.len(),
         };
-        match acceptor.poll_output(&mut out[..out_len]) {
-            Ok(Poll::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
-            Ok(Poll::BufferTooSmall { needed }) => assert!(needed > 0 && out_len == 0),
-            Ok(Poll::Done) => break,
-            Ok(Poll::NeedInput) => {
+        match acceptor.poll_output_slice(&mut out[..out_len]) {
+            Ok(Output::Transmit(n)) => assert!(n <= out_len, "transmit beyond the buffer"),
+            // An empty buffer while output waits: refused, nothing lost.
+            Err(crate::server::AcceptError::Misuse(_)) if out_len == 0 => {}
+            Ok(Output::Done) => break,
+            Ok(Output::Receive) => {
                 if pending.is_empty() {
                     if input.is_empty() {
                         if acceptor.handle_eof().is_err() {
@@ -479,8 +481,8 @@ pub fn acceptor(data: &[u8]) {
     if failed {
         // The last words are bounded; then the error comes back.
         for _ in 0..64 {
-            match acceptor.poll_output(&mut out) {
-                Ok(Poll::Transmit(_)) => continue,
+            match acceptor.poll_output_slice(&mut out) {
+                Ok(Output::Transmit(_)) => continue,
                 _ => break,
             }
         }
@@ -540,17 +542,17 @@ fn live_client_prefix(
     let mut s2c: Vec<u8> = Vec::new();
     for _ in 0..1_000 {
         let mut progress = false;
-        match client.poll_output(out) {
-            Ok(Poll::Transmit(n)) => {
+        match client.poll_output_slice(out) {
+            Ok(Output::Transmit(n)) => {
                 c2s.extend_from_slice(&out[..n]);
                 progress = true;
             }
-            Ok(Poll::Done) => break,
+            Ok(Output::Done) => break,
             Ok(_) => {}
             Err(_) => return false,
         }
-        match acceptor.poll_output(out) {
-            Ok(Poll::Transmit(n)) => {
+        match acceptor.poll_output_slice(out) {
+            Ok(Output::Transmit(n)) => {
                 s2c.extend_from_slice(&out[..n]);
                 progress = true;
             }
@@ -587,11 +589,7 @@ fn live_client_prefix(
     let n = usize::from(input.byte()) * 8;
     let first = input.take(n);
     let _ = session.handle_application_data(first);
-    loop {
-        let n = session.poll_output(out);
-        if n == 0 {
-            break;
-        }
+    while let Ok(Output::Transmit(n)) = session.poll_output_slice(out) {
         pending.extend_from_slice(&out[..n]);
     }
     true

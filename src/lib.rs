@@ -131,7 +131,7 @@
 //!
 //! `connect_timeout` is the driver's clock: [`ConnectionSetup::handle_timeout`] when it
 //! expires. Out-of-order events are [`Error::Misuse`], never a panic or a spin. With a
-//! session, [`Session::handle_application_data_buf`] / [`Session::poll_output_into`] send
+//! session, [`Session::handle_application_data_buf`] / [`Session::poll_output`] send
 //! and [`Session::handle_input_buf`] / [`Session::poll_application_data_into`] receive,
 //! from and into `BytesMut`s; [`Session::close`] queues close_notify.
 //!
@@ -221,7 +221,10 @@
 //!
 //! `examples/manual_loop.rs` runs the same loop over `std::net::TcpStream`, TLS session
 //! included. The pieces stay public for drivers that want them: [`plan::Plan`] alone,
-//! or one attempt's [`Negotiation`] ([`Negotiated`] gives its session).
+//! or one attempt's [`Negotiation`] ([`Negotiated`] gives its session). Every machine
+//! that speaks bytes — [`Negotiation`], [`Session`], [`server::Acceptor`] — has the
+//! same output verb, `poll_output(&mut BytesMut) -> Result<`[`Output`]`, _>`, whose
+//! `Transmit`, `Receive` and `Done` are the words of [`setup::Action`] too.
 //!
 //! ## Security notes
 //! - Bytes that arrive glued to the server's `S` are refused (CVE-2021-23222); they
@@ -298,6 +301,7 @@ pub mod fuzz;
 #[cfg(feature = "libpq")]
 pub mod libpq;
 mod negotiate;
+mod output;
 pub mod plan;
 #[cfg(feature = "futures-io")]
 pub use io::futures_io;
@@ -319,12 +323,16 @@ pub use config::{
     Config, ConfigBuilder, RootCertificates, SslCertMode, SslMode, SslNegotiation, TlsVersion,
 };
 pub use error::{Blame, CertificateProblem, ConfigError, Error};
-pub use negotiate::{Negotiated, Negotiation, Poll};
+pub use negotiate::{Negotiated, Negotiation};
+pub use output::Output;
 pub use session::{ApplicationData, Session};
 pub use setup::ConnectionSetup;
 
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;
+
+/// The `bytes` version of pgtls's buffers (`poll_output` appends to a [`bytes::BytesMut`]).
+pub use bytes;
 
 impl Config {
     /// The attempt plan for this host over TCP (see [`plan::Plan`]).

@@ -15,30 +15,15 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
+
 use crate::config::{ClientCertResolver, Config, SslNegotiation};
 use crate::error::{from_rustls, Error};
+use crate::output::{Output, OutputBuffer, EMPTY_SLICE};
 use crate::plan::Method;
 use crate::session::Session;
 use crate::tls::TlsConn;
 use crate::wire::{self, SslResponse, ALPN_POSTGRESQL, SSL_REQUEST};
-
-/// What [`Negotiation::poll_output`] (and the adapters) ask of the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
-    /// `n` bytes were written at the start of the buffer: send them to the server.
-    Transmit(usize),
-    /// Output is waiting but the buffer given was empty: call again with at least
-    /// `needed` bytes of room.
-    BufferTooSmall {
-        /// The minimum useful buffer size.
-        needed: usize,
-    },
-    /// Nothing to send: read from the server and pass the bytes to `handle_input` (or
-    /// call `handle_eof` if the connection closed).
-    NeedInput,
-    /// Finished: call [`Negotiation::into_negotiated`].
-    Done,
-}
 
 /// How a finished negotiation left the connection.
 #[derive(Debug)]
@@ -247,69 +232,50 @@ impl Negotiation {
         }
     }
 
-    /// Writes what must be sent into `buf`, or says what else to do.
+    /// Appends what must be sent to `out`, or says what else to do (see [`Output`]):
+    /// `Transmit` the `SSLRequest` or handshake records, `Receive` the server's answer,
+    /// or `Done` (call [`Self::into_negotiated`]).
     ///
-    /// Any non-empty buffer makes progress (output is handed out in pieces). After a
-    /// failure the last TLS alert is still handed out, then the error is returned again.
+    /// After a failure the last TLS alert is still handed out, then the error is
+    /// returned again.
     ///
     /// # Errors
     /// The error the attempt failed with, once nothing is left to send.
-    pub fn poll_output(&mut self, buf: &mut [u8]) -> Result<Poll, Error> {
-        match &mut self.state {
-            State::SendingRequest { sent } => {
-                if buf.is_empty() {
-                    return Ok(Poll::BufferTooSmall {
-                        needed: SSL_REQUEST.len() - *sent,
-                    });
-                }
-                let rest = &SSL_REQUEST[*sent..];
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                *sent += n;
-                if *sent == SSL_REQUEST.len() {
-                    self.state = State::AwaitingResponse;
-                }
-                Ok(Poll::Transmit(n))
-            }
-            State::AwaitingResponse => Ok(Poll::NeedInput),
-            State::Handshaking(tls) => Ok(tls_output(tls, buf).unwrap_or(Poll::NeedInput)),
-            State::Established(tls) => Ok(tls_output(tls, buf).unwrap_or(Poll::Done)),
-            State::Failed { error, tls } => match tls.as_mut().and_then(|t| tls_output(t, buf)) {
-                Some(poll) => Ok(poll),
-                None => Err(error.clone()),
-            },
-            State::Refused | State::Plaintext | State::Taken => Ok(Poll::Done),
+    pub fn poll_output(&mut self, out: &mut BytesMut) -> Result<Output, Error> {
+        self.poll_output_to(&mut OutputBuffer::Append(out))
+    }
+
+    /// [`Self::poll_output`] into a fixed buffer: at most `buf.len()` bytes are written at
+    /// its start (output is handed out in pieces: any non-empty buffer makes progress).
+    ///
+    /// # Errors
+    /// As [`Self::poll_output`]; [`Error::Misuse`] for an empty `buf` while output waits
+    /// (nothing is lost: call again with room).
+    pub fn poll_output_slice(&mut self, buf: &mut [u8]) -> Result<Output, Error> {
+        match self.poll_output_to(&mut OutputBuffer::Slice(buf))? {
+            Output::Transmit(0) => Err(Error::Misuse(EMPTY_SLICE)),
+            output => Ok(output),
         }
     }
 
-    /// [`Self::poll_output`] appending to a `BytesMut`: what must be sent is added to the
-    /// end of `out` (never [`Poll::BufferTooSmall`]: the buffer grows). Used by
-    /// [`crate::setup::ConnectionSetup`].
-    ///
-    /// # Errors
-    /// As [`Self::poll_output`].
-    pub(crate) fn poll_output_into(&mut self, out: &mut bytes::BytesMut) -> Result<Poll, Error> {
-        let tls_output =
-            |tls: &mut TlsConn, out: &mut bytes::BytesMut| match tls.poll_tls_output_into(out) {
-                0 => None,
-                n => Some(Poll::Transmit(n)),
-            };
+    fn poll_output_to(&mut self, out: &mut OutputBuffer<'_>) -> Result<Output, Error> {
         match &mut self.state {
             State::SendingRequest { sent } => {
-                let rest = SSL_REQUEST.get(*sent..).unwrap_or_default();
-                out.extend_from_slice(rest);
-                *sent = SSL_REQUEST.len();
-                self.state = State::AwaitingResponse;
-                Ok(Poll::Transmit(rest.len()))
+                let n = out.put(SSL_REQUEST.get(*sent..).unwrap_or_default());
+                *sent += n;
+                if *sent >= SSL_REQUEST.len() {
+                    self.state = State::AwaitingResponse;
+                }
+                Ok(Output::Transmit(n))
             }
-            State::AwaitingResponse => Ok(Poll::NeedInput),
-            State::Handshaking(tls) => Ok(tls_output(tls, out).unwrap_or(Poll::NeedInput)),
-            State::Established(tls) => Ok(tls_output(tls, out).unwrap_or(Poll::Done)),
-            State::Failed { error, tls } => match tls.as_mut().and_then(|t| tls_output(t, out)) {
-                Some(poll) => Ok(poll),
+            State::AwaitingResponse => Ok(Output::Receive),
+            State::Handshaking(tls) => Ok(out.put_tls(tls).unwrap_or(Output::Receive)),
+            State::Established(tls) => Ok(out.put_tls(tls).unwrap_or(Output::Done)),
+            State::Failed { error, tls } => match tls.as_mut().and_then(|t| out.put_tls(t)) {
+                Some(output) => Ok(output),
                 None => Err(error.clone()),
             },
-            State::Refused | State::Plaintext | State::Taken => Ok(Poll::Done),
+            State::Refused | State::Plaintext | State::Taken => Ok(Output::Done),
         }
     }
 
@@ -418,19 +384,5 @@ impl Negotiation {
             tls,
         };
         error
-    }
-}
-
-/// Pending TLS output as a [`Poll`], or `None` when nothing waits.
-fn tls_output(tls: &mut TlsConn, buf: &mut [u8]) -> Option<Poll> {
-    if !tls.wants_output() {
-        return None;
-    }
-    if buf.is_empty() {
-        return Some(Poll::BufferTooSmall { needed: 1 });
-    }
-    match tls.poll_tls_output(buf) {
-        0 => None,
-        n => Some(Poll::Transmit(n)),
     }
 }

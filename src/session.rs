@@ -34,6 +34,7 @@ use rustls::{Connection, ProtocolVersion, SupportedCipherSuite};
 
 use crate::channel_binding::{tls_server_end_point, ChannelBindingError};
 use crate::error::{from_rustls, Error};
+use crate::output::{Output, OutputBuffer, EMPTY_SLICE};
 use crate::tls::{Plaintext, TlsConn};
 
 /// What [`Session::poll_application_data`] produced.
@@ -182,11 +183,45 @@ impl Session {
         Ok(self.tls.handle_plaintext(data))
     }
 
-    /// Copies TLS records to send into `buf`; returns the number of bytes (0 when
-    /// nothing waits). Records queued before a failure (the last alert) are still handed
-    /// out.
-    pub fn poll_output(&mut self, buf: &mut [u8]) -> usize {
-        self.tls.poll_tls_output(buf)
+    /// Appends the TLS records waiting to be sent (application data, alerts,
+    /// close_notify) to `out`; rustls writes into `out`'s spare capacity: no zero-filling,
+    /// and no buffer can be too small. See [`Output`]:
+    ///
+    /// - `Transmit(n)`: `n` bytes were appended; send them.
+    /// - `Receive`: nothing to send now; more comes after [`Self::handle_input`] (a key
+    ///   update, an alert) or [`Self::handle_application_data`].
+    /// - `Done`: [`Self::close`] was called and its close_notify was handed out: nothing
+    ///   more will ever be sent.
+    ///
+    /// # Errors
+    /// The session failed (a TLS alert or a broken record from the peer): its last alert
+    /// for the peer, if any, is handed out first, then the error is returned on every call.
+    pub fn poll_output(&mut self, out: &mut BytesMut) -> Result<Output, Error> {
+        self.poll_output_to(&mut OutputBuffer::Append(out))
+    }
+
+    /// [`Self::poll_output`] into a fixed buffer: at most `buf.len()` bytes are written at
+    /// its start (for adapters that send from one scratch buffer per thread).
+    ///
+    /// # Errors
+    /// As [`Self::poll_output`]; [`Error::Misuse`] for an empty `buf` while records wait
+    /// (nothing is lost: call again with room).
+    pub fn poll_output_slice(&mut self, buf: &mut [u8]) -> Result<Output, Error> {
+        match self.poll_output_to(&mut OutputBuffer::Slice(buf))? {
+            Output::Transmit(0) => Err(Error::Misuse(EMPTY_SLICE)),
+            output => Ok(output),
+        }
+    }
+
+    fn poll_output_to(&mut self, out: &mut OutputBuffer<'_>) -> Result<Output, Error> {
+        if let Some(output) = out.put_tls(&mut self.tls) {
+            return Ok(output);
+        }
+        match &self.failed {
+            Some(err) => Err(err.clone()),
+            None if self.closed => Ok(Output::Done),
+            None => Ok(Output::Receive),
+        }
     }
 
     /// Whether TLS records wait to be sent.
@@ -264,13 +299,6 @@ impl Session {
             }
         }
         Ok(total)
-    }
-
-    /// Appends the TLS records waiting to be sent to `out`; returns how many bytes were
-    /// appended (0 when nothing waits). rustls writes into `out`'s spare capacity: no
-    /// zero-filling, and no buffer can be too small.
-    pub fn poll_output_into(&mut self, out: &mut BytesMut) -> usize {
-        self.tls.poll_tls_output_into(out)
     }
 
     /// Appends decrypted application data to `out`, copied once from rustls's buffer.

@@ -27,7 +27,7 @@ use pgtls::server::{
 };
 use pgtls::wire::{GSSENC_REQUEST, SSL_REQUEST};
 use pgtls::{
-    ApplicationData, Blame, Config, Negotiated, Negotiation, Poll, RootCertificates, Session,
+    ApplicationData, Blame, Config, Negotiated, Negotiation, Output, RootCertificates, Session,
     SslMode, SslNegotiation,
 };
 
@@ -274,12 +274,12 @@ fn pair(client: &Config, method: Method, server: &AcceptorConfig, opts: &PairOpt
         // The client negotiation.
         if let Some(n) = neg.as_mut() {
             let mut buf = vec![0u8; out_sizes.next_size()];
-            match n.poll_output(&mut buf) {
-                Ok(Poll::Transmit(k)) => {
+            match n.poll_output_slice(&mut buf) {
+                Ok(Output::Transmit(k)) => {
                     c2s.extend_from_slice(&buf[..k]);
                     progress = true;
                 }
-                Ok(Poll::Done) => {
+                Ok(Output::Done) => {
                     client_result = Some(match neg.take().unwrap().into_negotiated() {
                         Ok(Negotiated::Tls(session)) => Ok(Some(session)),
                         Ok(_) => Ok(None),
@@ -287,7 +287,8 @@ fn pair(client: &Config, method: Method, server: &AcceptorConfig, opts: &PairOpt
                     });
                     progress = true;
                 }
-                Ok(Poll::NeedInput) | Ok(Poll::BufferTooSmall { .. }) => {}
+                Ok(Output::Receive) => {}
+                Err(pgtls::Error::Misuse(_)) if buf.is_empty() => {}
                 Err(err) => {
                     client_result = Some(Err(err));
                     neg = None;
@@ -305,11 +306,8 @@ fn pair(client: &Config, method: Method, server: &AcceptorConfig, opts: &PairOpt
                             let n = session.handle_application_data(rest).unwrap();
                             rest = &rest[n..];
                             let mut buf = vec![0u8; 20 * 1024];
-                            loop {
-                                let k = session.poll_output(&mut buf);
-                                if k == 0 {
-                                    break;
-                                }
+                            while let Ok(Output::Transmit(k)) = session.poll_output_slice(&mut buf)
+                            {
                                 c2s.extend_from_slice(&buf[..k]);
                             }
                         }
@@ -317,11 +315,7 @@ fn pair(client: &Config, method: Method, server: &AcceptorConfig, opts: &PairOpt
                         progress = true;
                     }
                     let mut buf = [0u8; 4096];
-                    loop {
-                        let k = session.poll_output(&mut buf);
-                        if k == 0 {
-                            break;
-                        }
+                    while let Ok(Output::Transmit(k)) = session.poll_output_slice(&mut buf) {
                         c2s.extend_from_slice(&buf[..k]);
                         progress = true;
                     }
@@ -337,17 +331,18 @@ fn pair(client: &Config, method: Method, server: &AcceptorConfig, opts: &PairOpt
         // The acceptor.
         if let Some(a) = acceptor.as_mut() {
             let mut buf = vec![0u8; out_sizes.next_size()];
-            match a.poll_output(&mut buf) {
-                Ok(Poll::Transmit(k)) => {
+            match a.poll_output_slice(&mut buf) {
+                Ok(Output::Transmit(k)) => {
                     s2c.extend_from_slice(&buf[..k]);
                     s2c_all.extend_from_slice(&buf[..k]);
                     progress = true;
                 }
-                Ok(Poll::Done) => {
+                Ok(Output::Done) => {
                     server_result = Some(acceptor.take().unwrap().into_accepted());
                     progress = true;
                 }
-                Ok(Poll::NeedInput) | Ok(Poll::BufferTooSmall { .. }) => {}
+                Ok(Output::Receive) => {}
+                Err(AcceptError::Misuse(_)) if buf.is_empty() => {}
                 Err(err) => {
                     server_result = Some(Err(err));
                     acceptor = None;
@@ -426,11 +421,7 @@ fn transfer(from: &mut Session, to: &mut Session, data: &[u8]) -> Vec<u8> {
             let n = from.handle_application_data(rest).unwrap();
             rest = &rest[n..];
         }
-        loop {
-            let k = from.poll_output(&mut buf);
-            if k == 0 {
-                break;
-            }
+        while let Ok(Output::Transmit(k)) = from.poll_output_slice(&mut buf) {
             wire.extend_from_slice(&buf[..k]);
         }
         let n = to.handle_input(&wire).unwrap();
@@ -501,18 +492,34 @@ fn sslrequest_tls_hands_over_a_server_session() {
     server.close();
     let mut buf = [0u8; 64];
     let mut wire = Vec::new();
-    loop {
-        let k = server.poll_output(&mut buf);
-        if k == 0 {
-            break;
-        }
+    while let Ok(Output::Transmit(k)) = server.poll_output_slice(&mut buf) {
         wire.extend_from_slice(&buf[..k]);
     }
+    // Once close_notify is out, the server's session has nothing more to say, ever.
+    let mut rest = bytes::BytesMut::new();
+    assert_eq!(server.poll_output(&mut rest).unwrap(), Output::Done);
+    assert_eq!(server.poll_output(&mut rest).unwrap(), Output::Done);
+    assert!(rest.is_empty());
+    // The client's session, still open, has nothing to send now.
+    assert_eq!(client.poll_output(&mut rest).unwrap(), Output::Receive);
     client.handle_input(&wire).unwrap();
     assert_eq!(
         client.poll_application_data(&mut buf).unwrap(),
         ApplicationData::Closed
     );
+}
+
+#[test]
+fn acceptor_output_is_appended_to_a_bytes_mut() {
+    let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
+    let mut out = bytes::BytesMut::new();
+    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Output::Receive);
+    assert_eq!(acceptor.handle_input(&GSSENC_REQUEST).unwrap(), 8);
+    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Output::Transmit(1));
+    assert_eq!(acceptor.handle_input(&SSL_REQUEST).unwrap(), 8);
+    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Output::Transmit(1));
+    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Output::Receive);
+    assert_eq!(&out[..], b"NS");
 }
 
 #[test]
@@ -613,7 +620,7 @@ fn cancel_requests_in_plaintext_and_inside_tls() {
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
     assert_eq!(acceptor.handle_input(&cancel).unwrap(), cancel.len());
     let mut out = [0u8; 64];
-    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Done);
+    assert_eq!(acceptor.poll_output_slice(&mut out).unwrap(), Output::Done);
     let accepted = acceptor.into_accepted().unwrap();
     match accepted.packet {
         FirstPacket::Cancel(c) => {
@@ -645,13 +652,22 @@ fn gssenc_request_is_answered_n_then_ssl_goes_on() {
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
     let mut out = [0u8; 16];
     assert_eq!(acceptor.handle_input(&GSSENC_REQUEST).unwrap(), 8);
-    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
+    assert_eq!(
+        acceptor.poll_output_slice(&mut out).unwrap(),
+        Output::Transmit(1)
+    );
     assert_eq!(out[0], b'N');
     assert_eq!(acceptor.handle_input(&SSL_REQUEST).unwrap(), 8);
-    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
+    assert_eq!(
+        acceptor.poll_output_slice(&mut out).unwrap(),
+        Output::Transmit(1)
+    );
     assert_eq!(out[0], b'S');
     assert_eq!(acceptor.method(), Some(Method::SslRequest));
-    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::NeedInput);
+    assert_eq!(
+        acceptor.poll_output_slice(&mut out).unwrap(),
+        Output::Receive
+    );
 
     // A second GSSENCRequest or SSLRequest is refused as PostgreSQL does.
     for (first, second, minor) in [
@@ -660,7 +676,10 @@ fn gssenc_request_is_answered_n_then_ssl_goes_on() {
     ] {
         let mut acceptor = Acceptor::new(&AcceptorConfig::plaintext_only());
         acceptor.handle_input(&first).unwrap();
-        assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
+        assert_eq!(
+            acceptor.poll_output_slice(&mut out).unwrap(),
+            Output::Transmit(1)
+        );
         let err = acceptor.handle_input(&second).unwrap_err();
         assert!(
             matches!(err, AcceptError::UnsupportedProtocol { major: 1234, minor: m } if m == minor)
@@ -675,12 +694,12 @@ fn gssenc_request_is_answered_n_then_ssl_goes_on() {
 }
 
 /// Drains the acceptor's output until it stops; returns the bytes and the final poll.
-fn drain(acceptor: &mut Acceptor) -> (Vec<u8>, Result<Poll, AcceptError>) {
+fn drain(acceptor: &mut Acceptor) -> (Vec<u8>, Result<Output, AcceptError>) {
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     for _ in 0..1000 {
-        match acceptor.poll_output(&mut buf) {
-            Ok(Poll::Transmit(n)) => all.extend_from_slice(&buf[..n]),
+        match acceptor.poll_output_slice(&mut buf) {
+            Ok(Output::Transmit(n)) => all.extend_from_slice(&buf[..n]),
             other => return (all, other),
         }
     }
@@ -735,9 +754,9 @@ impl MemServer {
                 }
                 return;
             };
-            match acceptor.poll_output(&mut buf) {
-                Ok(Poll::Transmit(n)) => self.outbox.extend_from_slice(&buf[..n]),
-                Ok(Poll::NeedInput) => {
+            match acceptor.poll_output_slice(&mut buf) {
+                Ok(Output::Transmit(n)) => self.outbox.extend_from_slice(&buf[..n]),
+                Ok(Output::Receive) => {
                     if self.inbox.is_empty() {
                         return;
                     }
@@ -749,7 +768,7 @@ impl MemServer {
                         Err(_) => {}
                     }
                 }
-                Ok(Poll::Done) => {
+                Ok(Output::Done) => {
                     let accepted = self.acceptor.take().unwrap().into_accepted().unwrap();
                     self.outcome = Some(Ok((
                         accepted.method,
@@ -765,11 +784,8 @@ impl MemServer {
                     match accepted.session {
                         Some(mut session) => {
                             session.handle_application_data(BACKEND_OK).unwrap();
-                            loop {
-                                let n = session.poll_output(&mut buf);
-                                if n == 0 {
-                                    break;
-                                }
+                            while let Ok(Output::Transmit(n)) = session.poll_output_slice(&mut buf)
+                            {
                                 self.outbox.extend_from_slice(&buf[..n]);
                             }
                             self.session = Some(session);
@@ -778,7 +794,6 @@ impl MemServer {
                     }
                     return;
                 }
-                Ok(Poll::BufferTooSmall { .. }) => panic!("20 KiB is enough"),
                 Err(err) => {
                     self.outcome = Some(Err(err.to_string()));
                     self.acceptor = None;
@@ -1096,7 +1111,10 @@ fn bytes_glued_to_the_sslrequest_are_refused() {
     let input = [&SSL_REQUEST[..], &startup_message("bob")].concat();
     assert_eq!(acceptor.handle_input(&input).unwrap(), 8);
     let mut out = [0u8; 8];
-    assert_eq!(acceptor.poll_output(&mut out).unwrap(), Poll::Transmit(1));
+    assert_eq!(
+        acceptor.poll_output_slice(&mut out).unwrap(),
+        Output::Transmit(1)
+    );
     assert_eq!(acceptor.handle_input(&input[8..]).unwrap(), input.len() - 8);
     assert!(acceptor.is_done());
 }
@@ -1196,7 +1214,10 @@ fn refuse_hello(hello: &[u8], direct: bool) -> (AcceptError, Vec<u8>) {
     if !direct {
         acceptor.handle_input(&SSL_REQUEST).unwrap();
         let mut s = [0u8; 1];
-        assert_eq!(acceptor.poll_output(&mut s).unwrap(), Poll::Transmit(1));
+        assert_eq!(
+            acceptor.poll_output_slice(&mut s).unwrap(),
+            Output::Transmit(1)
+        );
         assert_eq!(s[0], b'S');
     }
     let err = acceptor.handle_input(hello).unwrap_err();
@@ -1378,7 +1399,7 @@ fn the_largest_startup_trickled_byte_by_byte_is_accepted() {
             acceptor.handle_input(std::slice::from_ref(byte)).unwrap(),
             1
         );
-        let _ = acceptor.poll_output(&mut []);
+        let _ = acceptor.poll_output_slice(&mut []);
     }
     let accepted = acceptor.into_accepted().unwrap();
     let FirstPacket::Startup(startup) = accepted.packet else {
@@ -1516,11 +1537,19 @@ fn eof_anywhere_is_an_error_never_a_panic() {
 #[test]
 fn misuse_is_typed() {
     let mut acceptor = Acceptor::new(&acceptor_config(Policy::Require));
-    assert_eq!(acceptor.poll_output(&mut []).unwrap(), Poll::NeedInput);
-    acceptor.handle_input(&SSL_REQUEST).unwrap();
     assert_eq!(
-        acceptor.poll_output(&mut []).unwrap(),
-        Poll::BufferTooSmall { needed: 1 }
+        acceptor.poll_output_slice(&mut []).unwrap(),
+        Output::Receive
+    );
+    acceptor.handle_input(&SSL_REQUEST).unwrap();
+    // An empty buffer while the `S` waits is refused; the `S` is not lost.
+    assert!(matches!(
+        acceptor.poll_output_slice(&mut []),
+        Err(AcceptError::Misuse(_))
+    ));
+    assert_eq!(
+        acceptor.poll_output_slice(&mut [0u8; 1]).unwrap(),
+        Output::Transmit(1)
     );
     assert!(!acceptor.is_done());
     let err = acceptor.into_accepted().unwrap_err();
@@ -2025,4 +2054,29 @@ fn a_reload_changes_the_certificate_for_new_connections_only() {
         b"still here"
     );
     assert_eq!(old_server.channel_binding(), old_client.channel_binding());
+}
+
+#[test]
+fn a_failed_session_hands_out_its_alert_then_the_error_again() {
+    let config = client_config(SslMode::Require, SslNegotiation::Postgres, "localhost");
+    let end = pair(
+        &config,
+        Method::SslRequest,
+        &acceptor_config(Policy::Require),
+        &PairOpts::default(),
+    );
+    let (mut client, _accepted, _, _) = end.accepted();
+    // A record of an unknown content type breaks the protocol.
+    let err = client
+        .handle_input(&[0x99, 0x03, 0x03, 0x00, 0x01, 0x00])
+        .unwrap_err();
+    let mut out = bytes::BytesMut::new();
+    assert!(matches!(
+        client.poll_output(&mut out).unwrap(),
+        Output::Transmit(n) if n > 0 && n == out.len()
+    ));
+    for _ in 0..2 {
+        let again = client.poll_output(&mut out).unwrap_err();
+        assert_eq!(again.to_string(), err.to_string());
+    }
 }

@@ -849,7 +849,7 @@ fn measure(server: &pg::PgServer, builder: ConfigBuilder) -> Measured {
                 channel_binding: None,
             };
             support::startup::run_startup(stream, &params, &facts)
-                .map_err(|err| StartupError::Fatal(err.to_string()))
+                .map_err(|err| StartupError::Fatal(err.to_string().into()))
         },
     )
     .unwrap_or_else(|failed| panic!("{}: {}", server.version(), failed.error));

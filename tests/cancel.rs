@@ -46,7 +46,8 @@ fn a_cancel_request_over_tls_stops_a_running_query() {
             tls: stream.is_tls(),
             channel_binding: None,
         };
-        run_startup(stream, &params(), &facts).map_err(|e| StartupError::Fatal(e.to_string()))
+        run_startup(stream, &params(), &facts)
+            .map_err(|e| StartupError::Fatal(e.to_string().into()))
     })
     .unwrap();
     assert!(connected.stream.is_tls());

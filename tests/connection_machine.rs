@@ -210,7 +210,7 @@ fn startup(
                 .handle_application_data_buf(&mut &message[..])
                 .unwrap();
             let mut records = BytesMut::new();
-            session.poll_output_into(&mut records);
+            session.poll_output(&mut records).unwrap();
             server.handle_client_bytes(&records).map_err(|_| None)?;
         }
         None => {

@@ -296,8 +296,8 @@ fn root_files_pem_bundle_der_and_bad_ones() {
         let mut attempt = pgtls::Negotiation::new(config, pgtls::plan::Method::SslRequest).unwrap();
         let mut request = [0u8; 8];
         assert_eq!(
-            attempt.poll_output(&mut request).unwrap(),
-            pgtls::Poll::Transmit(8)
+            attempt.poll_output_slice(&mut request).unwrap(),
+            pgtls::Output::Transmit(8)
         );
         let deferred = attempt.handle_input(b"S").unwrap_err();
         assert!(deferred.allows_fallback(), "{name}: {deferred}");

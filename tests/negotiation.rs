@@ -14,7 +14,7 @@ use pgtls::plan::{AttemptEnd, Method, Step};
 use pgtls::rustls::{AlertDescription, ProtocolVersion};
 use pgtls::{
     ApplicationData, Blame, CertificateProblem, ChannelBindingError, Config, ConfigBuilder, Error,
-    Negotiated, Negotiation, Poll, SslCertMode, SslMode, SslNegotiation, TlsVersion,
+    Negotiated, Negotiation, Output, SslCertMode, SslMode, SslNegotiation, TlsVersion,
 };
 use rustls::ServerConfig;
 use sha2::{Digest, Sha256, Sha384};
@@ -204,17 +204,22 @@ fn n_refuses_consuming_exactly_one_byte_and_leaves_the_rest() {
 #[test]
 fn n_through_the_api_directly() {
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
-    let mut out = [0u8; 64];
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::Transmit(8));
-    assert_eq!(out[..8], SSL_REQUEST);
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::NeedInput);
+    // Output is appended to the caller's BytesMut (after what it already holds).
+    let mut out = bytes::BytesMut::from(&b"held"[..]);
+    assert_eq!(neg.poll_output(&mut out).unwrap(), Output::Transmit(8));
+    assert_eq!(out[..4], *b"held");
+    assert_eq!(out[4..], SSL_REQUEST);
+    out.clear();
+    assert_eq!(neg.poll_output(&mut out).unwrap(), Output::Receive);
+    assert!(out.is_empty());
     assert_eq!(neg.handle_input(&[]).unwrap(), 0);
     assert_eq!(neg.handle_input(b"Nxyz").unwrap(), 1);
     assert!(neg.is_done());
     // Nothing after `N` is consumed: it belongs to the plaintext protocol.
     assert_eq!(neg.handle_input(b"xyz").unwrap(), 0);
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::Done);
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::Done);
+    assert_eq!(neg.poll_output(&mut out).unwrap(), Output::Done);
+    assert_eq!(neg.poll_output(&mut out).unwrap(), Output::Done);
+    assert!(out.is_empty());
     assert!(matches!(
         neg.into_negotiated().unwrap(),
         Negotiated::SslRefused
@@ -290,7 +295,10 @@ fn e_fails_in_every_mode_without_reading_the_message() {
 fn e_error_repeats_and_nothing_more_is_consumed() {
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
     let mut out = [0u8; 16];
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::Transmit(8));
+    assert_eq!(
+        neg.poll_output_slice(&mut out).unwrap(),
+        Output::Transmit(8)
+    );
     let error = support::fake_server::error_response("53300", "sorry, too many clients already");
     let err = neg.handle_input(&error).unwrap_err();
     assert!(matches!(err, Error::ServerErrorDuringSslExchange));
@@ -301,7 +309,7 @@ fn e_error_repeats_and_nothing_more_is_consumed() {
         Error::ServerErrorDuringSslExchange
     ));
     assert!(matches!(
-        neg.poll_output(&mut out).unwrap_err(),
+        neg.poll_output_slice(&mut out).unwrap_err(),
         Error::ServerErrorDuringSslExchange
     ));
     assert!(neg.is_done());
@@ -974,15 +982,15 @@ fn into_negotiated_before_done_is_misuse() {
     let mut server = support::fake_server::FakeServer::new(script);
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
     let mut out = vec![0u8; 17 * 1024];
-    let Poll::Transmit(n) = neg.poll_output(&mut out).unwrap() else {
+    let Output::Transmit(n) = neg.poll_output_slice(&mut out).unwrap() else {
         panic!()
     };
     server.handle_client_bytes(&out[..n]).unwrap();
     assert_eq!(neg.handle_input(&server.take_output()).unwrap(), 1);
-    let Poll::Transmit(_) = neg.poll_output(&mut out).unwrap() else {
+    let Output::Transmit(_) = neg.poll_output_slice(&mut out).unwrap() else {
         panic!("ClientHello expected")
     };
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::NeedInput);
+    assert_eq!(neg.poll_output_slice(&mut out).unwrap(), Output::Receive);
     assert!(!neg.is_done());
     assert!(matches!(neg.into_negotiated(), Err(Error::Misuse(_))));
 }
@@ -1004,23 +1012,30 @@ fn wrong_methods_are_misuse() {
 #[test]
 fn extra_calls_are_harmless() {
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
+    // An empty buffer while output waits is refused as misuse, and nothing is lost.
     let mut empty = [0u8; 0];
-    assert_eq!(
-        neg.poll_output(&mut empty).unwrap(),
-        Poll::BufferTooSmall { needed: 8 }
-    );
+    assert!(matches!(
+        neg.poll_output_slice(&mut empty),
+        Err(Error::Misuse(_))
+    ));
     let mut three = [0u8; 3];
-    assert_eq!(neg.poll_output(&mut three).unwrap(), Poll::Transmit(3));
-    assert_eq!(three, SSL_REQUEST[..3]);
     assert_eq!(
-        neg.poll_output(&mut empty).unwrap(),
-        Poll::BufferTooSmall { needed: 5 }
+        neg.poll_output_slice(&mut three).unwrap(),
+        Output::Transmit(3)
     );
+    assert_eq!(three, SSL_REQUEST[..3]);
+    assert!(matches!(
+        neg.poll_output_slice(&mut empty),
+        Err(Error::Misuse(_))
+    ));
     let mut rest = [0u8; 100];
-    assert_eq!(neg.poll_output(&mut rest).unwrap(), Poll::Transmit(5));
+    assert_eq!(
+        neg.poll_output_slice(&mut rest).unwrap(),
+        Output::Transmit(5)
+    );
     assert_eq!(rest[..5], SSL_REQUEST[3..]);
     for _ in 0..3 {
-        assert_eq!(neg.poll_output(&mut rest).unwrap(), Poll::NeedInput);
+        assert_eq!(neg.poll_output_slice(&mut rest).unwrap(), Output::Receive);
         assert_eq!(neg.handle_input(&[]).unwrap(), 0);
     }
     assert!(!neg.is_done());
@@ -1028,7 +1043,7 @@ fn extra_calls_are_harmless() {
     // A plaintext attempt is done at once, however often asked.
     let mut plain = Negotiation::new(&config(SslMode::Prefer), Method::Plaintext).unwrap();
     for _ in 0..3 {
-        assert_eq!(plain.poll_output(&mut rest).unwrap(), Poll::Done);
+        assert_eq!(plain.poll_output_slice(&mut rest).unwrap(), Output::Done);
         assert_eq!(plain.handle_input(b"xyz").unwrap(), 0);
         plain.handle_eof().unwrap();
     }
@@ -1052,7 +1067,10 @@ fn handle_input_after_a_failure_returns_the_error_again() {
     let mut server = support::fake_server::FakeServer::new(script);
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
     let mut out = [0u8; 8];
-    assert_eq!(neg.poll_output(&mut out).unwrap(), Poll::Transmit(8));
+    assert_eq!(
+        neg.poll_output_slice(&mut out).unwrap(),
+        Output::Transmit(8)
+    );
     server.handle_client_bytes(&out).unwrap();
     let reply = server.take_output();
     let first = neg.handle_input(&reply).unwrap_err();
@@ -1060,7 +1078,7 @@ fn handle_input_after_a_failure_returns_the_error_again() {
         let again = neg.handle_input(b"S").unwrap_err();
         assert_eq!(again.to_string(), first.to_string());
         assert_eq!(
-            neg.poll_output(&mut out).unwrap_err().to_string(),
+            neg.poll_output_slice(&mut out).unwrap_err().to_string(),
             first.to_string()
         );
     }
@@ -1176,16 +1194,19 @@ fn a_reply_offered_before_the_ssl_request_is_out_does_not_truncate_it() {
     // the byte is either kept for later (0 consumed) or acted on only after the request.
     let mut neg = Negotiation::new(&config(SslMode::Require), Method::SslRequest).unwrap();
     let mut three = [0u8; 3];
-    assert_eq!(neg.poll_output(&mut three).unwrap(), Poll::Transmit(3));
+    assert_eq!(
+        neg.poll_output_slice(&mut three).unwrap(),
+        Output::Transmit(3)
+    );
     let mut wire = three.to_vec();
     let early = neg.handle_input(b"S").unwrap();
     let mut out = vec![0u8; 17 * 1024];
     let mut polls = Vec::new();
     for _ in 0..4 {
-        let poll = neg.poll_output(&mut out).unwrap();
+        let poll = neg.poll_output_slice(&mut out).unwrap();
         polls.push(poll);
         match poll {
-            Poll::Transmit(n) => wire.extend_from_slice(&out[..n]),
+            Output::Transmit(n) => wire.extend_from_slice(&out[..n]),
             _ => break,
         }
     }
@@ -1194,7 +1215,7 @@ fn a_reply_offered_before_the_ssl_request_is_out_does_not_truncate_it() {
         // Kept: the request is out, now the byte is taken and TLS starts.
         assert_eq!(wire, SSL_REQUEST, "{polls:?}");
         assert_eq!(neg.handle_input(b"S").unwrap(), 1);
-        let Poll::Transmit(n) = neg.poll_output(&mut out).unwrap() else {
+        let Output::Transmit(n) = neg.poll_output_slice(&mut out).unwrap() else {
             panic!("a ClientHello was expected");
         };
         assert_eq!((out[0], out[5], n > 100), (0x16, 0x01, true));

@@ -23,7 +23,7 @@ use pgtls::rustls::{
     self, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig,
     ServerConnection, SignatureScheme,
 };
-use pgtls::{Config, Negotiated, Negotiation, Poll, RootCertificates, Session, SslMode};
+use pgtls::{Config, Negotiated, Negotiation, Output, RootCertificates, Session, SslMode};
 
 /// The host name the server certificate is issued for (plus the IP SAN 127.0.0.1).
 pub const HOST: &str = "localhost";
@@ -254,14 +254,17 @@ impl PgtlsClient {
 
 impl Client for PgtlsClient {
     fn output(&mut self, buf: &mut [u8]) -> Option<usize> {
-        match self.negotiation.poll_output(buf).expect("poll_output") {
-            Poll::Transmit(n) => Some(n),
-            Poll::NeedInput => None,
-            Poll::Done => {
+        match self
+            .negotiation
+            .poll_output_slice(buf)
+            .expect("poll_output")
+        {
+            Output::Transmit(n) => Some(n),
+            Output::Receive => None,
+            Output::Done => {
                 self.done = true;
                 None
             }
-            Poll::BufferTooSmall { needed } => panic!("buffer too small: {needed}"),
         }
     }
 

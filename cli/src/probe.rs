@@ -369,7 +369,7 @@ where
                 StartupFailure::Rejected { sqlstate, message } => {
                     StartupError::Rejected { sqlstate, message }
                 }
-                StartupFailure::Fatal(msg) => StartupError::Fatal(msg),
+                StartupFailure::Fatal(msg) => StartupError::Fatal(msg.into()),
                 StartupFailure::Io(err) => StartupError::Io(err),
             })
         },

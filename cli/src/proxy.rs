@@ -36,12 +36,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pgtls::bytes::BytesMut;
 use pgtls::plan::Method;
 use pgtls::server::{
     error_response, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTlsFiles,
     SharedAcceptorConfig,
 };
-use pgtls::{ApplicationData, Poll, Session};
+use pgtls::{ApplicationData, Output, Session};
 
 /// One TLS record plus headers.
 const BUF_LEN: usize = 17 * 1024;
@@ -328,21 +329,21 @@ fn accept(
     deadline: Instant,
 ) -> Result<(Accepted, Vec<u8>), String> {
     let mut acceptor = Acceptor::new(config);
-    let mut out = vec![0u8; ACCEPT_BUF_LEN];
+    let mut out = BytesMut::new();
     let mut incoming = vec![0u8; ACCEPT_BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     let mut stalled = false;
     loop {
         match acceptor.poll_output(&mut out) {
-            Ok(Poll::Transmit(n)) => {
+            Ok(Output::Transmit(_)) => {
                 arm(client, deadline)?;
-                client.write_all(&out[..n]).map_err(|e| io_error(&e))?;
+                client.write_all(&out).map_err(|e| io_error(&e))?;
+                out.clear();
                 stalled = false;
                 continue;
             }
-            Ok(Poll::Done) => break,
-            Ok(Poll::NeedInput) => {}
-            Ok(Poll::BufferTooSmall { .. }) => return Err("output buffer too small".into()),
+            Ok(Output::Done) => break,
+            Ok(Output::Receive) => {}
             // The last words (ErrorResponse, alert) were sent above: now the error, with
             // the detail line PostgreSQL 17+ logs under it.
             Err(err) => {
@@ -417,7 +418,7 @@ fn send_to_client(
     let Some(session) = session else {
         return client.write_all(plaintext);
     };
-    let mut out = vec![0u8; BUF_LEN];
+    let mut out = BytesMut::new();
     loop {
         if !plaintext.is_empty() {
             let n = session
@@ -427,12 +428,9 @@ fn send_to_client(
         } else if close {
             session.close();
         }
-        loop {
-            let n = session.poll_output(&mut out);
-            if n == 0 {
-                break;
-            }
-            client.write_all(&out[..n])?;
+        while let Ok(Output::Transmit(_)) = session.poll_output(&mut out) {
+            client.write_all(&out)?;
+            out.clear();
         }
         if plaintext.is_empty() {
             return Ok(());

@@ -41,12 +41,12 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::error_response::ErrorResponse;
+use super::{misuse, report_startup_error, to_io};
 use crate::plan::{Method, Transport};
 use crate::session::{ApplicationData, IoStepError, Session};
 use crate::setup::{Action, ConnectionSetup, Ready};
-pub use crate::setup::{AttemptRecord, ConnectError, Failed};
-use crate::{Config, Error, Negotiated, Negotiation, Poll};
+pub use crate::setup::{AttemptRecord, ConnectError, Failed, StartupError};
+use crate::{Config, Error, Negotiated, Negotiation, Output};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
@@ -305,38 +305,6 @@ impl<S: Read + Write> Write for TlsStream<S> {
     }
 }
 
-fn to_io(err: Error) -> io::Error {
-    let kind = match err {
-        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, err)
-}
-
-/// How the driver's startup callback failed.
-#[derive(Debug)]
-pub enum StartupError {
-    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
-    /// plan may retry with another method, as libpq does.
-    Rejected {
-        /// SQLSTATE (`C` field), if known.
-        sqlstate: Option<String>,
-        /// The server's message.
-        message: String,
-    },
-    /// A transport error: ends the connection attempt.
-    Io(io::Error),
-    /// A client-side failure (e.g. channel binding required but unavailable): never
-    /// retried, as in libpq.
-    Fatal(String),
-}
-
-impl From<io::Error> for StartupError {
-    fn from(err: io::Error) -> Self {
-        StartupError::Io(err)
-    }
-}
-
 /// The result of one attempt's negotiation over a transport.
 pub enum Attempt<S> {
     /// TLS or plaintext, ready for the startup.
@@ -357,24 +325,19 @@ pub fn negotiate<S: Read + Write>(
     mut transport: S,
 ) -> Result<Attempt<S>, ConnectError> {
     let mut attempt = Negotiation::new(config, method)?;
-    let mut out = vec![0u8; BUF_LEN];
+    let mut out = BytesMut::new();
     let mut incoming = vec![0u8; BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     loop {
         match attempt.poll_output(&mut out) {
-            Ok(Poll::Transmit(n)) => {
-                transport
-                    .write_all(&out[..n])
-                    .map_err(|e| transport_error(&attempt, e))?;
+            Ok(Output::Transmit(_)) => {
+                let sent = transport.write_all(&out);
+                out.clear();
+                sent.map_err(|e| transport_error(&attempt, e))?;
                 continue;
             }
-            Ok(Poll::BufferTooSmall { .. }) => {
-                return Err(ConnectError::Tls(Error::Misuse(
-                    "output buffer too small (pgtls bug)",
-                )))
-            }
-            Ok(Poll::Done) => break,
-            Ok(Poll::NeedInput) => {}
+            Ok(Output::Done) => break,
+            Ok(Output::Receive) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
         transport
@@ -436,25 +399,21 @@ fn transport_error(attempt: &Negotiation, err: io::Error) -> ConnectError {
 }
 
 /// Sends the alert rustls queued before failing, ignoring transport errors.
-fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: &mut [u8]) {
-    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
-        if transport.write_all(&out[..n]).is_err() {
+fn flush_last_gasp<S: Write>(attempt: &mut Negotiation, transport: &mut S, out: &mut BytesMut) {
+    while let Ok(Output::Transmit(_)) = attempt.poll_output(out) {
+        let sent = transport.write_all(out);
+        out.clear();
+        if sent.is_err() {
             return;
         }
     }
     let _ = transport.flush();
 }
 
-/// A connection established by [`connect`].
-#[derive(Debug)]
-pub struct Connected<S, T> {
-    /// The stream, TLS or plaintext.
-    pub stream: Stream<S>,
-    /// What the startup callback returned.
-    pub startup: T,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
-}
+/// A connection established by [`connect`]: the stream (TLS or plaintext), what the
+/// startup callback returned, the method and every attempt. The one
+/// [`crate::setup::Connected`] every adapter shares, with the stream kept.
+pub type Connected<S, T> = crate::setup::Connected<T, Stream<S>>;
 
 /// Runs libpq's plan for one host: opens connections with `open` (given the time left),
 /// negotiates, calls `startup` on the established stream, and retries as the sslmode
@@ -575,16 +534,9 @@ where
                             established = Some((stream, value));
                             setup.handle_startup_accepted()
                         }
-                        Err(StartupError::Rejected { sqlstate, message }) => setup
-                            .handle_startup_error(ErrorResponse {
-                                severity: None,
-                                sqlstate,
-                                message,
-                            }),
-                        Err(StartupError::Io(err)) => {
-                            report_transport_error(&mut setup, err, expired())
-                        }
-                        Err(StartupError::Fatal(message)) => setup.handle_startup_failed(message),
+                        Err(err) => report_startup_error(&mut setup, err, |setup, err| {
+                            report_transport_error(setup, err, expired())
+                        }),
                     }
                 }
                 None => {
@@ -594,11 +546,7 @@ where
             Action::Done => {
                 let attempts = setup.take_attempts();
                 return match established.take() {
-                    Some((stream, startup)) => Ok(Connected {
-                        stream,
-                        startup,
-                        attempts,
-                    }),
+                    Some((stream, startup)) => Ok(Connected::new(stream, startup, attempts)),
                     None => Err(misuse(
                         Error::Misuse("established without a stream"),
                         &mut setup,
@@ -632,15 +580,6 @@ fn report_transport_error(
     } else {
         setup.handle_transport_error(err)
     }
-}
-
-/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
-fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
-    Box::new(Failed {
-        error: ConnectError::Tls(err),
-        attempts: setup.take_attempts(),
-        try_next_host: false,
-    })
 }
 
 fn set_timeout<S: Deadline>(stream: &mut Stream<S>, timeout: Option<Duration>) -> io::Result<()> {

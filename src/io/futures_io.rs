@@ -42,8 +42,8 @@ use ::futures_io::{AsyncRead, AsyncWrite};
 use ::tokio::io::ReadBuf;
 
 use super::tokio::{run_cancel, run_setup, Deadline};
-pub use super::tokio::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
 use crate::setup::ConnectionSetup;
+pub use crate::setup::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
 use crate::{Config, Session};
 
 /// An established connection, TLS or plaintext, as futures-io `AsyncRead`/`AsyncWrite`.

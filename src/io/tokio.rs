@@ -76,7 +76,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll as TaskPoll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -84,12 +84,12 @@ use ::tokio::time::Instant;
 
 use bytes::BytesMut;
 
-use crate::error_response::ErrorResponse;
+use super::{misuse, report_startup_error, to_io};
 use crate::plan::{Method, Plan};
 use crate::session::IoStepError;
 use crate::setup::{Action, ConnectionSetup, Ready};
-pub use crate::setup::{AttemptRecord, ConnectError, Failed};
-use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
+pub use crate::setup::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
+use crate::{ApplicationData, Config, Error, Negotiated, Negotiation, Output, Session};
 
 /// Size of the adapter's read and write buffers (one maximal TLS record plus headers).
 const BUF_LEN: usize = 17 * 1024;
@@ -147,7 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
             Stream::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
@@ -160,21 +160,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
             Stream::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
             Stream::Plain(plain) => Pin::new(plain).poll_flush(cx),
         }
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
             Stream::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
@@ -223,7 +223,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for PlainStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.pos < this.pending.len() {
             let n = (this.pending.len() - this.pos).min(buf.remaining());
@@ -233,7 +233,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for PlainStream<S> {
                 this.pending = Vec::new();
                 this.pos = 0;
             }
-            return TaskPoll::Ready(Ok(()));
+            return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }
@@ -244,15 +244,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PlainStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
@@ -315,20 +315,20 @@ impl<S: AsyncWrite + Unpin> TlsStream<S> {
     /// Writes every pending TLS record to the transport (without flushing it), straight
     /// from rustls's queue. `Pending` only when the transport returned `Pending` (the
     /// records it did not take stay queued in the session).
-    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.session.wants_output() {
             let mut transport = SyncTransport {
                 io: &mut self.inner,
                 cx,
             };
             match self.session.write_output_to(&mut transport) {
-                Ok(0) => return TaskPoll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return TaskPoll::Pending,
-                Err(err) => return TaskPoll::Ready(Err(err)),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(err) => return Poll::Ready(Err(err)),
             }
         }
-        TaskPoll::Ready(Ok(()))
+        Poll::Ready(Ok(()))
     }
 
     /// Best effort: hands the alert rustls queued before failing to the transport.
@@ -342,10 +342,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> TaskPoll<io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if buf.remaining() == 0 {
-            return TaskPoll::Ready(Ok(()));
+            return Poll::Ready(Ok(()));
         }
         loop {
             // 1. What is already decrypted goes out before the transport is touched.
@@ -355,20 +355,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             {
                 Ok(ApplicationData::Data(n)) => {
                     buf.advance(n);
-                    return TaskPoll::Ready(Ok(()));
+                    return Poll::Ready(Ok(()));
                 }
-                Ok(ApplicationData::Closed) => return TaskPoll::Ready(Ok(())),
+                Ok(ApplicationData::Closed) => return Poll::Ready(Ok(())),
                 Ok(ApplicationData::NeedInput) => {}
                 Err(err) => {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             }
             // 2. Records rustls wants to send (alerts, key updates) go out when the
             //    transport takes them; a transport that is not writable does not stop
             //    reading (its waker is registered and the records stay queued).
-            if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
-                return TaskPoll::Ready(Err(err));
+            if let Poll::Ready(Err(err)) = this.poll_send_pending(cx) {
+                return Poll::Ready(Err(err));
             }
             // 3. TLS bytes already read.
             if this.in_start < this.incoming.len() {
@@ -376,12 +376,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                     Ok(consumed) => consumed,
                     Err(err) => {
                         this.last_gasp(cx);
-                        return TaskPoll::Ready(Err(to_io(err)));
+                        return Poll::Ready(Err(to_io(err)));
                     }
                 };
                 if consumed == 0 {
                     // Nothing decrypted waits, yet rustls takes nothing: never spin.
-                    return TaskPoll::Ready(Err(io::Error::new(
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "pgtls: the TLS session refused further input",
                     )));
@@ -395,7 +395,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             }
             if this.read_eof {
                 // The session was told and has nothing more to say.
-                return TaskPoll::Ready(Err(to_io(Error::UncleanEof)));
+                return Poll::Ready(Err(to_io(Error::UncleanEof)));
             }
             // 4. The transport, read straight into rustls's buffer (as bare rustls
             //    reads it). `Pending` here has registered the waker.
@@ -406,19 +406,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             let n = match this.session.read_input_from(&mut transport) {
                 Ok(n) => n,
                 Err(IoStepError::Transport(err)) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return TaskPoll::Pending;
+                    return Poll::Pending;
                 }
-                Err(IoStepError::Transport(err)) => return TaskPoll::Ready(Err(err)),
+                Err(IoStepError::Transport(err)) => return Poll::Ready(Err(err)),
                 Err(IoStepError::Session(err)) => {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             };
             if n == 0 {
                 this.read_eof = true;
                 if let Err(err) = this.session.handle_eof() {
                     this.last_gasp(cx);
-                    return TaskPoll::Ready(Err(to_io(err)));
+                    return Poll::Ready(Err(to_io(err)));
                 }
             }
         }
@@ -430,10 +430,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
-    ) -> TaskPoll<io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if data.is_empty() {
-            return TaskPoll::Ready(Ok(0));
+            return Poll::Ready(Ok(0));
         }
         let mut accepted = this.session.handle_application_data(data).map_err(to_io)?;
         if accepted == 0 {
@@ -441,7 +441,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
             ready!(this.poll_send_pending(cx))?;
             accepted = this.session.handle_application_data(data).map_err(to_io)?;
             if accepted == 0 {
-                return TaskPoll::Ready(Err(io::Error::new(
+                return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::WriteZero,
                     "pgtls: the TLS session refused plaintext",
                 )));
@@ -449,19 +449,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         }
         // Push what the transport takes now; the rest stays queued for the next call,
         // poll_flush or poll_shutdown.
-        if let TaskPoll::Ready(Err(err)) = this.poll_send_pending(cx) {
-            return TaskPoll::Ready(Err(err));
+        if let Poll::Ready(Err(err)) = this.poll_send_pending(cx) {
+            return Poll::Ready(Err(err));
         }
-        TaskPoll::Ready(Ok(accepted))
+        Poll::Ready(Ok(accepted))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_send_pending(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.close_queued {
             this.close_queued = true;
@@ -485,9 +485,9 @@ impl<S: AsyncRead + Unpin> io::Read for SyncTransport<'_, '_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut read = ReadBuf::new(buf);
         match Pin::new(&mut *self.io).poll_read(self.cx, &mut read) {
-            TaskPoll::Ready(Ok(())) => Ok(read.filled().len()),
-            TaskPoll::Ready(Err(err)) => Err(err),
-            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(Ok(())) => Ok(read.filled().len()),
+            Poll::Ready(Err(err)) => Err(err),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 }
@@ -495,56 +495,23 @@ impl<S: AsyncRead + Unpin> io::Read for SyncTransport<'_, '_, S> {
 impl<S: AsyncWrite + Unpin> io::Write for SyncTransport<'_, '_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
-            TaskPoll::Ready(result) => result,
-            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs) {
-            TaskPoll::Ready(result) => result,
-            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match Pin::new(&mut *self.io).poll_flush(self.cx) {
-            TaskPoll::Ready(result) => result,
-            TaskPoll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         }
-    }
-}
-
-/// A pgtls error as an `io::Error` (the error stays reachable through `get_ref`).
-fn to_io(err: Error) -> io::Error {
-    let kind = match err {
-        Error::UncleanEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, err)
-}
-
-/// How the driver's startup callback failed.
-#[derive(Debug)]
-pub enum StartupError {
-    /// The server sent an ErrorResponse (pg_hba rejection, wrong password, ...): the
-    /// plan may retry with another method on a new connection, as libpq does.
-    Rejected {
-        /// SQLSTATE (`C` field), if known.
-        sqlstate: Option<String>,
-        /// The server's message.
-        message: String,
-    },
-    /// A transport error: ends the connection attempt.
-    Io(io::Error),
-    /// A client-side failure (e.g. channel binding required but unavailable): never
-    /// retried, as in libpq.
-    Fatal(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<io::Error> for StartupError {
-    fn from(err: io::Error) -> Self {
-        StartupError::Io(err)
     }
 }
 
@@ -637,9 +604,9 @@ async fn bytes_after_s<S: AsyncRead + Unpin>(transport: &mut S) -> io::Result<Op
         let mut buf = ReadBuf::new(&mut probe);
         match Pin::new(&mut *transport).poll_read(cx, &mut buf) {
             // Nothing is waiting: the waker registered here may fire once, harmlessly.
-            TaskPoll::Pending => TaskPoll::Ready(Ok(None)),
-            TaskPoll::Ready(Ok(())) => TaskPoll::Ready(Ok(Some(buf.filled().len()))),
-            TaskPoll::Ready(Err(err)) => TaskPoll::Ready(Err(err)),
+            Poll::Pending => Poll::Ready(Ok(None)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(buf.filled().len()))),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         }
     })
     .await
@@ -677,7 +644,7 @@ async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut out = vec![0u8; BUF_LEN];
+    let mut out = BytesMut::new();
     let mut incoming = vec![0u8; BUF_LEN];
     let (mut start, mut end) = (0usize, 0usize);
     // The first transport failure of the handshake (output is discarded after it).
@@ -687,27 +654,23 @@ where
     };
     loop {
         match attempt.poll_output(&mut out) {
-            Ok(Poll::Transmit(n)) => {
+            Ok(Output::Transmit(_)) => {
                 if broken.is_none() {
-                    if let Err(err) = transport.write_all(&out[..n]).await {
+                    if let Err(err) = transport.write_all(&out).await {
                         if phase != Phase::Handshake {
                             return Err(ConnectError::Io(err));
                         }
                         broken = Some(err);
                     }
                 }
+                out.clear();
                 continue;
             }
-            Ok(Poll::BufferTooSmall { .. }) => {
-                return Err(ConnectError::Tls(Error::Misuse(
-                    "output buffer too small (pgtls bug)",
-                )))
-            }
-            Ok(Poll::Done) => match broken {
+            Ok(Output::Done) => match broken {
                 Some(err) => return Err(handshake_transport(&err)),
                 None => break,
             },
-            Ok(Poll::NeedInput) => {}
+            Ok(Output::Receive) => {}
             Err(err) => return Err(ConnectError::Tls(err)),
         }
         if broken.is_none() {
@@ -780,25 +743,16 @@ where
 async fn flush_last_gasp<S: AsyncWrite + Unpin>(
     attempt: &mut Negotiation,
     transport: &mut S,
-    out: &mut [u8],
+    out: &mut BytesMut,
 ) {
-    while let Ok(Poll::Transmit(n)) = attempt.poll_output(out) {
-        if transport.write_all(&out[..n]).await.is_err() {
+    while let Ok(Output::Transmit(_)) = attempt.poll_output(out) {
+        let sent = transport.write_all(out).await;
+        out.clear();
+        if sent.is_err() {
             return;
         }
     }
     let _ = transport.flush().await;
-}
-
-/// A connection established by [`connect`].
-#[derive(Debug)]
-pub struct Connected<T> {
-    /// What the startup callback returned (typically the stream or a driver's client).
-    pub startup: T,
-    /// The method of the successful attempt.
-    pub method: Method,
-    /// Every attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
 }
 
 /// Runs libpq's plan for one host over TCP ([`Config::plan`]): opens connections with
@@ -990,28 +944,16 @@ where
                         established = Some(value);
                         setup.handle_startup_accepted()
                     }
-                    Some(Err(StartupError::Rejected { sqlstate, message })) => setup
-                        .handle_startup_error(ErrorResponse {
-                            severity: None,
-                            sqlstate,
-                            message,
-                        }),
-                    Some(Err(StartupError::Io(err))) => setup.handle_transport_error(err),
-                    Some(Err(StartupError::Fatal(err))) => {
-                        setup.handle_startup_failed(err.to_string())
-                    }
+                    Some(Err(err)) => report_startup_error(&mut setup, err, |setup, err| {
+                        setup.handle_transport_error(err)
+                    }),
                     None => setup.handle_timeout(),
                 }
             }
             Action::Done => {
                 let attempts = setup.take_attempts();
-                let method = attempts.last().map_or(Method::Plaintext, |a| a.method);
                 return match established.take() {
-                    Some(startup) => Ok(Connected {
-                        startup,
-                        method,
-                        attempts,
-                    }),
+                    Some(startup) => Ok(Connected::new((), startup, attempts)),
                     None => Err(misuse(
                         Error::Misuse("established without a startup"),
                         &mut setup,
@@ -1114,13 +1056,4 @@ fn report_transport_error(setup: &mut ConnectionSetup, err: io::Error) -> Result
         err
     };
     setup.handle_transport_error(err)
-}
-
-/// A machine misuse inside this adapter (a pgtls bug), as a failed connection.
-fn misuse(err: Error, setup: &mut ConnectionSetup) -> Box<Failed> {
-    Box::new(Failed {
-        error: ConnectError::Tls(err),
-        attempts: setup.take_attempts(),
-        try_next_host: false,
-    })
 }

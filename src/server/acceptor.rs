@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use rustls::sign::CertifiedKey;
 
 use super::config::AcceptorConfig;
 use super::error::AcceptError;
 use super::packet::{error_response, FirstPacket, Packet, PacketReader};
 use super::tls::{AlpnOffer, HelloProgress, HelloReader, Started, NO_APPLICATION_PROTOCOL_ALERT};
+use crate::output::{Output, OutputBuffer, EMPTY_SLICE};
 use crate::plan::Method;
 use crate::session::Session;
 use crate::tls::{Plaintext, TlsConn};
 use crate::wire::{GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, TLS_HANDSHAKE_RECORD};
-use crate::Poll;
 
 /// How much decrypted data is pulled out of rustls at a time while reading the first
 /// packet inside TLS (never more than the packet still needs).
@@ -423,51 +424,67 @@ impl Acceptor {
         }
     }
 
-    /// Writes what must be sent to the client into `buf`, or says what else to do:
-    /// [`Poll::Transmit`], [`Poll::BufferTooSmall`] (only for an empty buffer),
-    /// [`Poll::NeedInput`], or [`Poll::Done`] (call [`Self::into_accepted`]).
+    /// Appends what must be sent to the client to `out`, or says what else to do (see
+    /// [`Output`]): `Transmit` the `S`/`N` answer, an ErrorResponse or handshake
+    /// records, `Receive` from the client, or `Done` (call [`Self::into_accepted`]).
     ///
     /// After a failure the last words (an ErrorResponse, a TLS alert) are still handed
     /// out, then the error is returned again.
     ///
     /// # Errors
     /// The error the acceptor failed with, once nothing is left to send.
-    pub fn poll_output(&mut self, buf: &mut [u8]) -> Result<Poll, AcceptError> {
-        if self.sent < self.pending.len() {
-            if buf.is_empty() {
-                return Ok(Poll::BufferTooSmall { needed: 1 });
-            }
-            let rest = &self.pending[self.sent..];
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
+    pub fn poll_output(&mut self, out: &mut BytesMut) -> Result<Output, AcceptError> {
+        self.poll_output_to(&mut OutputBuffer::Append(out))
+    }
+
+    /// [`Self::poll_output`] into a fixed buffer: at most `buf.len()` bytes are written at
+    /// its start (output is handed out in pieces: any non-empty buffer makes progress).
+    ///
+    /// # Errors
+    /// As [`Self::poll_output`]; [`AcceptError::Misuse`] for an empty `buf` while output
+    /// waits (nothing is lost: call again with room).
+    pub fn poll_output_slice(&mut self, buf: &mut [u8]) -> Result<Output, AcceptError> {
+        match self.poll_output_to(&mut OutputBuffer::Slice(buf))? {
+            Output::Transmit(0) => Err(AcceptError::Misuse(EMPTY_SLICE)),
+            output => Ok(output),
+        }
+    }
+
+    fn poll_output_to(&mut self, out: &mut OutputBuffer<'_>) -> Result<Output, AcceptError> {
+        if let Some(rest) = self
+            .pending
+            .get(self.sent..)
+            .filter(|rest| !rest.is_empty())
+        {
+            let n = out.put(rest);
             self.sent += n;
-            if self.sent == self.pending.len() {
+            if self.sent >= self.pending.len() {
                 self.pending.clear();
                 self.sent = 0;
                 if let State::AnswerS = self.state {
                     self.state = State::Hello(Box::new(HelloReader::new()));
                 }
             }
-            return Ok(Poll::Transmit(n));
+            return Ok(Output::Transmit(n));
         }
         match &mut self.state {
-            State::Reading(_) | State::AnswerS | State::Hello(_) => Ok(Poll::NeedInput),
+            State::Reading(_) | State::AnswerS | State::Hello(_) => Ok(Output::Receive),
             State::Handshaking { tls, .. } | State::ReadingTls { tls, .. } => {
-                Ok(tls_output(tls, buf).unwrap_or(Poll::NeedInput))
+                Ok(out.put_tls(tls).unwrap_or(Output::Receive))
             }
             State::Done { tls, .. } => Ok(tls
                 .as_mut()
-                .and_then(|(t, _)| tls_output(t, buf))
-                .unwrap_or(Poll::Done)),
-            State::Failed { error, tls } => match tls.as_mut().and_then(|t| tls_output(t, buf)) {
-                Some(poll) => Ok(poll),
+                .and_then(|(t, _)| out.put_tls(t))
+                .unwrap_or(Output::Done)),
+            State::Failed { error, tls } => match tls.as_mut().and_then(|t| out.put_tls(t)) {
+                Some(output) => Ok(output),
                 None => Err(error.clone()),
             },
             State::Taken => Err(AcceptError::Misuse("the acceptor was already taken")),
         }
     }
 
-    /// The client, once [`Self::poll_output`] said [`Poll::Done`]. TLS records still
+    /// The client, once [`Self::poll_output`] said [`Output::Done`]. TLS records still
     /// waiting (if `poll_output` was not drained) stay in the session.
     ///
     /// # Errors
@@ -545,18 +562,4 @@ fn last_words(error: &AcceptError) -> Option<Vec<u8>> {
         _ => return None,
     };
     Some(error_response(error.sqlstate(), &error.to_string(), hint))
-}
-
-/// Pending TLS output as a [`Poll`], or `None` when nothing waits.
-fn tls_output(tls: &mut TlsConn, buf: &mut [u8]) -> Option<Poll> {
-    if !tls.wants_output() {
-        return None;
-    }
-    if buf.is_empty() {
-        return Some(Poll::BufferTooSmall { needed: 1 });
-    }
-    match tls.poll_tls_output(buf) {
-        0 => None,
-        n => Some(Poll::Transmit(n)),
-    }
 }

@@ -35,11 +35,12 @@
 //! ## The driving contract
 //!
 //! 1. Build an [`AcceptorConfig`] once; make an [`Acceptor`] per connection.
-//! 2. Loop: [`Acceptor::poll_output`] into your buffer; on `Transmit(n)` send those `n`
-//!    bytes; on `NeedInput` read from the client and pass the bytes to
-//!    [`Acceptor::handle_input`] (it returns how many it consumed: keep the rest), or call
-//!    [`Acceptor::handle_eof`]; on `Done` stop. Call `poll_output` after every
-//!    `handle_input`: the `S` must be handed out before more input is accepted.
+//! 2. Loop: [`Acceptor::poll_output`] appends to your `BytesMut` and answers with a
+//!    [`crate::Output`]; on `Transmit(n)` send those `n` bytes; on `Receive` read from
+//!    the client and pass the bytes to [`Acceptor::handle_input`] (it returns how many it
+//!    consumed: keep the rest), or call [`Acceptor::handle_eof`]; on `Done` stop. Call
+//!    `poll_output` after every `handle_input`: the `S` must be handed out before more
+//!    input is accepted.
 //! 3. On `Err`, keep calling `poll_output` until it returns the error again to send the
 //!    last words (an ErrorResponse or a TLS alert), then close.
 //! 4. [`Acceptor::into_accepted`] gives the [`Accepted`] client: how it connected, the
@@ -52,8 +53,9 @@
 //! StartupMessage:
 //!
 //! ```
+//! use bytes::BytesMut;
 //! use pgtls::server::{Acceptor, AcceptorConfig, FirstPacket};
-//! use pgtls::Poll;
+//! use pgtls::Output;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = AcceptorConfig::plaintext_only();
@@ -63,22 +65,20 @@
 //! from_client.extend_from_slice(&startup);
 //!
 //! let mut acceptor = Acceptor::new(&config);
-//! let mut to_client = Vec::new();
-//! let mut out = [0u8; 4096];
+//! let mut to_client = BytesMut::new(); // a real server writes it to its socket
 //! let mut unread = &from_client[..]; // what our "socket" has delivered
 //! loop {
-//!     match acceptor.poll_output(&mut out)? {
-//!         Poll::Transmit(n) => to_client.extend_from_slice(&out[..n]),
-//!         Poll::NeedInput => {
+//!     match acceptor.poll_output(&mut to_client)? {
+//!         Output::Transmit(_) => {} // the bytes were appended to `to_client`
+//!         Output::Receive => {
 //!             // A real server reads from its socket here (and calls handle_eof at EOF).
 //!             let used = acceptor.handle_input(unread)?;
 //!             unread = &unread[used..];
 //!         }
-//!         Poll::BufferTooSmall { .. } => unreachable!("4 KiB is plenty"),
-//!         Poll::Done => break,
+//!         Output::Done => break,
 //!     }
 //! }
-//! assert_eq!(to_client, b"N");
+//! assert_eq!(&to_client[..], b"N");
 //! let accepted = acceptor.into_accepted()?;
 //! assert!(!accepted.is_tls());
 //! match accepted.packet {

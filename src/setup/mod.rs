@@ -46,12 +46,13 @@ use std::io;
 
 use bytes::{Buf, BytesMut};
 
-pub use outcome::{AttemptRecord, ConnectError, Failed};
+pub use outcome::{AttemptRecord, ConnectError, Connected, Failed, StartupError};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::error_response::ErrorResponse;
-use crate::negotiate::{Negotiated, Negotiation, Poll};
+use crate::negotiate::{Negotiated, Negotiation};
+use crate::output::Output;
 use crate::plan::{AttemptEnd, Method, Plan, Step, Transport};
 use crate::session::Session;
 
@@ -67,15 +68,17 @@ pub enum Action {
         /// The encryption method of this attempt (for logs; the machine speaks it).
         method: Method,
     },
-    /// This many bytes were appended to the output buffer: send them.
+    /// This many bytes were appended to the output buffer: send them (as
+    /// [`Output::Transmit`]).
     Transmit(usize),
-    /// Read from the transport and report what happened.
+    /// Read from the transport and report what happened (as [`Output::Receive`]).
     Receive,
     /// Close the current transport (after sending any bytes still in the output buffer).
     Close,
     /// Run the PostgreSQL startup now, then report its outcome.
     Ready(Ready),
-    /// The startup was accepted: the connection is established.
+    /// The startup was accepted: the connection is established (as [`Output::Done`]:
+    /// the machine has nothing more to say).
     Done,
     /// Nothing is left to try.
     Failed(Box<Failed>),
@@ -274,8 +277,8 @@ impl ConnectionSetup {
                     mut attempt,
                     failed,
                     exchanged,
-                } => match attempt.poll_output_into(out) {
-                    Ok(Poll::Transmit(n)) => {
+                } => match attempt.poll_output(out) {
+                    Ok(Output::Transmit(n)) => {
                         self.state = State::Negotiating {
                             attempt,
                             failed,
@@ -283,7 +286,7 @@ impl ConnectionSetup {
                         };
                         return Ok(Action::Transmit(n));
                     }
-                    Ok(Poll::NeedInput | Poll::BufferTooSmall { .. }) => {
+                    Ok(Output::Receive) => {
                         self.state = State::Negotiating {
                             attempt,
                             failed,
@@ -291,7 +294,7 @@ impl ConnectionSetup {
                         };
                         return Ok(Action::Receive);
                     }
-                    Ok(Poll::Done) => match attempt.into_negotiated() {
+                    Ok(Output::Done) => match attempt.into_negotiated() {
                         Ok(Negotiated::Tls(session)) => {
                             self.state = State::Ready(Ready::Tls(session))
                         }

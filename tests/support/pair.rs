@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use pgtls::blocking::{Deadline, StartupError, Stream};
 use pgtls::plan::Method;
-use pgtls::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
+use pgtls::{ApplicationData, Config, Error, Negotiated, Negotiation, Output, Session};
 
 use super::fake_server::{
     error_fields, parse_backend_messages, startup_message, FakeServer, ServerScript, StartupSeen,
@@ -40,8 +40,9 @@ pub struct Drive {
     /// Sizes of the slices of server bytes offered to `handle_input`, used in turn (cycled).
     /// A 0 offers an empty slice. Empty: everything available at once.
     pub chunks: Vec<usize>,
-    /// Sizes of the buffers given to `poll_output`, used in turn (cycled). A 0 gives an empty
-    /// buffer (the next call then gets the size `BufferTooSmall` asked for). Empty: 17 KiB.
+    /// Sizes of the buffers given to `poll_output_slice`, used in turn (cycled). A 0 gives an
+    /// empty buffer (refused as misuse while output waits; the next call gets the next
+    /// size). Empty: 17 KiB.
     pub out_sizes: Vec<usize>,
     /// Upper bound on loop iterations; reaching it ends the run with [`Outcome::StepLimit`].
     pub max_steps: usize,
@@ -121,11 +122,8 @@ pub enum Event {
     Sent(usize),
     /// `poll_output` gave `n` bytes but the server had closed (dropped, as EPIPE would).
     SentToClosed(usize),
-    /// `poll_output` asked for a bigger buffer.
-    BufferTooSmall {
-        /// What it asked for.
-        needed: usize,
-    },
+    /// `poll_output_slice` refused an empty buffer while output waited.
+    EmptyBufferRefused,
     /// `handle_input` was offered `offered` bytes and consumed `consumed`.
     Input {
         /// Bytes offered.
@@ -344,7 +342,6 @@ pub fn drive_with(
     let mut outs = Sizes::new(&opts.out_sizes, 17 * 1024);
     let mut in_flight: Vec<u8> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
-    let mut forced_size: Option<usize> = None;
 
     let mut negotiation = match Negotiation::new(config, method) {
         Ok(n) => Some(n),
@@ -360,10 +357,10 @@ pub fn drive_with(
         while t.steps < opts.max_steps {
             t.steps += 1;
             in_flight.extend(server.take_output());
-            let size = forced_size.take().unwrap_or_else(|| outs.next_size());
+            let size = outs.next_size();
             buf.resize(size, 0);
-            match neg.poll_output(&mut buf[..size]) {
-                Ok(Poll::Transmit(n)) => {
+            match neg.poll_output_slice(&mut buf[..size]) {
+                Ok(Output::Transmit(n)) => {
                     let bytes = &buf[..n];
                     t.client_all.extend_from_slice(bytes);
                     if t.consumed == 0 {
@@ -374,15 +371,12 @@ pub fn drive_with(
                         Err(_) => t.events.push(Event::SentToClosed(n)),
                     }
                 }
-                Ok(Poll::BufferTooSmall { needed }) => {
-                    t.events.push(Event::BufferTooSmall { needed });
-                    forced_size = Some(needed.max(1));
-                }
-                Ok(Poll::Done) => {
+                Err(Error::Misuse(_)) if size == 0 => t.events.push(Event::EmptyBufferRefused),
+                Ok(Output::Done) => {
                     t.events.push(Event::Done);
                     break;
                 }
-                Ok(Poll::NeedInput) => {
+                Ok(Output::Receive) => {
                     if !in_flight.is_empty() {
                         let chunk = chunks.next_size().min(in_flight.len());
                         match neg.handle_input(&in_flight[..chunk]) {
@@ -436,8 +430,8 @@ pub fn drive_with(
             for _ in 0..opts.max_steps {
                 let size = outs.next_size().max(1);
                 buf.resize(size, 0);
-                match neg.poll_output(&mut buf[..size]) {
-                    Ok(Poll::Transmit(n)) => {
+                match neg.poll_output_slice(&mut buf[..size]) {
+                    Ok(Output::Transmit(n)) => {
                         t.events.push(Event::LastGasp(n));
                         t.last_gasp.extend_from_slice(&buf[..n]);
                         t.client_all.extend_from_slice(&buf[..n]);
@@ -551,10 +545,10 @@ impl SessionDriver {
         for _ in 0..self.max_steps {
             let size = self.outs.next_size().max(1);
             self.buf.resize(size, 0);
-            let n = self.session.poll_output(&mut self.buf[..size]);
-            if n == 0 {
+            let Ok(Output::Transmit(n)) = self.session.poll_output_slice(&mut self.buf[..size])
+            else {
                 break;
-            }
+            };
             total += n;
             self.sent.extend_from_slice(&self.buf[..n]);
             let _ = self.server.handle_client_bytes(&self.buf[..n]);
@@ -986,5 +980,5 @@ pub fn run_startup<S: Read + Write>(
         }
         received.extend_from_slice(&buf[..n]);
     }
-    Err(StartupError::Fatal("startup did not finish".to_owned()))
+    Err(StartupError::Fatal("startup did not finish".into()))
 }

@@ -224,7 +224,7 @@ impl Write for Channel<'_> {
                     .handle_application_data_buf(&mut data)
                     .map_err(tls_error)?;
                 let mut records = BytesMut::new();
-                session.poll_output_into(&mut records);
+                session.poll_output(&mut records).map_err(tls_error)?;
                 self.transport.send(&records)?;
                 Ok(buf.len() - data.len())
             }
@@ -472,7 +472,7 @@ fn drive(
     let mut last = BytesMut::new();
     if let Some(session) = session.as_deref_mut() {
         session.close();
-        session.poll_output_into(&mut last);
+        let _ = session.poll_output(&mut last);
     }
     stream.close(&last);
     let rows = rows?;

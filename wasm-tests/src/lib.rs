@@ -5,7 +5,8 @@
 //! `tests/` exercise the same core inside wasm under node.
 
 use pgtls::plan::Step;
-use pgtls::{Config, Negotiated, Negotiation, Poll, RootCertificates, SslMode};
+use pgtls::bytes::BytesMut;
+use pgtls::{Config, Negotiated, Negotiation, Output, RootCertificates, SslMode};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// Runs the first attempt of the plan for `sslmode` (libpq's spelling) and `host`, with
@@ -42,25 +43,24 @@ pub fn first_attempt(
         Step::Done => return Ok(Vec::new()),
     };
     let mut attempt = Negotiation::new(&config, method).map_err(|e| e.to_string())?;
-    let mut sent = Vec::new();
-    let mut out = vec![0u8; 17 * 1024];
+    let mut sent = BytesMut::new();
     let mut unread = server_bytes;
     // Bounded: every turn either sends, consumes input, or ends the attempt.
     for _ in 0..1_000 {
-        match attempt.poll_output(&mut out).map_err(|e| e.to_string())? {
-            Poll::Transmit(n) => sent.extend_from_slice(&out[..n]),
-            Poll::BufferTooSmall { needed } => out.resize(needed, 0),
-            Poll::Done => break,
-            Poll::NeedInput if unread.is_empty() => {
+        // What to send is appended to `sent`.
+        match attempt.poll_output(&mut sent).map_err(|e| e.to_string())? {
+            Output::Transmit(_) => {}
+            Output::Done => break,
+            Output::Receive if unread.is_empty() => {
                 attempt.handle_eof().map_err(|e| e.to_string())?;
             }
-            Poll::NeedInput => {
+            Output::Receive => {
                 let n = attempt.handle_input(unread).map_err(|e| e.to_string())?;
                 unread = &unread[n..];
             }
         }
     }
     match attempt.into_negotiated().map_err(|e| e.to_string())? {
-        Negotiated::Tls(_) | Negotiated::SslRefused | Negotiated::Plaintext => Ok(sent),
+        Negotiated::Tls(_) | Negotiated::SslRefused | Negotiated::Plaintext => Ok(sent.to_vec()),
     }
 }

@@ -3,7 +3,8 @@
 //! ([`plan`]).
 
 use pgtls::plan::{AttemptEnd, Method, Step};
-use pgtls::{Config, Error, Negotiated, Negotiation, Poll, Session};
+use pgtls::bytes::BytesMut;
+use pgtls::{Config, Error, Negotiated, Negotiation, Output, Session};
 
 use super::server::{Behaviour, ScriptedServer};
 
@@ -36,14 +37,13 @@ pub fn attempt(
     server: &mut ScriptedServer,
 ) -> Result<Negotiated, Error> {
     let mut negotiation = Negotiation::new(config, method)?;
-    let mut out = vec![0u8; 17 * 1024];
+    let mut out = BytesMut::new();
     let mut unread: Vec<u8> = Vec::new();
     for _ in 0..10_000 {
         match negotiation.poll_output(&mut out)? {
-            Poll::Transmit(n) => server.receive(&out[..n]),
-            Poll::BufferTooSmall { needed } => out.resize(needed, 0),
-            Poll::Done => return negotiation.into_negotiated(),
-            Poll::NeedInput => {
+            Output::Transmit(_) => server.receive(&out.split()),
+            Output::Done => return negotiation.into_negotiated(),
+            Output::Receive => {
                 unread.extend_from_slice(&server.take_output());
                 if unread.is_empty() {
                     assert!(server.is_closed(), "the server neither answered nor closed");
@@ -117,11 +117,14 @@ pub fn plan(config: &Config, behaviour: &Behaviour) -> PlanRun {
 
 /// Pumps an established session against its server until neither has anything to send.
 pub fn pump(session: &mut Session, server: &mut ScriptedServer) -> Result<(), Error> {
-    let mut out = vec![0u8; 17 * 1024];
+    let mut out = BytesMut::new();
     for _ in 0..100 {
-        let n = session.poll_output(&mut out);
+        let n = match session.poll_output(&mut out)? {
+            Output::Transmit(n) => n,
+            Output::Receive | Output::Done => 0,
+        };
         if n > 0 {
-            server.receive(&out[..n]);
+            server.receive(&out.split());
         }
         let reply = server.take_output();
         let mut rest = &reply[..];
