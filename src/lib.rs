@@ -6,108 +6,7 @@
 //! the session. It does no IO, so tokio, blocking `std::io`, a proxy's event loop or a
 //! fuzzer can all wrap it.
 //!
-//! ## Start here: a libpq connection string
-//!
-//! Most users have a libpq connection string (or `PG*` variables and `~/.postgresql/`
-//! files) and a socket. [`libpq::ConnParams`] reads them exactly as libpq does,
-//! [`libpq::Settings::to_configs`] turns them into one [`Config`] per host, and an adapter
-//! runs libpq's whole plan over your transport — retries on a new connection and
-//! `connect_timeout` included:
-//!
-//! ```no_run
-//! # #[cfg(all(feature = "blocking", feature = "libpq"))]
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::net::TcpStream;
-//! use pgtls::blocking::{connect, StartupError};
-//! use pgtls::libpq::{ConnParams, Environment};
-//!
-//! let settings = ConnParams::parse("host=db.example.com sslmode=verify-full sslrootcert=root.crt")?
-//!     .resolve(&Environment::from_process_env())?;
-//! let (target, config) = settings.to_configs()?.into_iter().next().expect("one host");
-//! let addr = (target.connect_host().to_owned(), target.port());
-//! let connected = connect(
-//!     &config,
-//!     settings.connect_timeout(),
-//!     |_time_left| TcpStream::connect(addr.clone()),
-//!     |_stream| -> Result<(), StartupError> {
-//!         Ok(()) // your driver's StartupMessage and authentication
-//!     },
-//! )
-//! .map_err(|failed| failed.to_string())?; // libpq's message, e.g.
-//! // "SSL error: certificate verify failed: unable to get local issuer certificate"
-//! assert!(connected.stream.is_tls());
-//! # Ok(()) }
-//! # #[cfg(not(all(feature = "blocking", feature = "libpq")))]
-//! # fn main() {}
-//! ```
-//!
-//! | you have | use |
-//! |---|---|
-//! | blocking `std::io` (any `Read + Write`) | [`blocking::connect`] (feature `blocking`, on by default) |
-//! | tokio (any `AsyncRead + AsyncWrite`) | `pgtls::tokio::connect` (feature `tokio`) |
-//! | tokio-postgres | `pgtls::tokio_postgres::connect_conninfo` for libpq's whole plan, or its `MakeTlsConnector` (feature `tokio-postgres`) |
-//! | your own event loop, a driver, a fuzzer | the sans-IO machine for the whole connection: [`ConnectionSetup`] ([the driving contract](#the-sans-io-driving-contract)); one attempt at a time: [`Negotiation`] |
-//! | settings built in code, no files or environment | [`Config::builder`] |
-//! | the server side (a proxy or pooler) | [`server::Acceptor`] |
-//!
-//! Errors print libpq's words with `Display` (`{}`); [`Error::blame`] tells who is at
-//! fault. The behaviour these follow is written down in the repository's `BEHAVIOUR.md`,
-//! with the libpq source lines each rule comes from.
-//!
-//! ## Feature flags
-//!
-//! | feature | default | enables | pulls in |
-//! |---|---|---|---|
-//! | `aws-lc-rs` | yes | rustls's aws-lc-rs crypto provider | aws-lc-rs (C and assembly, built with cc/cmake) |
-//! | `ring` | no | rustls's ring provider, used when `aws-lc-rs` is off | ring (C and assembly, built with cc) |
-//! | `webpki-roots` | yes | [`RootCertificates::WebPki`]: Mozilla's roots, an explicit opt-in | webpki-roots (the roots compiled in) |
-//! | `system-roots` | yes | [`RootCertificates::system`]: the platform store, for `sslrootcert=system` | rustls-native-certs |
-//! | `blocking` | yes | [`blocking`]: the whole plan over `std::io`, cancel requests | nothing |
-//! | `libpq` | yes | `pgtls::libpq`: libpq's settings layer — connection strings, `PG*` variables, service and password files, the `~/.postgresql/` TLS files, encrypted client keys (`sslpassword`) | pkcs8 (PBES2: scrypt, PBKDF2, AES-CBC), nix (Unix: the user's name and home directory) |
-//! | `tokio` | no | `pgtls::tokio`: the whole plan over tokio IO, pgtls's own async TLS stream | tokio (`io-util`, `time`) |
-//! | `futures-io` | no | `pgtls::futures_io`: the whole plan over futures-io (smol, async-std), cancel requests | futures-io, tokio (its IO traits only) |
-//! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`); enables `libpq` |
-//!
-//! The sans-IO core, the verifier and the server-side [`server::Acceptor`] are always
-//! built. Without `libpq` the client side reads no files and no environment: build each
-//! [`Config`] with [`Config::builder`] from certificates and unencrypted keys (DER, or PEM
-//! through [`RootCertificates::from_pem`] and `rustls::pki_types::pem`). With
-//! `default-features = false` and one provider the crate's normal dependency tree is about
-//! 50 crates, 39 of them linked (the rest are build-time proc-macros); the repository's
-//! README has the count of each combination and the command that measures it. Build
-//! these docs as docs.rs does, with every adapter, with `cargo docs --open` (an alias in
-//! the repository's `.cargo/config.toml`).
-//!
-//! ## Goals
-//! - libpq's behaviour and libpq's messages: the six sslmodes with their fallbacks
-//!   (including the ones that need a new connection), `sslnegotiation=direct` with ALPN,
-//!   `sslrootcert` (file or `system`), CRLs, client certificates, `sslsni`, protocol
-//!   version limits, `sslcertmode`, `tls-server-end-point` channel binding.
-//! - libpq's certificate rules, which rustls/webpki do not follow: X.509 v1
-//!   certificates, CN fallback, inet_aton host forms, root files whose intermediates
-//!   are not anchors, CRLs required for every CA once any are loaded.
-//! - No panic on any input, memory bounded whatever the peer sends, typed errors
-//!   grouped by blame ([`Blame`]).
-//!
-//! ## Non-goals
-//! Sockets, DNS, timers, threads, the rest of the PostgreSQL protocol (startup,
-//! authentication, queries belong to the driver), GSSAPI encryption, OpenSSL engines.
-//!
-//! ## The sslmode table
-//!
-//! | sslmode | attempt 1 | on failure, attempt 2 | verifies chain | verifies host name |
-//! |---|---|---|---|---|
-//! | disable | plaintext | — | — | — |
-//! | allow | plaintext | TLS on a **new** connection | if roots are given | no |
-//! | prefer (default) | TLS | plaintext: same socket after `N`, new connection otherwise | if roots are given | no |
-//! | require | TLS | — | if roots are given | no |
-//! | verify-ca | TLS | — | yes | no |
-//! | verify-full | TLS | — | yes | yes |
-//!
-//! The planner ([`plan::Plan`]) holds this policy; the per-attempt machine
-//! ([`Negotiation`]) speaks the bytes.
-//!
-//! ## The sans-IO driving contract
+//! ## Start here: the whole connection as one loop
 //!
 //! [`ConnectionSetup`] is libpq's whole connection setup as one machine: the attempt plan
 //! ([`plan::Plan`]), each attempt's [`Negotiation`], the hand-off to the [`Session`], which
@@ -226,6 +125,107 @@
 //! same output verb, `poll_output(&mut BytesMut) -> Result<`[`Output`]`, _>`, whose
 //! `Transmit`, `Receive` and `Done` are the words of [`setup::Action`] too.
 //!
+//! ## With a libpq connection string and an adapter
+//!
+//! Most users have a libpq connection string (or `PG*` variables and `~/.postgresql/`
+//! files) and a socket. [`libpq::ConnParams`] reads them exactly as libpq does,
+//! [`libpq::Settings::to_configs`] turns them into one [`Config`] per host, and an adapter
+//! runs libpq's whole plan over your transport — retries on a new connection and
+//! `connect_timeout` included:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "blocking", feature = "libpq"))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::net::TcpStream;
+//! use pgtls::blocking::{connect, StartupError};
+//! use pgtls::libpq::{ConnParams, Environment};
+//!
+//! let settings = ConnParams::parse("host=db.example.com sslmode=verify-full sslrootcert=root.crt")?
+//!     .resolve(&Environment::from_process_env())?;
+//! let (target, config) = settings.to_configs()?.into_iter().next().expect("one host");
+//! let addr = (target.connect_host().to_owned(), target.port());
+//! let connected = connect(
+//!     &config,
+//!     settings.connect_timeout(),
+//!     |_time_left| TcpStream::connect(addr.clone()),
+//!     |_stream| -> Result<(), StartupError> {
+//!         Ok(()) // your driver's StartupMessage and authentication
+//!     },
+//! )
+//! .map_err(|failed| failed.to_string())?; // libpq's message, e.g.
+//! // "SSL error: certificate verify failed: unable to get local issuer certificate"
+//! assert!(connected.stream.is_tls());
+//! # Ok(()) }
+//! # #[cfg(not(all(feature = "blocking", feature = "libpq")))]
+//! # fn main() {}
+//! ```
+//!
+//! | you have | use |
+//! |---|---|
+//! | blocking `std::io` (any `Read + Write`) | [`blocking::connect`] (feature `blocking`, on by default) |
+//! | tokio (any `AsyncRead + AsyncWrite`) | `pgtls::tokio::connect` (feature `tokio`) |
+//! | tokio-postgres | `pgtls::tokio_postgres::connect_conninfo` for libpq's whole plan, or its `MakeTlsConnector` (feature `tokio-postgres`) |
+//! | your own event loop, a driver, a fuzzer | the sans-IO machine for the whole connection: [`ConnectionSetup`] ([the driving contract](#start-here-the-whole-connection-as-one-loop)); one attempt at a time: [`Negotiation`] |
+//! | settings built in code, no files or environment | [`Config::builder`] |
+//! | the server side (a proxy or pooler) | [`server::Acceptor`] |
+//!
+//! Errors print libpq's words with `Display` (`{}`); [`Error::blame`] tells who is at
+//! fault. The behaviour these follow is written down in the repository's `BEHAVIOUR.md`,
+//! with the libpq source lines each rule comes from.
+//!
+//! ## Feature flags
+//!
+//! | feature | default | enables | pulls in |
+//! |---|---|---|---|
+//! | `aws-lc-rs` | yes | rustls's aws-lc-rs crypto provider | aws-lc-rs (C and assembly, built with cc/cmake) |
+//! | `ring` | no | rustls's ring provider, used when `aws-lc-rs` is off | ring (C and assembly, built with cc) |
+//! | `webpki-roots` | yes | [`RootCertificates::WebPki`]: Mozilla's roots, an explicit opt-in | webpki-roots (the roots compiled in) |
+//! | `system-roots` | yes | [`RootCertificates::system`]: the platform store, for `sslrootcert=system` | rustls-native-certs |
+//! | `blocking` | yes | [`blocking`]: the whole plan over `std::io`, cancel requests | nothing |
+//! | `libpq` | yes | `pgtls::libpq`: libpq's settings layer — connection strings, `PG*` variables, service and password files, the `~/.postgresql/` TLS files, encrypted client keys (`sslpassword`) | pkcs8 (PBES2: scrypt, PBKDF2, AES-CBC), nix (Unix: the user's name and home directory) |
+//! | `tokio` | no | `pgtls::tokio`: the whole plan over tokio IO, pgtls's own async TLS stream | tokio (`io-util`, `time`) |
+//! | `futures-io` | no | `pgtls::futures_io`: the whole plan over futures-io (smol, async-std), cancel requests | futures-io, tokio (its IO traits only) |
+//! | `tokio-postgres` | no | `pgtls::tokio_postgres`: a `MakeTlsConnect` with libpq's verification, and libpq's whole plan before tokio-postgres takes over | tokio-postgres, tokio (`net`); enables `libpq` |
+//!
+//! The sans-IO core, the verifier and the server-side [`server::Acceptor`] are always
+//! built. Without `libpq` the client side reads no files and no environment: build each
+//! [`Config`] with [`Config::builder`] from certificates and unencrypted keys (DER, or PEM
+//! through [`RootCertificates::from_pem`] and `rustls::pki_types::pem`). With
+//! `default-features = false` and one provider the crate's normal dependency tree is about
+//! 50 crates, 39 of them linked (the rest are build-time proc-macros); the repository's
+//! README has the count of each combination and the command that measures it. Build
+//! these docs as docs.rs does, with every adapter, with `cargo docs --open` (an alias in
+//! the repository's `.cargo/config.toml`).
+//!
+//! ## Goals
+//! - libpq's behaviour and libpq's messages: the six sslmodes with their fallbacks
+//!   (including the ones that need a new connection), `sslnegotiation=direct` with ALPN,
+//!   `sslrootcert` (file or `system`), CRLs, client certificates, `sslsni`, protocol
+//!   version limits, `sslcertmode`, `tls-server-end-point` channel binding.
+//! - libpq's certificate rules, which rustls/webpki do not follow: X.509 v1
+//!   certificates, CN fallback, inet_aton host forms, root files whose intermediates
+//!   are not anchors, CRLs required for every CA once any are loaded.
+//! - No panic on any input, memory bounded whatever the peer sends, typed errors
+//!   grouped by blame ([`Blame`]).
+//!
+//! ## Non-goals
+//! Sockets, DNS, timers, threads, the rest of the PostgreSQL protocol (startup,
+//! authentication, queries belong to the driver), GSSAPI encryption, OpenSSL engines.
+//!
+//! ## The sslmode table
+//!
+//! | sslmode | attempt 1 | on failure, attempt 2 | verifies chain | verifies host name |
+//! |---|---|---|---|---|
+//! | disable | plaintext | — | — | — |
+//! | allow | plaintext | TLS on a **new** connection | if roots are given | no |
+//! | prefer (default) | TLS | plaintext: same socket after `N`, new connection otherwise | if roots are given | no |
+//! | require | TLS | — | if roots are given | no |
+//! | verify-ca | TLS | — | yes | no |
+//! | verify-full | TLS | — | yes | yes |
+//!
+//! The planner ([`plan::Plan`]) holds this policy; the per-attempt machine
+//! ([`Negotiation`]) speaks the bytes.
+//!
 //! ## Security notes
 //! - Bytes that arrive glued to the server's `S` are refused (CVE-2021-23222); they
 //!   never reach TLS or the plaintext protocol.
@@ -236,7 +236,10 @@
 //!   authentication of the server.
 //! - Without a root source, `allow`/`prefer`/`require` accept any certificate (as libpq);
 //!   the handshake signature is still verified with the certificate's key.
-//! - No session resumption (libpq creates a new TLS context per connection).
+//! - No session resumption by default (libpq creates a new TLS context per connection); a
+//!   caller who starts from its own rustls `ClientConfig` ([`ConfigBuilder::rustls_client_config`])
+//!   keeps its resumption store, which rustls only uses with the same verifier, so a session
+//!   is never resumed across `Config`s.
 //! - Randomness and the clock reach rustls only through the provider and time provider
 //!   in the [`Config`]; pgtls never calls `ClientConfig::builder()`.
 //!

@@ -1,26 +1,26 @@
 //! The one output vocabulary of the sans-IO machines: [`Output`].
-//!
-//! Every machine that speaks bytes — the client's [`crate::Negotiation`], the
-//! established [`crate::Session`] and the server's [`crate::server::Acceptor`] — has the
-//! same output verb:
-//!
-//! ```text
-//! fn poll_output(&mut self, out: &mut BytesMut) -> Result<Output, E>
-//! ```
-//!
-//! Bytes to send are *appended* to the caller's `BytesMut` (rustls writes straight into
-//! its spare capacity: no zero-filling, and no buffer can be too small). Each machine
-//! also has `poll_output_slice(&mut [u8])` for callers that send from fixed buffers (a
-//! ring of registered buffers, a fuzzer choosing the sizes): output is handed out in
-//! pieces of at most the slice's length, and an empty slice while output waits is
-//! refused as misuse. [`crate::ConnectionSetup`]'s [`crate::setup::Action`] uses the same
-//! words (`Transmit`, `Receive`, `Done`) beside its connection-level actions.
 
 use bytes::BytesMut;
 
 use crate::tls::TlsConn;
 
-/// What a machine's `poll_output` asks of the caller. See the [module docs](self).
+/// What a machine's `poll_output` asks of the caller.
+///
+/// Every machine that speaks bytes — the client's [`crate::Negotiation`], the
+/// established [`crate::Session`] and the server's [`crate::server::Acceptor`] — has the
+/// same output verb:
+///
+/// ```text
+/// fn poll_output(&mut self, out: &mut BytesMut) -> Result<Output, E>
+/// ```
+///
+/// Bytes to send are *appended* to the caller's `BytesMut` (rustls writes straight into
+/// its spare capacity: no zero-filling, and no buffer can be too small). Each machine
+/// also has `poll_output_slice(&mut [u8])` for callers that send from fixed buffers (a
+/// ring of registered buffers, a fuzzer choosing the sizes): output is handed out in
+/// pieces of at most the slice's length, and an empty slice while output waits is
+/// refused as misuse. [`crate::ConnectionSetup`]'s [`crate::setup::Action`] uses the same
+/// words (`Transmit`, `Receive`, `Done`) beside its connection-level actions.
 ///
 /// | arm | [`crate::Negotiation`] | [`crate::Session`] | [`crate::server::Acceptor`] |
 /// |---|---|---|---|
