@@ -366,13 +366,14 @@ fn main() {
     row("aws-lc-rs AEAD, 16 KiB records", ae, "1 | 1".into());
     println!();
 
-    let mut best = [(Duration::MAX, Duration::MAX); 2];
+    let mut best = [(Duration::MAX, Duration::MAX); 3];
     for _ in 0..ROUNDS {
-        let (pg, rl) = adapter::run(&pgtls_config, &rustls_config, &server_config, total);
+        let (pg, rl, fio) = adapter::run(&pgtls_config, &rustls_config, &server_config, total);
         best[0] = (best[0].0.min(pg.0), best[0].1.min(pg.1));
         best[1] = (best[1].0.min(rl.0), best[1].1.min(rl.1));
+        best[2] = (best[2].0.min(fio.0), best[2].1.min(fio.1));
     }
-    let [pg, rl] = best;
+    let [pg, rl, fio] = best;
     println!("### Async adapters ({mib} MiB each way, 8 KiB writes, against a tokio-rustls server over an in-memory duplex, one thread; its CPU time, client and server together, best of {ROUNDS})\n");
     println!("| | up MiB/s | down MiB/s | up ratio | down ratio |");
     println!("|---|---:|---:|---|---|");
@@ -397,6 +398,15 @@ fn main() {
         rl,
         "baseline | baseline".into(),
     );
+    row(
+        "pgtls `futures_io::Stream` (the pipe through futures-io's traits)",
+        fio,
+        format!(
+            "{:.2} × tokio-rustls | {:.2} × tokio-rustls",
+            r(fio.0, rl.0),
+            r(fio.1, rl.1)
+        ),
+    );
     println!();
 }
 
@@ -411,7 +421,10 @@ mod adapter {
     use pgtls::plan::Method;
     use pgtls::rustls::pki_types::ServerName;
     use pgtls::rustls::{ClientConfig, ServerConfig};
-    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
     use super::CHUNK;
 
@@ -476,7 +489,11 @@ mod adapter {
         rustls_config: &Arc<ClientConfig>,
         server_config: &Arc<ServerConfig>,
         total: usize,
-    ) -> ((Duration, Duration), (Duration, Duration)) {
+    ) -> (
+        (Duration, Duration),
+        (Duration, Duration),
+        (Duration, Duration),
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -502,7 +519,85 @@ mod adapter {
                 .expect("tokio-rustls connect");
             let rl = client(stream, total).await;
             srv.await.expect("server task");
-            (pg, rl)
+
+            // The futures-io adapter over the same pipe seen through futures-io's traits
+            // (no tokio IO types reach pgtls), through libpq's whole plan for one host.
+            let (c, s) = tokio::io::duplex(PIPE);
+            let srv = tokio::spawn(server(server_config.clone(), s, true, total));
+            let mut pipe = Some(FuturesPipe(c));
+            let connected = pgtls::futures_io::connect(
+                pgtls_config,
+                None::<std::future::Pending<()>>,
+                move || {
+                    let pipe = pipe.take();
+                    async move { pipe.ok_or_else(|| std::io::Error::other("one connection only")) }
+                },
+                |stream| async move { Ok::<_, pgtls::futures_io::StartupError>(stream) },
+            )
+            .await
+            .expect("pgtls futures-io connect");
+            let fio = futures_io_client(connected.startup, total).await;
+            srv.await.expect("server task");
+            (pg, rl, fio)
         })
+    }
+
+    /// [`client`] through futures-io's traits (smol's extension methods).
+    async fn futures_io_client<S>(mut tls: S, total: usize) -> (Duration, Duration)
+    where
+        S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin,
+    {
+        use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let chunk = vec![0x42u8; CHUNK];
+        let t0 = super::thread_cpu();
+        for _ in 0..total / CHUNK {
+            tls.write_all(&chunk).await.expect("client write");
+        }
+        tls.flush().await.expect("client flush");
+        let up = super::thread_cpu() - t0;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0;
+        let t0 = super::thread_cpu();
+        while got < total {
+            let n = tls.read(&mut buf).await.expect("client read");
+            assert!(n > 0, "server closed early");
+            got += n;
+        }
+        let down = super::thread_cpu() - t0;
+        let _ = tls.close().await;
+        (up, down)
+    }
+
+    /// A tokio duplex pipe seen through futures-io's `AsyncRead`/`AsyncWrite`.
+    struct FuturesPipe(DuplexStream);
+
+    impl smol::io::AsyncRead for FuturesPipe {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut read = ReadBuf::new(buf);
+            ready!(Pin::new(&mut self.get_mut().0).poll_read(cx, &mut read))?;
+            Poll::Ready(Ok(read.filled().len()))
+        }
+    }
+
+    impl smol::io::AsyncWrite for FuturesPipe {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        }
     }
 }
