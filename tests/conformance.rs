@@ -18,8 +18,7 @@
 //! `PGTLS_REQUIRE_SERVERS=1` a missing server fails instead. `PGTLS_MATRIX_VERBOSE=1` prints
 //! every case; `PGTLS_MATRIX_FILTER=text` runs only the cases whose group/name contain `text`.
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 mod support;
 
 use std::collections::BTreeMap;
@@ -34,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use pg::{Hba, Outcome, PgInstall, PgServer, PgVersion, ServerTls};
 use pgtls::libpq::Environment;
-use support::certs::{self, Ca, Eku, KeyKind, Leaf, LeafSpec};
+use pgtls_testkit::certs::{self, Ca, Eku, KeyKind, Leaf, LeafSpec};
 use support::probe::{probe, ProbeReport};
 
 /// Worker threads per server while a configuration's cases run (two servers run at once).

@@ -3,8 +3,7 @@
 //!
 //! Skips with a notice when PostgreSQL is not installed (run scripts/install-postgres.sh).
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 
 use pg::*;
 use std::path::PathBuf;

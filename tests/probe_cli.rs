@@ -16,9 +16,7 @@
 
 #[path = "support/example_bin.rs"]
 mod example_bin;
-#[path = "support/pg.rs"]
-mod pg;
-mod support;
+use pgtls_testkit::pg;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -26,8 +24,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use pg::{Hba, PgServer, PgVersion, ServerTls};
+use pgtls_testkit::certs::{crl_pem, Ca, Leaf, LeafSpec};
 use serde_json::Value;
-use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 
 /// `target/<profile>/examples/probe`, built (or found up to date) by cargo once per run.
 fn probe_binary() -> PathBuf {

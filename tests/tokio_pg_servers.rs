@@ -6,9 +6,7 @@
 //! Skips with a notice when PostgreSQL is not installed (`scripts/install-postgres.sh`);
 //! fails instead with `PGTLS_REQUIRE_SERVERS=1`.
 
-#[path = "support/pg.rs"]
-mod pg;
-mod support;
+use pgtls_testkit::pg;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +15,7 @@ use std::time::Duration;
 use pg::*;
 use pgtls::libpq::{ConnParams, Environment};
 use pgtls::SslMode;
-use support::certs::{Ca, LeafSpec};
+use pgtls_testkit::certs::{Ca, LeafSpec};
 
 /// One server with TLS material from a test CA, and the CA's root file for `sslrootcert`.
 struct Fixture {

@@ -16,16 +16,13 @@
 //! Skips with a notice when the servers are not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead.
 
-#[path = "support/certs.rs"]
-mod certs;
+use pgtls_testkit::certs;
 #[path = "support/example_bin.rs"]
 mod example_bin;
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 #[path = "support/startup.rs"]
 mod startup;
-#[path = "support/ws_bridge.rs"]
-mod ws_bridge;
+use pgtls_testkit::ws_bridge;
 #[path = "support/ws_connect.rs"]
 mod ws_connect;
 

@@ -1,7 +1,6 @@
 //! Certificates, keys and CRLs generated at test time.
 //!
-//! Self-contained (it uses only the external crates `rcgen`, `rustls-pki-types` and `time`), so
-//! examples can include it with `#[path = "../tests/support/certs.rs"] mod certs;`.
+//! Self-contained: it uses only the external crates `rcgen`, `rustls-pki-types` and `time`.
 //!
 //! * [`Ca`]: a root (v3 or X.509 **v1**) or an intermediate CA that issues [`Leaf`]s and CRLs.
 //! * [`LeafSpec`]: what goes into a leaf (names, validity, key type, EKU, v1 or v3).

@@ -14,8 +14,8 @@ use pgtls::{Config, RootCertificates, SslMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::task::JoinHandle;
 
-use crate::support::certs::{Ca, Leaf, LeafSpec};
-use crate::support::fake_server::*;
+use crate::certs::{Ca, Leaf, LeafSpec};
+use crate::fake_server::*;
 
 // ---------------------------------------------------------------------------------------------
 // Certificates

@@ -30,7 +30,7 @@ use pgtls::blocking::{Deadline, StartupError, Stream};
 use pgtls::plan::Method;
 use pgtls::{ApplicationData, Config, Error, Negotiated, Negotiation, Poll, Session};
 
-use super::fake_server::{
+use crate::fake_server::{
     error_fields, parse_backend_messages, startup_message, FakeServer, ServerScript, StartupSeen,
 };
 

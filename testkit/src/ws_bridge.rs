@@ -5,8 +5,7 @@
 //! SSLRequest and its `S`).
 //!
 //! Every relayed byte is kept in a [`RelayLog`] per connection so tests can check what
-//! the bridge saw. Self-contained (std + `tungstenite`); include with
-//! `#[path = "../tests/support/ws_bridge.rs"] mod ws_bridge;`.
+//! the bridge saw. Self-contained (std + `tungstenite`).
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
