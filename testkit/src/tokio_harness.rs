@@ -27,6 +27,7 @@ pub struct Pki {
 }
 
 impl Pki {
+    /// A fresh root CA and its `localhost` leaf.
     pub fn new() -> Pki {
         let ca = Ca::root("pgtls tokio test root");
         let leaf = ca.leaf(LeafSpec::server("localhost"));
@@ -52,6 +53,12 @@ impl Pki {
             builder
         };
         builder.build().expect("config")
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Pki {
+        Pki::new()
     }
 }
 
