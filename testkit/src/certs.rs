@@ -11,7 +11,6 @@
 //! X.509 v1: rcgen only emits v3, so a v1 certificate is made by taking the rcgen certificate's
 //! TBSCertificate, dropping the `[0] version` and `[3] extensions` fields, and signing the result
 //! again with the issuer's key (see [`to_v1`]).
-#![allow(dead_code)]
 
 use std::fmt;
 use std::io::{self, Write as _};

@@ -18,7 +18,6 @@
 //! No loop here can spin: every loop is bounded by a step budget, and a server that neither
 //! answers nor closes makes the drivers stop (`Outcome::Stalled`, or `TimedOut` for the
 //! blocking transport).
-#![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::fmt;

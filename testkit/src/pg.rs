@@ -24,7 +24,6 @@
 //! to run with `LD_LIBRARY_PATH=<PGTLS_PG18_DIR>/lib`; default `<dir>/bin/psql` when present, else
 //! the PG15 psql), `PGTLS_KEEP_SERVERS=1` (do not stop/remove servers, for debugging),
 //! `PGTLS_REQUIRE_SERVERS=1` (make [`servers_available`] panic instead of returning false).
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

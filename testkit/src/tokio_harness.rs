@@ -1,7 +1,6 @@
 //! Async harness shared by the tokio tests: the scripted fake postmaster behind an in-memory
 //! pipe (or a loopback TCP listener), a transport wrapper that misbehaves on purpose, and a
 //! minimal async startup.
-#![allow(dead_code)]
 
 use std::io;
 use std::pin::Pin;

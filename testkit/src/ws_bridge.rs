@@ -6,7 +6,6 @@
 //!
 //! Every relayed byte is kept in a [`RelayLog`] per connection so tests can check what
 //! the bridge saw. Self-contained (std + `tungstenite`).
-#![allow(dead_code)]
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -32,7 +31,6 @@ pub struct Bridge {
     addr: SocketAddr,
     logs: Arc<Mutex<Vec<Arc<Mutex<RelayLog>>>>>,
     stopping: Arc<AtomicBool>,
-    keep_logs: bool,
 }
 
 impl Bridge {
@@ -69,7 +67,6 @@ impl Bridge {
             addr,
             logs,
             stopping,
-            keep_logs,
         })
     }
 
