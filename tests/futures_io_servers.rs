@@ -1,5 +1,5 @@
 //! pgtls's futures-io adapter under smol against real PostgreSQL 15 and 18 servers
-//! (`tests/support/pg.rs`), with libpq (psql) as the referee: every sslmode, direct TLS,
+//! (`testkit/src/pg.rs`), with libpq (psql) as the referee: every sslmode, direct TLS,
 //! verify-full with a wrong host name, and a cancel request over TLS.
 //!
 //! Skips with a notice when PostgreSQL is not installed (`scripts/install-postgres.sh`);

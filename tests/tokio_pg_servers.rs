@@ -1,5 +1,5 @@
 //! pgtls's tokio-postgres integration against real PostgreSQL 15 and 18 servers
-//! (`tests/support/pg.rs`), with libpq (psql) as the referee: every sslmode and both
+//! (`testkit/src/pg.rs`), with libpq (psql) as the referee: every sslmode and both
 //! negotiations, SCRAM with `channel_binding=require`, verify-full's host-name rules, a
 //! CN-only certificate, 200 concurrent connections.
 //!
