@@ -22,8 +22,7 @@
 mod alloc;
 #[path = "common/mod.rs"]
 mod common;
-#[path = "../tests/support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 #[path = "common/pgwire.rs"]
 mod pgwire;
 #[path = "common/realserver.rs"]

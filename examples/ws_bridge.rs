@@ -7,8 +7,7 @@
 //! messages carry the byte stream both ways and a close on either side closes the other.
 //! The client runs TLS inside the WebSocket, so the bridge relays ciphertext only.
 
-#[path = "../tests/support/ws_bridge.rs"]
-mod ws_bridge;
+use pgtls_testkit::ws_bridge;
 
 const USAGE: &str = "usage: ws_bridge --listen ADDR --upstream HOST:PORT";
 

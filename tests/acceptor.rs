@@ -6,8 +6,7 @@
 //!
 //! Every loop here is bounded: a pair that stops making progress ends the test.
 
-#[path = "support/certs.rs"]
-mod certs;
+use pgtls_testkit::certs;
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};

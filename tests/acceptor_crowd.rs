@@ -8,8 +8,7 @@
 //! ReadyForQuery per query), so no server install is needed. Loopback only; every loop is
 //! bounded in count and time.
 
-#[path = "support/certs.rs"]
-mod certs;
+use pgtls_testkit::certs;
 #[allow(dead_code)]
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,12 +6,10 @@
 //! Skips with a notice when PostgreSQL is not installed; fails instead with
 //! `PGTLS_REQUIRE_SERVERS=1`.
 
-#[path = "support/certs.rs"]
-mod certs;
+use pgtls_testkit::certs;
 #[path = "support/example_bin.rs"]
 mod example_bin;
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 #[allow(dead_code)]
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -8,9 +8,9 @@
 //! the server answered with a HelloRetryRequest). Skips the real-server part with a notice
 //! when PostgreSQL is not installed; fails instead with `PGTLS_REQUIRE_SERVERS=1`.
 
-#[path = "support/pg.rs"]
-mod pg;
 mod support;
+
+use pgtls_testkit::pg;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -33,11 +33,11 @@ use pgtls::{
     Blame, CertificateProblem, Config, ConfigBuilder, ConfigError, Error, RootCertificates, SslMode,
 };
 
-use support::certs::{Ca, Leaf, LeafSpec};
-use support::fake_server::{
+use pgtls_testkit::certs::{Ca, Leaf, LeafSpec};
+use pgtls_testkit::fake_server::{
     default_server_tls_config, server_tls_config_with, ClientAuth, ServerScript, ServerTlsOptions,
 };
-use support::pair::{drive, Drive, MemNetwork};
+use pgtls_testkit::pair::{drive, Drive, MemNetwork};
 
 const HOST: &str = "db.example.com";
 

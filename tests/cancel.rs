@@ -1,8 +1,7 @@
 //! Cancel requests negotiated with the connection's own settings (libpq 17+ sends them
 //! over TLS), against a real PostgreSQL.
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 mod support;
 
 use std::net::TcpStream;

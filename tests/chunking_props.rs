@@ -9,8 +9,6 @@
 //! refused as `received unencrypted data after SSL response` when they arrive with the `S`,
 //! a TLS error otherwise; never plaintext, never a session.
 
-mod support;
-
 use std::sync::{Arc, OnceLock};
 
 use pgtls::plan::Method;
@@ -18,9 +16,11 @@ use pgtls::{Config, Error, SslMode, SslNegotiation};
 use proptest::prelude::*;
 use rustls::ServerConfig;
 
-use support::certs::{Ca, LeafSpec};
-use support::fake_server::{default_server_tls_config, AfterTls, Reply, ServerScript, SSL_REQUEST};
-use support::pair::{drive, Drive, Transcript};
+use pgtls_testkit::certs::{Ca, LeafSpec};
+use pgtls_testkit::fake_server::{
+    default_server_tls_config, AfterTls, Reply, ServerScript, SSL_REQUEST,
+};
+use pgtls_testkit::pair::{drive, Drive, Transcript};
 
 const HOST: &str = "db.example.com";
 const GREETING: &[u8] = b"first bytes over TLS";

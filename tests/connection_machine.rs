@@ -2,8 +2,6 @@
 //! every sslmode against every server behaviour, startup rejections and libpq's retries,
 //! multi-host rules, transport errors mid-handshake, misuse, and chunking.
 
-mod support;
-
 use std::io;
 use std::sync::Arc;
 
@@ -18,12 +16,12 @@ use pgtls::{
 };
 use proptest::prelude::*;
 
-use support::certs::{Ca, Leaf, LeafSpec};
-use support::fake_server::{
+use pgtls_testkit::certs::{Ca, Leaf, LeafSpec};
+use pgtls_testkit::fake_server::{
     backend_message, default_server_tls_config, error_response, parse_backend_messages,
     startup_message, FakeServer, Reply, ServerScript, StartupBehaviour,
 };
-use support::pair::Sizes;
+use pgtls_testkit::pair::Sizes;
 
 const HOST: &str = "db.example.com";
 

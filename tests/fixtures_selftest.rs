@@ -1,19 +1,17 @@
 //! Tests of the shared fixtures (`tests/support/`) themselves, against a plain rustls client
 //! driven in memory: if these fail, every test built on the fixtures is suspect.
 
-mod support;
-
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pgtls_testkit::certs::*;
+use pgtls_testkit::fake_server::*;
 use proptest::prelude::*;
 use rustls::crypto::aws_lc_rs;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::certs::*;
-use support::fake_server::*;
 use x509_parser::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

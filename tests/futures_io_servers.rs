@@ -1,12 +1,11 @@
 //! pgtls's futures-io adapter under smol against real PostgreSQL 15 and 18 servers
-//! (`tests/support/pg.rs`), with libpq (psql) as the referee: every sslmode, direct TLS,
+//! (`testkit/src/pg.rs`), with libpq (psql) as the referee: every sslmode, direct TLS,
 //! verify-full with a wrong host name, and a cancel request over TLS.
 //!
 //! Skips with a notice when PostgreSQL is not installed (`scripts/install-postgres.sh`);
 //! fails instead with `PGTLS_REQUIRE_SERVERS=1`.
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 mod support;
 
 use std::io;
@@ -17,10 +16,10 @@ use pg::*;
 use pgtls::futures_io::{cancel, connect, StartupError, Stream};
 use pgtls::libpq::{ConnParams, Environment};
 use pgtls::{Config, SslMode};
+use pgtls_testkit::certs::{Ca, LeafSpec};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::Timer;
-use support::certs::{Ca, LeafSpec};
 use support::startup::{error_fields, startup_message, ChannelBindingMode, StartupParams};
 
 /// One server with TLS material from a test CA, and the CA's root file for `sslrootcert`.

@@ -4,8 +4,7 @@
 //! (the relay case also needs a PostgreSQL server); without psql the cases print a
 //! notice and check pgtls alone.
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 mod support;
 
 use std::io::{Read, Write};

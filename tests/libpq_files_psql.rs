@@ -11,8 +11,7 @@
 //! The last tests feed arbitrary text to both parsers (as files, through the public API):
 //! nothing may panic.
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 mod support;
 
 use std::fs;
@@ -21,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use pg::{Hba, Outcome, PgServer, PgVersion, ServerTls, SCRAM_USER, SUPERUSER};
 use pgtls::libpq::{ConnParams, Environment, PasswordFileLookup};
-use support::certs::{Ca, LeafSpec};
+use pgtls_testkit::certs::{Ca, LeafSpec};
 use support::probe::{probe, ProbeReport};
 
 /// The environment psql runs with (see `pg::run_psql`) plus `extra`, for pgtls.

@@ -4,7 +4,7 @@
 //! servers are scripted postmasters, with a startup callback that sends a StartupMessage and
 //! reads AuthenticationOk or an ErrorResponse.
 //!
-//! Events (see `support::pair::MemNetwork`): `connect` / `reconnect` (a new connection),
+//! Events (see `pgtls_testkit::pair::MemNetwork`): `connect` / `reconnect` (a new connection),
 //! `sslrequest` / `direct` (what the server saw first), `S` / `N` / `E` (the reply as the
 //! client read it), `eof` (the client read EOF), `tls-fail` (a TLS attempt that never reached
 //! the startup), `tls-ok` (TLS up, startup next), `startup` / `startup-plaintext`,
@@ -14,8 +14,6 @@
 //! root file that trusts the regular server's CA; other rows have none (libpq without
 //! `root.crt`).
 
-mod support;
-
 use std::sync::Arc;
 
 use pgtls::blocking::connect;
@@ -23,9 +21,11 @@ use pgtls::{Config, RootCertificates, SslMode, SslNegotiation};
 use rustls::pki_types::CertificateDer;
 use rustls::ServerConfig;
 
-use support::certs::{Ca, LeafSpec};
-use support::fake_server::{default_server_tls_config, Reply, ServerScript, StartupBehaviour};
-use support::pair::MemNetwork;
+use pgtls_testkit::certs::{Ca, LeafSpec};
+use pgtls_testkit::fake_server::{
+    default_server_tls_config, Reply, ServerScript, StartupBehaviour,
+};
+use pgtls_testkit::pair::MemNetwork;
 
 const HOST: &str = "db.example.com";
 const USER: &str = "alice";

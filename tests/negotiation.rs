@@ -5,8 +5,6 @@
 //! No verification here (no root certificates) except where a test says so: see
 //! `verification.rs` for certificates.
 
-mod support;
-
 use std::sync::Arc;
 
 use pgtls::blocking::connect;
@@ -19,12 +17,12 @@ use pgtls::{
 use rustls::ServerConfig;
 use sha2::{Digest, Sha256, Sha384};
 
-use support::certs::{Ca, KeyKind, Leaf, LeafSpec};
-use support::fake_server::{
+use pgtls_testkit::certs::{Ca, KeyKind, Leaf, LeafSpec};
+use pgtls_testkit::fake_server::{
     default_server_tls_config, parse_backend_messages, server_tls_config_with, startup_message,
     AfterTls, ClientAuth, Reply, ServerScript, ServerTlsOptions, SSL_REQUEST,
 };
-use support::pair::{drive, Drive, Event, MemNetwork, ReadEnd, Transcript};
+use pgtls_testkit::pair::{drive, Drive, Event, MemNetwork, ReadEnd, Transcript};
 
 const HOST: &str = "db.example.com";
 
@@ -299,7 +297,8 @@ fn e_error_repeats_and_nothing_more_is_consumed() {
         neg.poll_output_slice(&mut out).unwrap(),
         Output::Transmit(8)
     );
-    let error = support::fake_server::error_response("53300", "sorry, too many clients already");
+    let error =
+        pgtls_testkit::fake_server::error_response("53300", "sorry, too many clients already");
     let err = neg.handle_input(&error).unwrap_err();
     assert!(matches!(err, Error::ServerErrorDuringSslExchange));
     let again = neg.handle_input(&error[1..]).unwrap_err();
@@ -979,7 +978,7 @@ fn into_negotiated_before_done_is_misuse() {
 
     // Mid-handshake too.
     let (_leaf, script) = ssl_server();
-    let mut server = support::fake_server::FakeServer::new(script);
+    let mut server = pgtls_testkit::fake_server::FakeServer::new(script);
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
     let mut out = vec![0u8; 17 * 1024];
     let Output::Transmit(n) = neg.poll_output_slice(&mut out).unwrap() else {
@@ -1064,7 +1063,7 @@ fn extra_calls_are_harmless() {
 #[test]
 fn handle_input_after_a_failure_returns_the_error_again() {
     let script = ServerScript::replying(Reply::Byte(b'X'));
-    let mut server = support::fake_server::FakeServer::new(script);
+    let mut server = pgtls_testkit::fake_server::FakeServer::new(script);
     let mut neg = Negotiation::new(&config(SslMode::Prefer), Method::SslRequest).unwrap();
     let mut out = [0u8; 8];
     assert_eq!(
@@ -1092,7 +1091,7 @@ fn the_last_gasp_alert_is_handed_out_after_an_error() {
     let ca = Ca::root("last gasp root");
     let cert = ca.leaf(LeafSpec::server(HOST));
     let other = ca.leaf(LeafSpec::server(HOST));
-    let mismatched = support::fake_server::server_tls_config_with(
+    let mismatched = pgtls_testkit::fake_server::server_tls_config_with(
         cert.chain.clone(),
         other.key.clone_key(),
         &ServerTlsOptions::default(),
@@ -1287,9 +1286,9 @@ mod blocking_adapter {
 
     use pgtls::blocking::{negotiate, Attempt, ConnectError, Stream};
 
-    use super::support::fake_server::FakeServer;
-    use super::support::pair::MemTransport;
     use super::*;
+    use pgtls_testkit::fake_server::FakeServer;
+    use pgtls_testkit::pair::MemTransport;
 
     #[test]
     fn bytes_after_n_come_first_from_the_plain_stream() {

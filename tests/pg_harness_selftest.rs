@@ -1,10 +1,9 @@
-//! Self-test of the real-server harness (tests/support/pg.rs): start PostgreSQL 15 and 18,
+//! Self-test of the real-server harness (testkit/src/pg.rs): start PostgreSQL 15 and 18,
 //! switch pg_hba / ssl / certificates by reloading, and check psql (libpq) outcomes.
 //!
 //! Skips with a notice when PostgreSQL is not installed (run scripts/install-postgres.sh).
 
-#[path = "support/pg.rs"]
-mod pg;
+use pgtls_testkit::pg;
 
 use pg::*;
 use std::path::PathBuf;

@@ -17,9 +17,7 @@
 
 #[path = "support/example_bin.rs"]
 mod example_bin;
-#[path = "support/pg.rs"]
-mod pg;
-mod support;
+use pgtls_testkit::pg;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -27,8 +25,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use pg::{Hba, PgServer, PgVersion, ServerTls};
+use pgtls_testkit::certs::{crl_pem, Ca, Leaf, LeafSpec};
 use serde_json::Value;
-use support::certs::{crl_pem, Ca, Leaf, LeafSpec};
 
 /// `target/<profile>/pgtls`, built (or found up to date) by cargo once per run.
 fn pgtls_binary() -> PathBuf {

@@ -3,19 +3,16 @@
 //! every other call, EOF mid-handshake), cancellation, no busy loop, 200 concurrent
 //! connections on one runtime.
 
-mod support;
-mod tokio_common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pgtls::plan::Method;
 use pgtls::tokio::{connect, negotiate, Attempt, ConnectError, Stream};
 use pgtls::{Config, SslMode, SslNegotiation};
-use support::certs::LeafSpec;
-use support::fake_server::*;
+use pgtls_testkit::certs::LeafSpec;
+use pgtls_testkit::fake_server::*;
+use pgtls_testkit::tokio_harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_common::*;
 
 /// Every test is bounded: a hang (a lost wake-up) fails instead of blocking CI.
 const LIMIT: Duration = Duration::from_secs(60);

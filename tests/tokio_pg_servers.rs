@@ -1,14 +1,12 @@
 //! pgtls's tokio-postgres integration against real PostgreSQL 15 and 18 servers
-//! (`tests/support/pg.rs`), with libpq (psql) as the referee: every sslmode and both
+//! (`testkit/src/pg.rs`), with libpq (psql) as the referee: every sslmode and both
 //! negotiations, SCRAM with `channel_binding=require`, verify-full's host-name rules, a
 //! CN-only certificate, 200 concurrent connections.
 //!
 //! Skips with a notice when PostgreSQL is not installed (`scripts/install-postgres.sh`);
 //! fails instead with `PGTLS_REQUIRE_SERVERS=1`.
 
-#[path = "support/pg.rs"]
-mod pg;
-mod support;
+use pgtls_testkit::pg;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +15,7 @@ use std::time::Duration;
 use pg::*;
 use pgtls::libpq::{ConnParams, Environment};
 use pgtls::SslMode;
-use support::certs::{Ca, LeafSpec};
+use pgtls_testkit::certs::{Ca, LeafSpec};
 
 /// One server with TLS material from a test CA, and the CA's root file for `sslrootcert`.
 struct Fixture {

@@ -2,21 +2,18 @@
 //! against the scripted fake postmaster: the connector under tokio-postgres's own
 //! `SSLRequest` handling, and `connect` running libpq's whole plan.
 
-mod support;
-mod tokio_common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pgtls::tokio_postgres::{connect, pg_ssl_mode, MakeTlsConnector, TlsConnector};
 use pgtls::{Config, SslMode, SslNegotiation};
-use support::certs::LeafSpec;
-use support::fake_server::*;
+use pgtls_testkit::certs::LeafSpec;
+use pgtls_testkit::fake_server::*;
+use pgtls_testkit::tokio_harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_common::*;
 use tokio_postgres::config::{SslMode as PgSslMode, SslNegotiation as PgSslNegotiation};
 use tokio_postgres::tls::MakeTlsConnect;
 

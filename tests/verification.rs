@@ -5,8 +5,6 @@
 //! strings (`X509_verify_cert_error_string`, OpenSSL 3), as the crate docs promise; host-name
 //! failures read exactly as libpq's.
 
-mod support;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,13 +15,13 @@ use pgtls::rustls::pki_types::{CertificateDer, CertificateRevocationListDer, Pri
 use pgtls::{Blame, CertificateProblem, Config, ConfigBuilder, Error, RootCertificates, SslMode};
 use time::{Duration, OffsetDateTime};
 
-use support::certs::{
+use pgtls_testkit::certs::{
     cert_serial, openssl_path, openssl_v1_recipe, self_signed_leaf, Ca, Leaf, LeafSpec,
 };
-use support::fake_server::{
+use pgtls_testkit::fake_server::{
     default_server_tls_config, ServerScript, StartupBehaviour, SSL_REQUEST,
 };
-use support::pair::{drive, Drive, MemNetwork, Transcript};
+use pgtls_testkit::pair::{drive, Drive, MemNetwork, Transcript};
 
 const HOST: &str = "db.example.com";
 

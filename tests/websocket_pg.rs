@@ -16,14 +16,11 @@
 //! Skips with a notice when the servers are not installed (`scripts/install-postgres.sh`);
 //! with `PGTLS_REQUIRE_SERVERS=1` it fails instead.
 
-#[path = "support/certs.rs"]
-mod certs;
+use pgtls_testkit::certs;
 #[path = "support/example_bin.rs"]
 mod example_bin;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/ws_bridge.rs"]
-mod ws_bridge;
+use pgtls_testkit::pg;
+use pgtls_testkit::ws_bridge;
 #[path = "support/ws_connect.rs"]
 mod ws_connect;
 

@@ -5,8 +5,7 @@
 //! Include with `#[path = "common/mod.rs"] mod common;`.
 #![allow(dead_code)]
 
-#[path = "../../tests/support/certs.rs"]
-pub mod certs;
+pub use pgtls_testkit::certs;
 
 use std::fs;
 use std::path::{Path, PathBuf};

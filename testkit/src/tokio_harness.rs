@@ -1,7 +1,6 @@
 //! Async harness shared by the tokio tests: the scripted fake postmaster behind an in-memory
 //! pipe (or a loopback TCP listener), a transport wrapper that misbehaves on purpose, and a
 //! minimal async startup.
-#![allow(dead_code)]
 
 use std::io;
 use std::pin::Pin;
@@ -14,8 +13,8 @@ use pgtls::{Config, RootCertificates, SslMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::task::JoinHandle;
 
-use crate::support::certs::{Ca, Leaf, LeafSpec};
-use crate::support::fake_server::*;
+use crate::certs::{Ca, Leaf, LeafSpec};
+use crate::fake_server::*;
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -27,6 +26,7 @@ pub struct Pki {
 }
 
 impl Pki {
+    /// A fresh root CA and its `localhost` leaf.
     pub fn new() -> Pki {
         let ca = Ca::root("pgtls tokio test root");
         let leaf = ca.leaf(LeafSpec::server("localhost"));
@@ -52,6 +52,12 @@ impl Pki {
             builder
         };
         builder.build().expect("config")
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Pki {
+        Pki::new()
     }
 }
 

@@ -24,7 +24,6 @@
 //! [`MAX_RECORDED`]): a client exceeding them gets the connection closed.
 //!
 //! This file depends on no other test module: certificates and keys come in as parameters.
-#![allow(dead_code)]
 
 use std::fmt;
 use std::io::{self, Read as _, Write as _};

@@ -1,7 +1,6 @@
 //! Certificates, keys and CRLs generated at test time.
 //!
-//! Self-contained (it uses only the external crates `rcgen`, `rustls-pki-types` and `time`), so
-//! examples can include it with `#[path = "../tests/support/certs.rs"] mod certs;`.
+//! Self-contained: it uses only the external crates `rcgen`, `rustls-pki-types` and `time`.
 //!
 //! * [`Ca`]: a root (v3 or X.509 **v1**) or an intermediate CA that issues [`Leaf`]s and CRLs.
 //! * [`LeafSpec`]: what goes into a leaf (names, validity, key type, EKU, v1 or v3).
@@ -12,7 +11,6 @@
 //! X.509 v1: rcgen only emits v3, so a v1 certificate is made by taking the rcgen certificate's
 //! TBSCertificate, dropping the `[0] version` and `[3] extensions` fields, and signing the result
 //! again with the issuer's key (see [`to_v1`]).
-#![allow(dead_code)]
 
 use std::fmt;
 use std::io::{self, Write as _};
