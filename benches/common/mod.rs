@@ -99,6 +99,7 @@ impl Material {
             .sslmode(SslMode::Require)
             .host(HOST)
             .crypto_provider(provider())
+            .key_exchange_groups(&rustls_group_order())
             .build()
             .expect("pgtls config")
     }
@@ -110,6 +111,7 @@ impl Material {
             .host(HOST)
             .root_certificates(RootCertificates::from_pem(&self.ca_pem).expect("roots"))
             .crypto_provider(provider())
+            .key_exchange_groups(&rustls_group_order())
             .build()
             .expect("pgtls config")
     }
@@ -147,6 +149,14 @@ fn like_pgtls(mut config: ClientConfig) -> ClientConfig {
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     config
+}
+
+/// The provider's own key-exchange order (X25519 first), which bare rustls uses. pgtls
+/// defaults to P-256 first (no HelloRetryRequest from PostgreSQL <= 17; "Key exchange" in
+/// BENCHMARKS.md), so its in-memory configs are given rustls's order: both clients then do
+/// the same key exchange and the comparison measures what pgtls adds.
+pub fn rustls_group_order() -> Vec<rustls::NamedGroup> {
+    provider().kx_groups.iter().map(|group| group.name()).collect()
 }
 
 /// The crypto provider both sides of every comparison use.
