@@ -156,7 +156,11 @@ fn like_pgtls(mut config: ClientConfig) -> ClientConfig {
 /// BENCHMARKS.md), so its in-memory configs are given rustls's order: both clients then do
 /// the same key exchange and the comparison measures what pgtls adds.
 pub fn rustls_group_order() -> Vec<rustls::NamedGroup> {
-    provider().kx_groups.iter().map(|group| group.name()).collect()
+    provider()
+        .kx_groups
+        .iter()
+        .map(|group| group.name())
+        .collect()
 }
 
 /// The crypto provider both sides of every comparison use.
