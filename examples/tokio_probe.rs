@@ -17,11 +17,10 @@ use pgtls::libpq::{
     connect_failure_text, host_lookup_failure_text, ChannelBinding, ConnParams, Environment,
     HostTarget, Settings,
 };
-use pgtls::tokio::{connect_with_plan, AttemptRecord, ConnectError, Stream};
+use pgtls::tokio::{connect_with_plan, AttemptRecord, Stream};
 use pgtls::Config;
 use pgtls_cli::probe::{
-    describe_verification, direct_tls_hint, method_name, summarize, AttemptReport, HostFailure,
-    ProbeReport,
+    describe_verification, method_name, summarize, AttemptReport, HostFailure, ProbeReport,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -181,24 +180,6 @@ async fn probe_host(
     run_plan(settings, target, config, report, &label, open).await
 }
 
-/// Whether the server closed or reset the connection rather than answering (the tokio
-/// adapter's errors; `probe::server_hung_up` reads the blocking adapter's).
-fn server_hung_up(error: &ConnectError) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-    match error {
-        ConnectError::Tls(
-            pgtls::Error::ClosedDuringHandshake
-            | pgtls::Error::ClosedBeforeSslResponse
-            | pgtls::Error::HandshakeTransport(_),
-        ) => true,
-        ConnectError::Io(io) => matches!(
-            io.kind(),
-            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
-        ),
-        _ => false,
-    }
-}
-
 /// What the probe learns from the TLS session before tokio-postgres takes the stream.
 #[derive(Default)]
 struct Facts {
@@ -322,24 +303,7 @@ where
         }
         Err(failed) => {
             record(&failed.attempts, report);
-            let rejected_chain = match &failed.error {
-                ConnectError::Tls(err) => err
-                    .rejected_chain()
-                    .iter()
-                    .map(|der| summarize(der.as_ref()))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Err(HostFailure {
-                message: format!("{label} failed: {}", failed.error),
-                try_next: failed.try_next_host,
-                reason: failed.error.to_string(),
-                rejected_chain,
-                hint: direct_tls_hint(
-                    failed.attempts.last().map(|a| a.method),
-                    server_hung_up(&failed.error),
-                ),
-            })
+            Err(HostFailure::from_failed(label, &failed))
         }
     }
 }

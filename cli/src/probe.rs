@@ -114,6 +114,30 @@ pub struct HostFailure {
 }
 
 impl HostFailure {
+    /// The failure of libpq's whole plan for one address (any adapter: they share
+    /// [`pgtls::setup::Failed`]); `label` names the server as libpq does
+    /// (`connection to server at "host" (addr), port 5432`).
+    pub fn from_failed(label: &str, failed: &pgtls::setup::Failed) -> HostFailure {
+        let rejected_chain = match &failed.error {
+            ConnectError::Tls(err) => err
+                .rejected_chain()
+                .iter()
+                .map(|der| summarize(der.as_ref()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        HostFailure {
+            message: format!("{label} failed: {}", failed.error),
+            try_next: failed.try_next_host,
+            reason: failed.error.to_string(),
+            rejected_chain,
+            hint: direct_tls_hint(
+                failed.attempts.last().map(|a| a.method),
+                server_hung_up(&failed.error),
+            ),
+        }
+    }
+
     /// A failure before any server was reached (the message is the reason).
     pub fn before_connecting(message: String) -> HostFailure {
         HostFailure {
@@ -413,24 +437,7 @@ where
         }
         Err(failed) => {
             record(&failed.attempts, report);
-            let rejected_chain = match &failed.error {
-                ConnectError::Tls(err) => err
-                    .rejected_chain()
-                    .iter()
-                    .map(|der| summarize(der.as_ref()))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Err(HostFailure {
-                message: format!("{label} failed: {}", failed.error),
-                try_next: failed.try_next_host,
-                reason: failed.error.to_string(),
-                rejected_chain,
-                hint: direct_tls_hint(
-                    failed.attempts.last().map(|a| a.method),
-                    server_hung_up(&failed.error),
-                ),
-            })
+            Err(HostFailure::from_failed(label, &failed))
         }
     }
 }
