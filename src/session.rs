@@ -235,7 +235,14 @@ impl Session {
     /// [`Error::UncleanEof`] when the transport ended without close_notify and nothing
     /// is left to read; the session's earlier failure, if any.
     pub fn poll_application_data(&mut self, buf: &mut [u8]) -> Result<ApplicationData, Error> {
-        match self.tls.poll_plaintext(buf) {
+        let plaintext = self.tls.poll_plaintext(buf);
+        self.application_data(plaintext)
+    }
+
+    /// What taking decrypted data produced, in the caller's words (shared by the slice
+    /// and `BytesMut` forms).
+    fn application_data(&self, plaintext: Plaintext) -> Result<ApplicationData, Error> {
+        match plaintext {
             Plaintext::Data(n) => Ok(ApplicationData::Data(n)),
             Plaintext::Closed => Ok(ApplicationData::Closed),
             Plaintext::Truncated => Err(Error::UncleanEof),
@@ -310,16 +317,8 @@ impl Session {
         &mut self,
         out: &mut BytesMut,
     ) -> Result<ApplicationData, Error> {
-        match self.tls.poll_plaintext_into(out) {
-            Plaintext::Data(n) => Ok(ApplicationData::Data(n)),
-            Plaintext::Closed => Ok(ApplicationData::Closed),
-            Plaintext::Truncated => Err(Error::UncleanEof),
-            Plaintext::Empty => match &self.failed {
-                Some(err) => Err(err.clone()),
-                None if self.tls.saw_eof() => Err(Error::UncleanEof),
-                None => Ok(ApplicationData::NeedInput),
-            },
-        }
+        let plaintext = self.tls.poll_plaintext_into(out);
+        self.application_data(plaintext)
     }
 
     /// The negotiated TLS version.
