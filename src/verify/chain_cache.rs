@@ -92,7 +92,8 @@ impl Window {
     }
 }
 
-/// What a [`VerifiedChainCache`] has done so far (see [`crate::Config::verified_chain_cache_stats`]).
+/// What a `Config`'s verified-chain cache has done so far
+/// ([`crate::Config::verified_chain_cache_stats`], [`crate::ConfigBuilder::verified_chain_cache`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedChainCacheStats {
