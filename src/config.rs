@@ -410,6 +410,7 @@ pub struct ConfigBuilder {
     base: Option<Arc<ClientConfig>>,
     server_cert_verifier: Option<Arc<dyn ServerCertVerifier>>,
     key_exchange_groups: Option<Vec<NamedGroup>>,
+    verified_chain_cache: usize,
 }
 
 impl Default for ConfigBuilder {
@@ -433,6 +434,7 @@ impl Default for ConfigBuilder {
             base: None,
             server_cert_verifier: None,
             key_exchange_groups: None,
+            verified_chain_cache: verify::DEFAULT_CHAIN_CACHE_CAPACITY,
         }
     }
 }
@@ -461,6 +463,7 @@ impl Clone for ConfigBuilder {
             base: self.base.clone(),
             server_cert_verifier: self.server_cert_verifier.clone(),
             key_exchange_groups: self.key_exchange_groups.clone(),
+            verified_chain_cache: self.verified_chain_cache,
         }
     }
 }
@@ -481,6 +484,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("rustls_client_config", &self.base.is_some())
             .field("server_cert_verifier", &self.server_cert_verifier)
             .field("key_exchange_groups", &self.key_exchange_groups)
+            .field("verified_chain_cache", &self.verified_chain_cache)
             .finish_non_exhaustive()
     }
 }
@@ -614,6 +618,26 @@ impl ConfigBuilder {
     /// the provider lacks and [`ConfigError::NoKeyExchangeGroups`] for an empty list.
     pub fn key_exchange_groups(mut self, groups: &[NamedGroup]) -> Self {
         self.key_exchange_groups = Some(groups.to_vec());
+        self
+    }
+
+    /// How many verified server chains to remember (default 64; 0 turns the cache off).
+    ///
+    /// PostgreSQL never resumes TLS sessions, so every connection sends the same chain
+    /// again. With the cache, a chain whose exact bytes verified before against this
+    /// config's roots and CRLs skips path building and the chain's signatures, as long as
+    /// the clock is still inside the window in which that verdict holds: no notBefore or
+    /// notAfter of any certificate involved, nor any CRL's thisUpdate or nextUpdate, lies
+    /// between the two connections (a clock that jumps either way verifies in full). The
+    /// verdict is therefore the one a full verification gives, which is why the cache is on
+    /// by default. Failures are never cached (their messages are libpq's, every time); the
+    /// host name (verify-full) and the server's handshake signature (proof that it holds
+    /// the key) are checked on every connection. The cache is shared by the connections of
+    /// this config and of its [`Config::with_host`] copies, and a full cache forgets the
+    /// least recently used chain. It only serves pgtls's own verification, not a
+    /// [`Self::server_cert_verifier`]. See [`Config::verified_chain_cache_stats`].
+    pub fn verified_chain_cache(mut self, capacity: usize) -> Self {
+        self.verified_chain_cache = capacity;
         self
     }
 
@@ -769,6 +793,11 @@ impl ConfigBuilder {
                 webpki_roots::TLS_SERVER_ROOTS,
             ))),
         };
+        let chain_cache = match &chain {
+            ChainPolicy::Store(_) => verify::VerifiedChainCache::new(self.verified_chain_cache),
+            ChainPolicy::Nothing => None,
+        }
+        .map(Arc::new);
         let client_key = match self.client_cert {
             Some((chain, key)) if self.certmode != SslCertMode::Disable => {
                 Some(Arc::new(load_client_key(chain, key, &provider)?))
@@ -788,6 +817,7 @@ impl ConfigBuilder {
         Ok(SharedTls {
             provider,
             chain,
+            chain_cache,
             client_key,
             base_resolver,
             versions,
@@ -881,6 +911,8 @@ fn load_client_key(
 struct SharedTls {
     provider: Arc<CryptoProvider>,
     chain: ChainPolicy,
+    /// Successful verifications against `chain`'s store.
+    chain_cache: Option<Arc<verify::VerifiedChainCache>>,
     client_key: Option<Arc<CertifiedKey>>,
     /// The base config's client-certificate resolver, used when no client key is set.
     base_resolver: Option<Arc<dyn ResolvesClientCert>>,
@@ -969,7 +1001,8 @@ impl Config {
                 shared.chain.clone(),
                 (self.sslmode == SslMode::VerifyFull).then(|| host.to_owned()),
                 shared.provider.signature_verification_algorithms,
-            ),
+            )
+            .with_chain_cache(shared.chain_cache.clone()),
         );
         let builder = match &shared.time_provider {
             Some(time) => ClientConfig::builder_with_details(shared.provider.clone(), time.clone()),
@@ -990,6 +1023,14 @@ impl Config {
             config.key_log = key_log.clone();
         }
         Ok(config)
+    }
+
+    /// What the verified-chain cache ([`ConfigBuilder::verified_chain_cache`]) has done for
+    /// the connections of this config and of its [`Self::with_host`] copies; `None` when
+    /// there is no cache (turned off, or no root certificates to verify against).
+    pub fn verified_chain_cache_stats(&self) -> Option<verify::VerifiedChainCacheStats> {
+        let cache = self.shared.as_ref()?.chain_cache.as_ref()?;
+        Some(cache.stats())
     }
 
     /// The effective sslmode (after `sslrootcert=system`'s default).

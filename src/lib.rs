@@ -239,7 +239,10 @@
 //! - No session resumption by default (libpq creates a new TLS context per connection); a
 //!   caller who starts from its own rustls `ClientConfig` ([`ConfigBuilder::rustls_client_config`])
 //!   keeps its resumption store, which rustls only uses with the same verifier, so a session
-//!   is never resumed across `Config`s.
+//!   is never resumed across `Config`s. What a `Config` does remember is which server
+//!   chains verified, and until when that verdict holds
+//!   ([`ConfigBuilder::verified_chain_cache`]): the verdict is the same, the host name and
+//!   the handshake signature are checked on every connection.
 //! - Randomness and the clock reach rustls only through the provider and time provider
 //!   in the [`Config`]; pgtls never calls `ClientConfig::builder()`.
 //!
@@ -330,6 +333,7 @@ pub use negotiate::{Negotiated, Negotiation};
 pub use output::Output;
 pub use session::{ApplicationData, Session};
 pub use setup::ConnectionSetup;
+pub use verify::VerifiedChainCacheStats;
 
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;
