@@ -1,0 +1,560 @@
+//! Client session resumption (`ConfigBuilder::session_resumption`) and acceptor tickets
+//! (`ServerTlsBuilder::session_tickets`), in memory: our client against our acceptor.
+//!
+//! A ticket is offered only to the endpoint and settings it was made with; a ticket the
+//! server rejects, a server that changed its certificate, a clock past the ticket's
+//! lifetime and a store at its bound all end in a full handshake verified exactly as
+//! without resumption. Whether a ticket was *offered* is read from the ClientHello itself
+//! (the `pre_shared_key` extension), not only from the outcome.
+//!
+//! Every loop here is bounded.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use pgtls::plan::Method;
+use pgtls::rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use pgtls::rustls::time_provider::TimeProvider;
+use pgtls::server::{AcceptError, Acceptor, AcceptorConfig, ServerTls, SessionTickets};
+use pgtls::{
+    ApplicationData, Config, ConfigBuilder, Negotiated, Negotiation, Output, RootCertificates,
+    Session, SessionResumption, SslCertMode, SslMode, TlsVersion,
+};
+use pgtls_testkit::certs::{Ca, LeafSpec};
+use pgtls_testkit::fake_server::startup_message;
+
+// ---------------------------------------------------------------------------------------------
+// Certificates and settings
+// ---------------------------------------------------------------------------------------------
+
+struct Pki {
+    ca_der: CertificateDer<'static>,
+    ca_pem: String,
+    other_ca_pem: String,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivateKeyDer<'static>,
+    /// Signed by the same CA, for another name: fails verify-full for `localhost`.
+    wrong_name_chain: Vec<CertificateDer<'static>>,
+    wrong_name_key: PrivateKeyDer<'static>,
+    client_chain: Vec<CertificateDer<'static>>,
+    client_key: PrivateKeyDer<'static>,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = Ca::root("pgtls resumption test CA");
+        let other = Ca::root("another CA");
+        let server = ca.leaf(LeafSpec::server("localhost"));
+        let wrong = ca.leaf(LeafSpec::server("elsewhere.example.com"));
+        let client = ca.leaf(LeafSpec::client("alice"));
+        Pki {
+            ca_der: ca.root_der(),
+            ca_pem: ca.root_pem(),
+            other_ca_pem: other.root_pem(),
+            server_chain: server.chain.clone(),
+            server_key: server.key.clone_key(),
+            wrong_name_chain: wrong.chain.clone(),
+            wrong_name_key: wrong.key.clone_key(),
+            client_chain: client.chain.clone(),
+            client_key: client.key.clone_key(),
+        }
+    })
+}
+
+/// A server with tickets on: a new one is a restarted server (new ticket keys).
+fn ticket_server() -> AcceptorConfig {
+    let pki = pki();
+    AcceptorConfig::require_tls(
+        ServerTls::builder(pki.server_chain.clone(), pki.server_key.clone_key())
+            .session_tickets(SessionTickets::rotating())
+            .build()
+            .unwrap(),
+    )
+}
+
+fn builder(mode: SslMode) -> ConfigBuilder {
+    Config::builder()
+        .sslmode(mode)
+        .host("localhost")
+        .port(5432)
+        .root_certificates(RootCertificates::from_pem(pki().ca_pem.as_bytes()).unwrap())
+        .session_resumption(SessionResumption::in_memory())
+}
+
+fn verify_full() -> Config {
+    builder(SslMode::VerifyFull).build().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pair
+// ---------------------------------------------------------------------------------------------
+
+/// One connection's end, both sides.
+struct Conn {
+    client: Box<Session>,
+    server: Box<Session>,
+    /// Whether the ClientHello carried a `pre_shared_key` (a TLS 1.3 ticket offered).
+    offered_ticket: bool,
+}
+
+/// Connects `client` to `server` with SSLRequest, runs the startup and one server message,
+/// so that the tickets the server sends after the handshake reach the client's store.
+fn connect(client: &Config, server: &AcceptorConfig) -> Result<Conn, pgtls::Error> {
+    let mut neg = Some(Negotiation::new(client, Method::SslRequest).unwrap());
+    let mut acceptor = Some(Acceptor::new(server));
+    let (mut c2s, mut s2c) = (BytesMut::new(), BytesMut::new());
+    let mut hello = Vec::new();
+    let mut client_session: Option<Box<Session>> = None;
+    let mut server_session: Option<Box<Session>> = None;
+    let mut startup_sent = false;
+    let mut server_failed = false;
+    for _ in 0..10_000 {
+        if let Some(n) = neg.as_mut() {
+            let before = c2s.len();
+            match n.poll_output(&mut c2s) {
+                Ok(Output::Transmit(_)) => {
+                    if hello.len() < 8 + 5 + 4 {
+                        hello.extend_from_slice(&c2s[before..]);
+                    }
+                }
+                Ok(Output::Done) => match neg.take().unwrap().into_negotiated()? {
+                    Negotiated::Tls(session) => client_session = Some(session),
+                    other => panic!("not TLS: {other:?}"),
+                },
+                Ok(Output::Receive) => {}
+                Err(err) => {
+                    // The client's last alert goes to the server, which then fails too.
+                    let _ = neg.take();
+                    if let Some(mut a) = acceptor.take() {
+                        let _ = a.handle_input(&c2s);
+                        let _ = a.handle_eof();
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        if let Some(session) = client_session.as_mut() {
+            if !startup_sent {
+                let startup = startup_message("alice", "db");
+                assert_eq!(
+                    session.handle_application_data(&startup).unwrap(),
+                    startup.len()
+                );
+                startup_sent = true;
+            }
+            while let Ok(Output::Transmit(_)) = session.poll_output(&mut c2s) {}
+        }
+        if let Some(a) = acceptor.as_mut() {
+            match a.poll_output(&mut s2c) {
+                Ok(Output::Done) => {
+                    let accepted = acceptor.take().unwrap().into_accepted().unwrap();
+                    server_session = accepted.session;
+                }
+                Ok(_) => {}
+                // The server's last alert is in s2c; the client then reads EOF.
+                Err(_) => server_failed = true,
+            }
+        }
+        if let Some(a) = acceptor.as_mut() {
+            match a.handle_input(&c2s) {
+                Ok(n) => {
+                    let _ = c2s.split_to(n);
+                }
+                Err(AcceptError::Misuse(m)) => panic!("server misuse: {m}"),
+                Err(_) => server_failed = true,
+            }
+        }
+        if let Some(n) = neg.as_mut() {
+            let used = n.handle_input(&s2c);
+            if let Ok(k) = used {
+                let _ = s2c.split_to(k);
+            }
+            if server_failed && s2c.is_empty() {
+                let _ = n.handle_eof();
+            }
+        }
+        if client_session.is_some() && server_session.is_some() {
+            break;
+        }
+    }
+    let mut client = client_session.expect("client finished");
+    let mut server = server_session.expect("server finished");
+    // What the client sent after the acceptor finished, then one message from the server:
+    // the tickets travel with it.
+    server.handle_input(&c2s).unwrap();
+    let hi = b"server says hello";
+    server.handle_application_data(hi).unwrap();
+    while let Ok(Output::Transmit(_)) = server.poll_output(&mut s2c) {}
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        let n = client.handle_input(&s2c).unwrap();
+        let _ = s2c.split_to(n);
+        let mut buf = [0u8; 256];
+        while let ApplicationData::Data(k) = client.poll_application_data(&mut buf).unwrap() {
+            received.extend_from_slice(&buf[..k]);
+        }
+        if s2c.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received, hi);
+    Ok(Conn {
+        offered_ticket: offers_psk(&hello[8..]),
+        client,
+        server,
+    })
+}
+
+/// Whether a ClientHello record carries the `pre_shared_key` extension (41).
+fn offers_psk(record: &[u8]) -> bool {
+    extensions(record).is_some_and(|exts| exts.contains(&41))
+}
+
+/// The extension types of a ClientHello in one TLS record (None if it is not one).
+fn extensions(record: &[u8]) -> Option<Vec<u16>> {
+    let body = record.get(5..)?;
+    if record.first() != Some(&22) || body.first() != Some(&1) {
+        return None;
+    }
+    let hello = body.get(4..)?;
+    // version, random
+    let mut at = 2 + 32;
+    at += 1 + *hello.get(at)? as usize; // session id
+    at += 2 + u16::from_be_bytes([*hello.get(at)?, *hello.get(at + 1)?]) as usize; // suites
+    at += 1 + *hello.get(at)? as usize; // compression
+    let len = u16::from_be_bytes([*hello.get(at)?, *hello.get(at + 1)?]) as usize;
+    let mut exts = hello.get(at + 2..at + 2 + len)?;
+    let mut types = Vec::new();
+    while exts.len() >= 4 {
+        let kind = u16::from_be_bytes([exts[0], exts[1]]);
+        let n = u16::from_be_bytes([exts[2], exts[3]]) as usize;
+        types.push(kind);
+        exts = exts.get(4 + n..)?;
+    }
+    Some(types)
+}
+
+fn full(conn: &Conn) {
+    assert!(!conn.client.resumed(), "the client resumed");
+    assert!(!conn.server.resumed(), "the server resumed");
+}
+
+fn resumed(conn: &Conn) {
+    assert!(conn.offered_ticket, "no ticket was offered");
+    assert!(conn.client.resumed(), "the client did not resume");
+    assert!(conn.server.resumed(), "the server did not resume");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resumption
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_second_connection_resumes_with_the_same_certificate_and_channel_binding() {
+    let server = ticket_server();
+    let config = verify_full();
+    assert!(config.resumes_sessions());
+    let first = connect(&config, &server).unwrap();
+    full(&first);
+    assert!(!first.offered_ticket);
+    // A clone shares the store.
+    let second = connect(&config.clone(), &server).unwrap();
+    resumed(&second);
+    // rustls hands back the chain verified when the session was made: the channel binding
+    // (tls-server-end-point) is the same.
+    assert_eq!(
+        second.client.peer_certificates(),
+        &pki().server_chain[..1],
+        "the resumed session's certificate"
+    );
+    assert_eq!(
+        second.client.channel_binding().unwrap(),
+        first.client.channel_binding().unwrap()
+    );
+    // Tickets keep coming: the third connection resumes too.
+    resumed(&connect(&config, &server).unwrap());
+}
+
+#[test]
+fn tls12_resumes_too() {
+    let server = ticket_server();
+    let config = builder(SslMode::VerifyFull)
+        .max_protocol_version(Some(TlsVersion::Tls1_2))
+        .build()
+        .unwrap();
+    full(&connect(&config, &server).unwrap());
+    let second = connect(&config, &server).unwrap();
+    assert!(second.client.resumed() && second.server.resumed());
+}
+
+#[test]
+fn resumption_off_never_offers_a_ticket() {
+    let server = ticket_server();
+    for config in [
+        builder(SslMode::VerifyFull)
+            .session_resumption(SessionResumption::disabled())
+            .build()
+            .unwrap(),
+        // The default.
+        Config::builder()
+            .sslmode(SslMode::VerifyFull)
+            .host("localhost")
+            .port(5432)
+            .root_certificates(RootCertificates::from_pem(pki().ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap(),
+    ] {
+        assert!(!config.resumes_sessions());
+        for _ in 0..3 {
+            let conn = connect(&config, &server).unwrap();
+            full(&conn);
+            assert!(!conn.offered_ticket);
+        }
+    }
+}
+
+#[test]
+fn a_config_without_a_port_never_resumes() {
+    let server = ticket_server();
+    let config = Config::builder()
+        .sslmode(SslMode::VerifyFull)
+        .host("localhost")
+        .root_certificates(RootCertificates::from_pem(pki().ca_pem.as_bytes()).unwrap())
+        .session_resumption(SessionResumption::in_memory())
+        .build()
+        .unwrap();
+    assert_eq!(config.port(), None);
+    assert!(!config.resumes_sessions());
+    for _ in 0..2 {
+        let conn = connect(&config, &server).unwrap();
+        full(&conn);
+        assert!(!conn.offered_ticket);
+    }
+    // Given a port, it does.
+    let with_port = config.with_port(5432);
+    full(&connect(&with_port, &server).unwrap());
+    resumed(&connect(&with_port, &server).unwrap());
+}
+
+#[test]
+fn another_port_gets_no_ticket() {
+    let server = ticket_server();
+    let config = verify_full();
+    full(&connect(&config, &server).unwrap());
+    let other_port = config.with_port(6432);
+    let conn = connect(&other_port, &server).unwrap();
+    full(&conn);
+    assert!(
+        !conn.offered_ticket,
+        "a ticket for 5432 was offered to 6432"
+    );
+    // Each port keeps its own: both resume now.
+    resumed(&connect(&other_port, &server).unwrap());
+    resumed(&connect(&config.with_port(5432), &server).unwrap());
+}
+
+#[test]
+fn another_sslmode_roots_client_certificate_or_host_config_gets_no_ticket() {
+    let server = ticket_server();
+    let require = builder(SslMode::Require).build().unwrap();
+    full(&connect(&require, &server).unwrap());
+    resumed(&connect(&require, &server).unwrap());
+    let pki = pki();
+    let others = [
+        // A require session is never offered under verify-ca or verify-full.
+        ("verify-full", verify_full()),
+        ("verify-ca", builder(SslMode::VerifyCa).build().unwrap()),
+        // Other roots (this bundle has the server's CA and another one).
+        (
+            "other roots",
+            builder(SslMode::Require)
+                .root_certificates(
+                    RootCertificates::from_pem(
+                        format!("{}{}", pki.ca_pem, pki.other_ca_pem).as_bytes(),
+                    )
+                    .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        ),
+        (
+            "a client certificate",
+            builder(SslMode::Require)
+                .client_certificate(pki.client_chain.clone(), pki.client_key.clone_key())
+                .build()
+                .unwrap(),
+        ),
+        // The same settings rebuilt for the same host: a new Config starts empty.
+        ("with_host", require.with_host("localhost").unwrap()),
+        ("rebuilt", builder(SslMode::Require).build().unwrap()),
+    ];
+    for (what, config) in others {
+        let conn = connect(&config, &server).unwrap();
+        assert!(!conn.offered_ticket, "{what}: a ticket was offered");
+        full(&conn);
+    }
+}
+
+#[test]
+fn sslcertmode_require_never_resumes() {
+    let pki = pki();
+    let server = AcceptorConfig::require_tls(
+        ServerTls::builder(pki.server_chain.clone(), pki.server_key.clone_key())
+            .client_ca_certificates(vec![pki.ca_der.clone()])
+            .session_tickets(SessionTickets::rotating())
+            .build()
+            .unwrap(),
+    );
+    let config = builder(SslMode::VerifyFull)
+        .client_certificate(pki.client_chain.clone(), pki.client_key.clone_key())
+        .certmode(SslCertMode::Require)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let conn = connect(&config, &server).unwrap();
+        full(&conn);
+        assert_eq!(conn.server.peer_certificates(), &pki.client_chain[..1]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: the connection verifies exactly as without resumption
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_ticket_the_restarted_server_rejects_means_a_verified_full_handshake() {
+    let config = verify_full();
+    full(&connect(&config, &ticket_server()).unwrap());
+    // A restart: new ticket keys. The ticket is offered and refused.
+    let restarted = ticket_server();
+    let conn = connect(&config, &restarted).unwrap();
+    assert!(conn.offered_ticket);
+    full(&conn);
+    assert_eq!(conn.client.peer_certificates(), &pki().server_chain[..1]);
+    // The new server's tickets work.
+    resumed(&connect(&config, &restarted).unwrap());
+}
+
+#[test]
+fn a_server_restarted_with_a_bad_certificate_fails_as_without_resumption() {
+    let pki = pki();
+    let config = verify_full();
+    full(&connect(&config, &ticket_server()).unwrap());
+    let bad = AcceptorConfig::require_tls(
+        ServerTls::builder(pki.wrong_name_chain.clone(), pki.wrong_name_key.clone_key())
+            .session_tickets(SessionTickets::rotating())
+            .build()
+            .unwrap(),
+    );
+    let with_ticket = connect(&config, &bad).err().expect("verify-full must fail");
+    let fresh = connect(&verify_full(), &bad)
+        .err()
+        .expect("verify-full must fail");
+    assert_eq!(with_ticket.to_string(), fresh.to_string());
+    assert!(
+        fresh.to_string().contains("does not match host name"),
+        "{fresh}"
+    );
+    // And a server without tickets at all (PostgreSQL's way): same answer.
+    let no_tickets = AcceptorConfig::require_tls(
+        ServerTls::new(pki.wrong_name_chain.clone(), pki.wrong_name_key.clone_key()).unwrap(),
+    );
+    let err = connect(&config, &no_tickets)
+        .err()
+        .expect("verify-full must fail");
+    assert_eq!(err.to_string(), fresh.to_string());
+}
+
+/// A clock the test moves.
+#[derive(Debug)]
+struct MovableClock(Mutex<Duration>);
+
+impl TimeProvider for MovableClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(UnixTime::since_unix_epoch(*self.0.lock().unwrap()))
+    }
+}
+
+#[test]
+fn a_clock_past_the_ticket_lifetime_means_a_full_handshake() {
+    let server = ticket_server();
+    let now = UnixTime::now().as_secs();
+    let clock = Arc::new(MovableClock(Mutex::new(Duration::from_secs(now))));
+    let config = builder(SslMode::VerifyFull)
+        .time_provider(clock.clone())
+        .build()
+        .unwrap();
+    full(&connect(&config, &server).unwrap());
+    resumed(&connect(&config, &server).unwrap());
+    // Past the server's ticket lifetime (12 hours with rustls's rotating ticketer) and
+    // rustls's 7-day cap, still inside the certificate's validity.
+    *clock.0.lock().unwrap() = Duration::from_secs(now + 8 * 24 * 3600);
+    let conn = connect(&config, &server).unwrap();
+    assert!(!conn.offered_ticket, "an expired ticket was offered");
+    full(&conn);
+    // A clock that jumps back does not make anything resume that would not otherwise.
+    *clock.0.lock().unwrap() = Duration::from_secs(now);
+    let conn = connect(&config, &server).unwrap();
+    assert!(conn.client.peer_certificates() == &pki().server_chain[..1]);
+}
+
+#[test]
+fn a_store_at_its_bound_forgets_the_oldest_port() {
+    let server = ticket_server();
+    let config = builder(SslMode::VerifyFull)
+        .session_resumption(SessionResumption::with_max_ports(2))
+        .build()
+        .unwrap();
+    // The builder's port (5432) took the first place; these two push it out.
+    let (a, b) = (config.with_port(1), config.with_port(2));
+    full(&connect(&a, &server).unwrap());
+    full(&connect(&b, &server).unwrap());
+    resumed(&connect(&a.with_port(1), &server).unwrap());
+    // A third port pushes the oldest (1) out.
+    full(&connect(&config.with_port(3), &server).unwrap());
+    let conn = connect(&config.with_port(1), &server).unwrap();
+    assert!(!conn.offered_ticket);
+    full(&conn);
+}
+
+#[test]
+fn a_server_without_tickets_never_resumes() {
+    let pki = pki();
+    let server = AcceptorConfig::require_tls(
+        ServerTls::new(pki.server_chain.clone(), pki.server_key.clone_key()).unwrap(),
+    );
+    assert_eq!(
+        server.tls().unwrap().rustls_config().send_tls13_tickets,
+        0,
+        "PostgreSQL's default"
+    );
+    let config = verify_full();
+    for _ in 0..3 {
+        let conn = connect(&config, &server).unwrap();
+        assert!(!conn.offered_ticket);
+        full(&conn);
+    }
+}
+
+#[test]
+fn session_tickets_settings() {
+    let pki = pki();
+    let tls = ServerTls::builder(pki.server_chain.clone(), pki.server_key.clone_key())
+        .session_tickets(
+            SessionTickets::rotating()
+                .with_tickets_per_handshake(4)
+                .with_tls12_sessions(10),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(tls.rustls_config().send_tls13_tickets, 4);
+    assert!(tls.rustls_config().ticketer.enabled());
+    assert!(!SessionTickets::disabled().is_enabled());
+    assert_eq!(SessionTickets::default(), SessionTickets::disabled());
+    let off = ServerTls::new(pki.server_chain.clone(), pki.server_key.clone_key()).unwrap();
+    assert!(!off.rustls_config().ticketer.enabled());
+    assert!(!off.rustls_config().session_storage.can_cache());
+    assert!(tls.rustls_config().session_storage.can_cache());
+}
