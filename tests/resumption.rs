@@ -558,3 +558,253 @@ fn session_tickets_settings() {
     assert!(!off.rustls_config().session_storage.can_cache());
     assert!(tls.rustls_config().session_storage.can_cache());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real servers: `pgtls proxy --tickets` in front of PostgreSQL 15, and PostgreSQL 15 itself
+// ---------------------------------------------------------------------------------------------
+
+mod real {
+    use std::net::TcpStream;
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use pgtls::blocking::{self, StartupError, Stream};
+    use pgtls::libpq::{ConnParams, Environment};
+    use pgtls::{Config, SessionResumption};
+    use pgtls_cli::probe::{probe_with_options, NoProgress, ProbeOptions};
+    use pgtls_cli::proxy as tls_proxy;
+    use pgtls_cli::startup::{
+        run_startup, ChannelBindingMode, StartupFailure, StartupParams, TlsFacts,
+    };
+    use pgtls_testkit::certs::{self, Ca, LeafSpec};
+    use pgtls_testkit::pg::{self, install_or_skip, servers_available, Hba, PgServer, PgVersion};
+
+    /// PostgreSQL 15 and the certificate files of a `localhost` server.
+    struct Setup {
+        server: PgServer,
+        dir: tempfile::TempDir,
+        root: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+        ca: Ca,
+    }
+
+    fn setup(tls: bool) -> Option<Setup> {
+        if !servers_available() {
+            eprintln!("{}", pg::SKIP_NOTICE);
+            return None;
+        }
+        let pg15 = install_or_skip(PgVersion::V15)?;
+        let ca = Ca::root("pgtls resumption real-server CA");
+        let leaf = ca.leaf(LeafSpec::server("localhost"));
+        let server_tls = tls.then(|| pg::ServerTls::new(leaf.chain_pem(), leaf.key_pkcs8_pem()));
+        let hba = if tls { Hba::Host } else { Hba::HostNoSslOnly };
+        let server = PgServer::start(&pg15, server_tls, hba).expect("start PostgreSQL 15");
+        let dir = tempfile::tempdir().unwrap();
+        let (root, cert, key) = (
+            dir.path().join("root.crt"),
+            dir.path().join("server.crt"),
+            dir.path().join("server.key"),
+        );
+        std::fs::write(&root, ca.root_pem()).unwrap();
+        std::fs::write(&cert, leaf.chain_pem()).unwrap();
+        certs::write_private_file(&key, leaf.key_pkcs8_pem().as_bytes()).unwrap();
+        Some(Setup {
+            server,
+            dir,
+            root,
+            cert,
+            key,
+            ca,
+        })
+    }
+
+    impl Setup {
+        /// The proxy in this process, with or without tickets: its port, log and reloader.
+        fn start_proxy(
+            &self,
+            tickets: bool,
+        ) -> (u16, Arc<Mutex<Vec<String>>>, tls_proxy::Reloader) {
+            let options = tls_proxy::Options {
+                listen: "127.0.0.1:0".into(),
+                upstream: format!("127.0.0.1:{}", self.server.port),
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+                allow_plaintext: false,
+                direct: true,
+                ca: None,
+                crl: None,
+                crl_dir: None,
+                startup_timeout: tls_proxy::DEFAULT_STARTUP_TIMEOUT,
+                tickets,
+            };
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            let log: tls_proxy::Logger = Arc::new(move |line| {
+                eprintln!("  proxy: {line}");
+                sink.lock().unwrap().push(line);
+            });
+            let proxy = tls_proxy::Proxy::bind(&options, log).unwrap();
+            let port = proxy.local_addr().unwrap().port();
+            let reloader = proxy.reloader();
+            std::thread::spawn(move || proxy.serve());
+            (port, lines, reloader)
+        }
+
+        fn conninfo(&self, port: u16, extra: &str) -> String {
+            format!(
+                "host=localhost hostaddr=127.0.0.1 port={port} user={} dbname=postgres \
+                 sslrootcert={} connect_timeout=10 {extra}",
+                pg::SUPERUSER,
+                self.root.display()
+            )
+        }
+
+        /// One `Config` per conninfo, as a driver keeps it between connections.
+        fn config(&self, port: u16, extra: &str, resumption: SessionResumption) -> Config {
+            let env = Environment::empty().with_os_user("pgtls");
+            let settings = ConnParams::parse(&self.conninfo(port, extra))
+                .unwrap()
+                .resolve(&env)
+                .unwrap()
+                .with_session_resumption(resumption);
+            let mut targets = settings.to_configs().unwrap();
+            targets.remove(0).1
+        }
+    }
+
+    /// Connects with `config` to 127.0.0.1:`port` through libpq's plan and the startup to
+    /// ReadyForQuery (the server's tickets arrive on the way): whether it resumed, or
+    /// libpq's error.
+    fn connect(config: &Config, port: u16) -> Result<bool, String> {
+        let params = StartupParams {
+            user: pg::SUPERUSER.into(),
+            database: "postgres".into(),
+            password: None,
+            application_name: None,
+            channel_binding: ChannelBindingMode::Prefer,
+        };
+        let connected = blocking::connect(
+            config,
+            Some(Duration::from_secs(10)),
+            |_| TcpStream::connect(("127.0.0.1", port)),
+            |stream: &mut Stream<TcpStream>| {
+                let facts = TlsFacts {
+                    tls: stream.is_tls(),
+                    channel_binding: stream.session().and_then(|s| s.channel_binding().ok()),
+                };
+                run_startup(stream, &params, &facts).map_err(|err| match err {
+                    StartupFailure::Rejected { sqlstate, message } => {
+                        StartupError::Rejected { sqlstate, message }
+                    }
+                    StartupFailure::Fatal(msg) => StartupError::Fatal(msg.into()),
+                    StartupFailure::Io(err) => StartupError::Io(err),
+                })
+            },
+        )
+        .map_err(|failed| failed.to_string())?;
+        let resumed = connected.stream.session().expect("TLS").resumed();
+        Ok(resumed)
+    }
+
+    #[test]
+    fn through_the_proxy_with_tickets_the_second_connection_resumes() {
+        let Some(setup) = setup(false) else { return };
+        let (port, log, _) = setup.start_proxy(true);
+        let config = setup.config(port, "sslmode=verify-full", SessionResumption::in_memory());
+        assert_eq!(connect(&config, port), Ok(false));
+        assert_eq!(connect(&config, port), Ok(true));
+        assert_eq!(connect(&config, port), Ok(true));
+        assert!(log.lock().unwrap().iter().any(|l| l.contains(" resumed ")));
+        // Resumption off (the default): never.
+        let off = setup.config(port, "sslmode=verify-full", SessionResumption::disabled());
+        assert_eq!(connect(&off, port), Ok(false));
+        assert_eq!(connect(&off, port), Ok(false));
+        // The probe's --resume, human and JSON.
+        let options = ProbeOptions { resume: true };
+        let env = Environment::empty().with_os_user("pgtls");
+        let report = probe_with_options(
+            &setup.conninfo(port, "sslmode=verify-full"),
+            &env,
+            options,
+            &mut NoProgress,
+        );
+        assert!(report.ok, "{:?}", report.error);
+        assert_eq!(report.resumed, Some(true));
+        assert!(
+            report.to_text().contains("resumed:      yes"),
+            "{}",
+            report.to_text()
+        );
+        assert_eq!(report.to_json()["resumed"], true);
+        assert_eq!(report.to_json()["second_connection"], true);
+    }
+
+    #[test]
+    fn through_the_proxy_without_tickets_nothing_resumes() {
+        let Some(setup) = setup(false) else { return };
+        let (port, _, _) = setup.start_proxy(false);
+        let config = setup.config(port, "sslmode=verify-full", SessionResumption::in_memory());
+        for _ in 0..3 {
+            assert_eq!(connect(&config, port), Ok(false));
+        }
+        let env = Environment::empty().with_os_user("pgtls");
+        let report = probe_with_options(
+            &setup.conninfo(port, "sslmode=require"),
+            &env,
+            ProbeOptions { resume: true },
+            &mut NoProgress,
+        );
+        assert!(report.ok, "{:?}", report.error);
+        assert_eq!(report.resumed, Some(false));
+        assert!(report
+            .to_text()
+            .contains("resumed:      no (full handshake: the server"));
+    }
+
+    #[test]
+    fn postgresql_itself_never_resumes() {
+        let Some(setup) = setup(true) else { return };
+        let port = setup.server.port;
+        for extra in [
+            "sslmode=verify-full",
+            "sslmode=require",
+            "sslmode=verify-full sslmaxprotocolversion=TLSv1.2",
+        ] {
+            let extra = extra.replace("sslmaxprotocolversion", "ssl_max_protocol_version");
+            let config = setup.config(port, &extra, SessionResumption::in_memory());
+            assert_eq!(connect(&config, port), Ok(false), "{extra}");
+            assert_eq!(
+                connect(&config, port),
+                Ok(false),
+                "{extra}: PostgreSQL issues no tickets"
+            );
+        }
+    }
+
+    #[test]
+    fn a_proxy_reloaded_with_new_keys_and_a_bad_certificate_fails_as_without_resumption() {
+        let Some(setup) = setup(false) else { return };
+        let (port, _, reloader) = setup.start_proxy(true);
+        let config = setup.config(port, "sslmode=verify-full", SessionResumption::in_memory());
+        assert_eq!(connect(&config, port), Ok(false));
+        assert_eq!(connect(&config, port), Ok(true));
+        // The same certificate, new ticket keys: the ticket is refused, the full handshake
+        // verifies.
+        reloader.reload().unwrap();
+        assert_eq!(connect(&config, port), Ok(false));
+        assert_eq!(connect(&config, port), Ok(true));
+        // A certificate for another name, new keys again.
+        let wrong = setup.ca.leaf(LeafSpec::server("elsewhere.example.com"));
+        std::fs::write(&setup.cert, wrong.chain_pem()).unwrap();
+        certs::write_private_file(&setup.key, wrong.key_pkcs8_pem().as_bytes()).unwrap();
+        reloader.reload().unwrap();
+        let with_ticket = connect(&config, port).unwrap_err();
+        let fresh = setup.config(port, "sslmode=verify-full", SessionResumption::disabled());
+        let without = connect(&fresh, port).unwrap_err();
+        assert_eq!(with_ticket, without);
+        assert!(without.contains("does not match host name"), "{without}");
+        let _ = &setup.dir;
+    }
+}
