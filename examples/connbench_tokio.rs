@@ -15,6 +15,9 @@
 //! The connection string is parsed and the TLS configuration built once. Output as
 //! `connbench`: connections per second, client CPU per connection (user + sys, measured
 //! around the loop after the RNG is seeded), and a `connbench:` line for scripts.
+//! `PGTLS_BENCH_RESUMPTION` and `PGTLS_BENCH_CHAIN_CACHE` as in `connbench`
+//! (`benches/common/bench_options.rs`); the adapter's `connbench:` line counts resumed
+//! connections (`resumed=K`).
 use std::time::{Duration, Instant};
 
 use pgtls::libpq::{ConnParams, Environment};
@@ -25,6 +28,10 @@ use tokio::net::TcpStream;
 
 #[path = "../benches/common/pgwire.rs"]
 mod pgwire;
+
+#[path = "../benches/common/bench_options.rs"]
+mod bench_options;
+use bench_options::BenchOptions;
 
 fn main() {
     // Errors in their Display form (libpq's words), not Debug.
@@ -48,11 +55,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (cpu, wall, tls) = if tokio_postgres {
+    let (cpu, wall, counts) = if tokio_postgres {
         rt.block_on(with_tokio_postgres(conninfo, n))?
     } else {
         rt.block_on(with_adapter(conninfo, n))?
     };
+    let tls = counts.tls;
+    let resumed = counts
+        .resumed
+        .map_or(String::new(), |k| format!(" resumed={k}"));
     println!("connections: {n} ({tls} over TLS)");
     println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
     println!(
@@ -60,14 +71,32 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         cpu.as_secs_f64() * 1000.0 / n as f64
     );
     println!(
-        "connbench: n={n} tls={tls} wall_s={:.6} cpu_s={:.6}",
+        "connbench: n={n} tls={tls}{resumed} wall_s={:.6} cpu_s={:.6}",
         wall.as_secs_f64(),
         cpu.as_secs_f64()
     );
     Ok(())
 }
 
-type Measured = Result<(Duration, Duration, usize), Box<dyn std::error::Error>>;
+/// What the connections were.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    /// Over TLS.
+    tls: usize,
+    /// Resumed an earlier TLS session (`None`: not known).
+    resumed: Option<usize>,
+}
+
+/// CPU time, wall time and the counts of one run.
+type Measured = Result<(Duration, Duration, Counts), Box<dyn std::error::Error>>;
+
+/// The connection settings from `conninfo` and the environment, with the benchmark's options.
+fn settings(conninfo: &str) -> Result<pgtls::libpq::Settings, Box<dyn std::error::Error>> {
+    let options = BenchOptions::from_env()?;
+    let mut settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
+    options.apply(&mut settings)?;
+    Ok(settings)
+}
 
 /// Seeds the provider's random generator (aws-lc: once per process, 50-100 ms).
 fn seed_rng(config: &pgtls::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -81,7 +110,7 @@ fn seed_rng(config: &pgtls::Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn with_adapter(conninfo: &str, n: usize) -> Measured {
-    let settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
+    let settings = settings(conninfo)?;
     let (target, config) = settings
         .to_configs()?
         .into_iter()
@@ -91,7 +120,10 @@ async fn with_adapter(conninfo: &str, n: usize) -> Measured {
     let startup = pgwire::startup_message(settings.user(), settings.dbname());
     seed_rng(&config)?;
     let (cpu0, wall0) = (cpu_time(), Instant::now());
-    let mut tls = 0;
+    let mut counts = Counts {
+        tls: 0,
+        resumed: Some(0),
+    };
     for _ in 0..n {
         let connected = pgtls::tokio::connect(
             &config,
@@ -123,16 +155,18 @@ async fn with_adapter(conninfo: &str, n: usize) -> Measured {
         .await
         .map_err(|e| e.to_string())?;
         let mut stream = connected.startup;
-        tls += usize::from(stream.is_tls());
+        counts.tls += usize::from(stream.is_tls());
+        let resumed = stream.session().map_or(Some(false), bench_options::resumed);
+        counts.resumed = counts.resumed.zip(resumed).map(|(k, r)| k + usize::from(r));
         pgwire::select_1(&mut stream).await?;
         stream.write_all(pgwire::TERMINATE).await?;
         stream.shutdown().await?;
     }
-    Ok((cpu_time() - cpu0, wall0.elapsed(), tls))
+    Ok((cpu_time() - cpu0, wall0.elapsed(), counts))
 }
 
 async fn with_tokio_postgres(conninfo: &str, n: usize) -> Measured {
-    let (tls, pg) = MakeTlsConnector::from_conninfo(conninfo)?;
+    let (tls, pg) = MakeTlsConnector::from_libpq(&settings(conninfo)?)?;
     seed_rng(tls.config())?;
     let encrypted = tls.config().sslmode() != pgtls::SslMode::Disable;
     let (cpu0, wall0) = (cpu_time(), Instant::now());
@@ -148,8 +182,11 @@ async fn with_tokio_postgres(conninfo: &str, n: usize) -> Measured {
         drop(client);
         task.await??;
     }
-    let tls_count = if encrypted { n } else { 0 };
-    Ok((cpu_time() - cpu0, wall0.elapsed(), tls_count))
+    let counts = Counts {
+        tls: if encrypted { n } else { 0 },
+        resumed: None,
+    };
+    Ok((cpu_time() - cpu0, wall0.elapsed(), counts))
 }
 
 /// User + system CPU time of this process.
