@@ -45,13 +45,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let n: usize = n.parse()?;
     let options = BenchOptions::from_env()?;
-    let mut settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
-    options.apply(&mut settings)?;
+    let settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
     let (target, config) = settings
-        .to_configs()?
+        .to_configs_with(|builder| options.customize(builder))?
         .into_iter()
         .next()
         .ok_or("no host in the connection string")?;
+    let config = options.for_port(config, target.port());
     let addr = (target.connect_host().to_owned(), target.port());
     let startup = startup_message(settings.user(), settings.dbname());
     // aws-lc seeds its random generator on first use, once per process (jitterentropy:
@@ -67,7 +67,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (cpu0, wall0) = (cpu_time(), Instant::now());
     let counts = run_connections(&config, &settings, &addr, &startup, n)?;
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
-    report(n, counts, wall, cpu);
+    let cache = bench_options::chain_cache_field(&config);
+    report(n, counts, &cache, wall, cpu);
     Ok(())
 }
 
@@ -94,8 +95,9 @@ fn run_connections(
         .map_err(|e| e.to_string())?;
         let mut stream = connected.stream;
         counts.tls += usize::from(stream.is_tls());
-        let resumed = stream.session().map_or(Some(false), bench_options::resumed);
-        counts.resumed = counts.resumed.zip(resumed).map(|(k, r)| k + usize::from(r));
+        if let Some(k) = &mut counts.resumed {
+            *k += usize::from(bench_options::resumed(stream.session()));
+        }
         select_1(&mut stream)?;
         stream.write_all(&[b'X', 0, 0, 0, 4])?; // Terminate
         if let Stream::Tls(tls) = &mut stream {
@@ -214,7 +216,8 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-fn report(n: usize, counts: Counts, wall: Duration, cpu: Duration) {
+/// Prints the figures; `extra` goes at the end of the `connbench:` fields.
+fn report(n: usize, counts: Counts, extra: &str, wall: Duration, cpu: Duration) {
     let per = cpu.as_secs_f64() * 1000.0 / n as f64;
     let tls = counts.tls;
     let resumed = counts
@@ -224,7 +227,7 @@ fn report(n: usize, counts: Counts, wall: Duration, cpu: Duration) {
     println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
     println!("client CPU per connection: {per:.3} ms (user + sys)");
     println!(
-        "connbench: n={n} tls={tls}{resumed} wall_s={:.6} cpu_s={:.6}",
+        "connbench: n={n} tls={tls}{resumed}{extra} wall_s={:.6} cpu_s={:.6}",
         wall.as_secs_f64(),
         cpu.as_secs_f64()
     );

@@ -2,13 +2,12 @@
 //! `examples/connbench_tokio.rs`) switch on from the environment, so that
 //! `benches/connections.rs` runs one binary with and without them:
 //!
-//! - `PGTLS_BENCH_RESUMPTION=1`: client TLS session resumption (off by default, as in libpq;
-//!   `0` or unset: off).
-//! - `PGTLS_BENCH_CHAIN_CACHE=0|1`: the verified-chain cache off or on (unset: pgtls's
-//!   default).
-//!
-//! A setting this build of pgtls cannot honour is an error, never silently ignored: a
-//! benchmark row must measure what its name says.
+//! - `PGTLS_BENCH_RESUMPTION=1`: client TLS session resumption
+//!   (`SessionResumption::in_memory()`; `0` or unset: off, as in libpq).
+//! - `PGTLS_BENCH_CHAIN_CACHE=0|1`: the verified-chain cache off (capacity 0) or on
+//!   (pgtls's default capacity); unset: pgtls's default.
+
+use pgtls::{Config, ConfigBuilder, SessionResumption};
 
 /// What the environment asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,29 +27,38 @@ impl BenchOptions {
         })
     }
 
-    /// Applies the options to the resolved connection settings, before their configs are built.
-    pub fn apply(&self, settings: &mut pgtls::libpq::Settings) -> Result<(), String> {
-        let _ = settings;
+    /// The builder with the options applied (for `Settings::to_configs_with`).
+    pub fn customize(&self, mut builder: ConfigBuilder) -> ConfigBuilder {
         if self.resumption {
-            return Err(
-                "PGTLS_BENCH_RESUMPTION=1: this build of pgtls has no client session resumption"
-                    .into(),
-            );
+            builder = builder.session_resumption(SessionResumption::in_memory());
         }
-        if let Some(on) = self.chain_cache {
-            return Err(format!(
-                "PGTLS_BENCH_CHAIN_CACHE={}: this build of pgtls has no verified-chain cache",
-                u8::from(on)
-            ));
+        if self.chain_cache == Some(false) {
+            builder = builder.verified_chain_cache(0);
         }
-        Ok(())
+        builder
+    }
+
+    /// The config for one connection target: sessions are kept per port, so the target's
+    /// port goes into the config (without one, pgtls never resumes).
+    pub fn for_port(&self, config: Config, port: u16) -> Config {
+        if self.resumption {
+            config.with_port(port)
+        } else {
+            config
+        }
     }
 }
 
-/// Whether a session resumed an earlier one (`None`: this build of pgtls cannot tell).
-pub fn resumed(session: &pgtls::Session) -> Option<bool> {
-    let _ = session;
-    None
+/// Whether a connection's TLS session resumed an earlier one (`false` without TLS).
+pub fn resumed(session: Option<&pgtls::Session>) -> bool {
+    session.is_some_and(|s| s.resumed())
+}
+
+/// ` chain_cache_hits=H` for the `connbench:` line (empty without a cache).
+pub fn chain_cache_field(config: &Config) -> String {
+    config
+        .verified_chain_cache_stats()
+        .map_or(String::new(), |s| format!(" chain_cache_hits={}", s.hits))
 }
 
 fn flag(name: &str) -> Result<Option<bool>, String> {
