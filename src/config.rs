@@ -416,6 +416,7 @@ pub struct ConfigBuilder {
     key_exchange_groups: Option<Vec<NamedGroup>>,
     port: Option<u16>,
     session_resumption: SessionResumption,
+    verified_chain_cache: usize,
 }
 
 impl Default for ConfigBuilder {
@@ -441,6 +442,7 @@ impl Default for ConfigBuilder {
             key_exchange_groups: None,
             port: None,
             session_resumption: SessionResumption::disabled(),
+            verified_chain_cache: verify::DEFAULT_CHAIN_CACHE_CAPACITY,
         }
     }
 }
@@ -471,6 +473,7 @@ impl Clone for ConfigBuilder {
             key_exchange_groups: self.key_exchange_groups.clone(),
             port: self.port,
             session_resumption: self.session_resumption,
+            verified_chain_cache: self.verified_chain_cache,
         }
     }
 }
@@ -493,6 +496,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("key_exchange_groups", &self.key_exchange_groups)
             .field("port", &self.port)
             .field("session_resumption", &self.session_resumption)
+            .field("verified_chain_cache", &self.verified_chain_cache)
             .finish_non_exhaustive()
     }
 }
@@ -626,6 +630,26 @@ impl ConfigBuilder {
     /// the provider lacks and [`ConfigError::NoKeyExchangeGroups`] for an empty list.
     pub fn key_exchange_groups(mut self, groups: &[NamedGroup]) -> Self {
         self.key_exchange_groups = Some(groups.to_vec());
+        self
+    }
+
+    /// How many verified server chains to remember (default 64; 0 turns the cache off).
+    ///
+    /// PostgreSQL never resumes TLS sessions, so every connection sends the same chain
+    /// again. With the cache, a chain whose exact bytes verified before against this
+    /// config's roots and CRLs skips path building and the chain's signatures, as long as
+    /// the clock is still inside the window in which that verdict holds: no notBefore or
+    /// notAfter of any certificate involved, nor any CRL's thisUpdate or nextUpdate, lies
+    /// between the two connections (a clock that jumps either way verifies in full). The
+    /// verdict is therefore the one a full verification gives, which is why the cache is on
+    /// by default. Failures are never cached (their messages are libpq's, every time); the
+    /// host name (verify-full) and the server's handshake signature (proof that it holds
+    /// the key) are checked on every connection. The cache is shared by the connections of
+    /// this config and of its [`Config::with_host`] copies, and a full cache forgets the
+    /// least recently used chain. It only serves pgtls's own verification, not a
+    /// [`Self::server_cert_verifier`]. See [`Config::verified_chain_cache_stats`].
+    pub fn verified_chain_cache(mut self, capacity: usize) -> Self {
+        self.verified_chain_cache = capacity;
         self
     }
 
@@ -844,6 +868,11 @@ impl ConfigBuilder {
                 webpki_roots::TLS_SERVER_ROOTS,
             ))),
         };
+        let chain_cache = match &chain {
+            ChainPolicy::Store(_) => verify::VerifiedChainCache::new(self.verified_chain_cache),
+            ChainPolicy::Nothing => None,
+        }
+        .map(Arc::new);
         let client_key = match self.client_cert {
             Some((chain, key)) if self.certmode != SslCertMode::Disable => {
                 Some(Arc::new(load_client_key(chain, key, &provider)?))
@@ -863,6 +892,7 @@ impl ConfigBuilder {
         Ok(SharedTls {
             provider,
             chain,
+            chain_cache,
             client_key,
             base_resolver,
             versions,
@@ -956,6 +986,8 @@ fn load_client_key(
 struct SharedTls {
     provider: Arc<CryptoProvider>,
     chain: ChainPolicy,
+    /// Successful verifications against `chain`'s store.
+    chain_cache: Option<Arc<verify::VerifiedChainCache>>,
     client_key: Option<Arc<CertifiedKey>>,
     /// The base config's client-certificate resolver, used when no client key is set.
     base_resolver: Option<Arc<dyn ResolvesClientCert>>,
@@ -1089,7 +1121,8 @@ impl Config {
                 shared.chain.clone(),
                 (self.sslmode == SslMode::VerifyFull).then(|| host.to_owned()),
                 shared.provider.signature_verification_algorithms,
-            ),
+            )
+            .with_chain_cache(shared.chain_cache.clone()),
         );
         let builder = match &shared.time_provider {
             Some(time) => ClientConfig::builder_with_details(shared.provider.clone(), time.clone()),
@@ -1115,6 +1148,14 @@ impl Config {
             config.key_log = key_log.clone();
         }
         Ok(config)
+    }
+
+    /// What the verified-chain cache ([`ConfigBuilder::verified_chain_cache`]) has done for
+    /// the connections of this config and of its [`Self::with_host`] copies; `None` when
+    /// there is no cache (turned off, or no root certificates to verify against).
+    pub fn verified_chain_cache_stats(&self) -> Option<verify::VerifiedChainCacheStats> {
+        let cache = self.shared.as_ref()?.chain_cache.as_ref()?;
+        Some(cache.stats())
     }
 
     /// The effective sslmode (after `sslrootcert=system`'s default).

@@ -335,6 +335,7 @@ pub use negotiate::{Negotiated, Negotiation};
 pub use output::Output;
 pub use session::{ApplicationData, Session};
 pub use setup::ConnectionSetup;
+pub use verify::VerifiedChainCacheStats;
 
 /// The rustls version pgtls is built on, for callers who configure it directly.
 pub use rustls;

@@ -264,6 +264,14 @@ impl CrlSet {
         Ok(set)
     }
 
+    /// thisUpdate and nextUpdate of every CRL: the instants at which a CRL's validity, and
+    /// so its score and checks, can change (for the verified-chain cache's windows).
+    pub(crate) fn time_boundaries(&self) -> impl Iterator<Item = i64> + '_ {
+        self.crls
+            .iter()
+            .flat_map(|crl| std::iter::once(crl.this_update).chain(crl.next_update))
+    }
+
     /// CRLs issued under `name`.
     fn for_issuer<'s>(&'s self, name: &Name) -> impl Iterator<Item = &'s Crl> + 's {
         self.by_issuer

@@ -28,6 +28,7 @@
 //! provider-agnostic.
 
 mod chain;
+mod chain_cache;
 mod client;
 mod crl;
 mod hostname;
@@ -44,9 +45,12 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{CarriedCertificateError, CertificateProblem, ConfigError};
 
-#[allow(unused_imports)] // for the server side's acceptor
 pub(crate) use chain::ChainError;
 pub(crate) use chain::{ChainSetupError, TrustStore};
+pub use chain_cache::VerifiedChainCacheStats;
+pub(crate) use chain_cache::{
+    VerifiedChainCache, DEFAULT_CAPACITY as DEFAULT_CHAIN_CACHE_CAPACITY,
+};
 #[allow(unused_imports)] // for the server side's acceptor
 pub(crate) use client::{take_client_cert_failure, ClientCertFailure, PostgresClientVerifier};
 pub(crate) use hostname::{parse_host_ip, sni_allowed};
@@ -158,6 +162,8 @@ pub(crate) struct LibpqVerifier {
     /// The host to match under verify-full, `None` otherwise.
     host: Option<String>,
     algorithms: WebPkiSupportedAlgorithms,
+    /// Chains of `chain`'s store that verified before ([`chain_cache`]).
+    cache: Option<Arc<VerifiedChainCache>>,
 }
 
 impl LibpqVerifier {
@@ -171,7 +177,37 @@ impl LibpqVerifier {
             chain,
             host,
             algorithms,
+            cache: None,
         }
+    }
+
+    /// Remembers successful chain verifications in `cache`, which must belong to this
+    /// verifier's trust store (a cache is created with the store it serves).
+    pub(crate) fn with_chain_cache(mut self, cache: Option<Arc<VerifiedChainCache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The store's verdict on the chain: from the cache when the same chain verified before
+    /// within a window holding `now`, else in full (and cached on success).
+    fn verify_chain(
+        &self,
+        store: &TrustStore,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), ChainError> {
+        let Some(cache) = &self.cache else {
+            return store.verify_chain(end_entity, intermediates, now, &self.algorithms);
+        };
+        let key = chain_cache::chain_key(end_entity, intermediates);
+        if cache.lookup(&key, chain_cache::seconds(now)) {
+            return Ok(());
+        }
+        let window =
+            store.verify_chain_with_window(end_entity, intermediates, now, &self.algorithms)?;
+        cache.insert(key, window);
+        Ok(())
     }
 }
 
@@ -192,8 +228,7 @@ impl ServerCertVerifier for LibpqVerifier {
                 .collect()
         };
         if let ChainPolicy::Store(store) = &self.chain {
-            store
-                .verify_chain(end_entity, intermediates, now, &self.algorithms)
+            self.verify_chain(store, end_entity, intermediates, now)
                 .map_err(|err| {
                     CarriedCertificateError::into_rustls_with_chain(
                         CertificateProblem::Chain,

@@ -8,6 +8,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use crate::verify::chain_cache::{seconds, Window};
 use crate::verify::crl::CrlSet;
 
 use super::alternative::AlternativeSearch;
@@ -176,6 +177,40 @@ impl TrustStore {
         now: UnixTime,
         algs: &WebPkiSupportedAlgorithms,
     ) -> Result<(), ChainFailure> {
+        self.verify_then(end_entity, intermediates, now, algs, |_, _| ())
+    }
+
+    /// Like [`TrustStore::verify_chain`]; on success, the window of times in which the same
+    /// chain gets the same verdict from this store (see `chain_cache`): no notBefore/notAfter
+    /// of a presented or store certificate, and no thisUpdate/nextUpdate of a CRL, falls
+    /// inside it.
+    pub(crate) fn verify_chain_with_window(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        algs: &WebPkiSupportedAlgorithms,
+    ) -> Result<Window, ChainError> {
+        self.verify_then(end_entity, intermediates, now, algs, |leaf, presented| {
+            let certs = std::iter::once(leaf).chain(presented).chain(&self.certs);
+            let instants = certs
+                .flat_map(|cert| [cert.not_before, cert.not_after])
+                .chain(self.crls.time_boundaries());
+            Window::around(seconds(now), instants)
+        })
+        .map_err(|f| f.error)
+    }
+
+    /// Verifies the presented chain and, on success, returns `on_success` of the parsed leaf
+    /// and presented intermediates.
+    fn verify_then<T>(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        algs: &WebPkiSupportedAlgorithms,
+        on_success: impl FnOnce(&Cert, &[Cert]) -> T,
+    ) -> Result<T, ChainFailure> {
         let leaf = Cert::parse(end_entity.as_ref())
             .ok_or(ChainFailure::at(ChainError::UnparsableCertificate, 0))?;
         // X509_verify_cert checks the leaf's key before building anything.
@@ -193,20 +228,20 @@ impl TrustStore {
         let verifier = Verifier {
             store: self,
             presented: &presented,
-            now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+            now: seconds(now),
             algs,
         };
         let primary = verifier.build(&leaf);
         let failure = match &primary {
             Ok(path) => match verifier.validate(path) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(on_success(&leaf, &presented)),
                 Err(failure) => failure,
             },
             Err(failure) => *failure,
         };
         let mut search = AlternativeSearch::new(primary.ok());
         if search.run(&verifier, &leaf) {
-            Ok(())
+            Ok(on_success(&leaf, &presented))
         } else {
             Err(failure)
         }
