@@ -807,4 +807,58 @@ mod real {
         assert!(without.contains("does not match host name"), "{without}");
         let _ = &setup.dir;
     }
+
+    /// pgbouncer 1.18 (OpenSSL) issues TLS 1.3 tickets and keeps a TLS 1.2 session cache.
+    #[test]
+    fn pgbouncer_lets_the_second_verify_full_connection_resume() {
+        use pgtls_testkit::pgbouncer::{self, BouncerTls, PgBouncer};
+        if !servers_available() {
+            eprintln!("{}", pg::SKIP_NOTICE);
+            return;
+        }
+        let Some(binary) = pgbouncer::pgbouncer_or_skip() else {
+            return;
+        };
+        let Some(setup) = setup(false) else { return };
+        let leaf = setup.ca.leaf(LeafSpec::server("localhost"));
+        let tls = BouncerTls::new(leaf.chain_pem(), leaf.key_pkcs8_pem());
+        // pgbouncer reaches PostgreSQL over plaintext TCP.
+        let bouncer = PgBouncer::start(&binary, &setup.server, &tls).expect("start pgbouncer");
+        let port = bouncer.port;
+        for extra in [
+            "sslmode=verify-full",
+            "sslmode=verify-full ssl_max_protocol_version=TLSv1.2",
+        ] {
+            let config = setup.config(port, extra, SessionResumption::in_memory());
+            assert_eq!(connect(&config, port), Ok(false), "{extra}: first");
+            assert_eq!(connect(&config, port), Ok(true), "{extra}: second");
+            // Off: pgbouncer would resume, pgtls never offers.
+            let off = setup.config(port, extra, SessionResumption::disabled());
+            assert_eq!(connect(&off, port), Ok(false), "{extra}: off");
+            assert_eq!(connect(&off, port), Ok(false), "{extra}: off");
+        }
+        // The probe's verdict, both ways.
+        let env = Environment::empty().with_os_user("pgtls");
+        let conninfo = setup.conninfo(port, "sslmode=verify-full");
+        let resumed = probe_with_options(
+            &conninfo,
+            &env,
+            ProbeOptions { resume: true },
+            &mut NoProgress,
+        );
+        assert!(resumed.ok, "{:?}", resumed.error);
+        assert_eq!(resumed.resumed, Some(true));
+        assert!(
+            resumed.to_text().contains("resumed:      yes"),
+            "{}",
+            resumed.to_text()
+        );
+        let single = probe_with_options(&conninfo, &env, ProbeOptions::default(), &mut NoProgress);
+        assert!(single.ok, "{:?}", single.error);
+        assert_eq!(single.resumed, Some(false));
+        assert!(single
+            .to_text()
+            .contains("resumed:      no (full handshake)"));
+        drop(bouncer);
+    }
 }
