@@ -846,7 +846,10 @@ fn resume_against_postgresql_15_reports_the_second_connection_not_resumed() {
         "resumed:      no (full handshake: the server issued no ticket or refused it)",
         "ready for query",
     ] {
-        assert!(report.contains(needle), "report lacks {needle:?}:\n{report}");
+        assert!(
+            report.contains(needle),
+            "report lacks {needle:?}:\n{report}"
+        );
     }
     // Without --resume: one connection, a plain verdict.
     let out = run_probe(&["--quiet", &verify_full], &fx.home);

@@ -638,7 +638,7 @@ impl Settings {
     /// use pgtls::libpq::{ConnParams, Environment};
     /// use pgtls::SessionResumption;
     /// # fn main() -> Result<(), pgtls::libpq::SettingsError> {
-    /// let settings = ConnParams::parse("host=pooler.example.com port=6432 sslmode=require")?
+    /// let settings = ConnParams::parse("host=pooler.example.com port=6432 user=app sslmode=require")?
     ///     .resolve(&Environment::empty())?
     ///     .with_session_resumption(SessionResumption::in_memory());
     /// let targets = settings.to_configs()?;
