@@ -685,7 +685,7 @@ impl ConfigBuilder {
     /// |---|---|
     /// | crypto provider (cipher suites, signature algorithms, randomness, key loading) | **kept** (unless [`Self::crypto_provider`] is given); its key-exchange groups get P-256 first, or [`Self::key_exchange_groups`] |
     /// | `time_provider` | **kept** (unless [`Self::time_provider`] is given) |
-    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq) |
+    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq), unless [`Self::session_resumption`] is on: then pgtls's per-port stores |
     /// | `key_log` | **kept** (unless [`Self::key_log`] is given) |
     /// | `client_auth_cert_resolver` | **kept** unless [`Self::client_certificate`] is given; `sslcertmode` applies to it |
     /// | `max_fragment_size`, `enable_secret_extraction`, `require_ems`, certificate compression | **kept** |
