@@ -419,6 +419,44 @@ fn sslcertmode_require_never_resumes() {
     }
 }
 
+#[test]
+fn a_callers_rustls_config_keeps_its_store_unless_pgtls_resumption_is_on() {
+    use pgtls::rustls;
+    let server = ticket_server();
+    // rustls's default config resumes, from an in-memory store keyed by server name.
+    let base = || {
+        // Whichever provider this build has (pgtls's own).
+        let provider = verify_full()
+            .rustls_config()
+            .unwrap()
+            .crypto_provider()
+            .clone();
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    };
+    // Without session_resumption, the caller's store is kept (as before).
+    let kept = builder(SslMode::VerifyFull)
+        .session_resumption(SessionResumption::disabled())
+        .rustls_client_config(base())
+        .build()
+        .unwrap();
+    full(&connect(&kept, &server).unwrap());
+    resumed(&connect(&kept, &server).unwrap());
+    // With it, pgtls's per-port stores replace it: another port gets no ticket.
+    let scoped = builder(SslMode::VerifyFull)
+        .rustls_client_config(base())
+        .build()
+        .unwrap();
+    full(&connect(&scoped, &server).unwrap());
+    resumed(&connect(&scoped, &server).unwrap());
+    let conn = connect(&scoped.with_port(6432), &server).unwrap();
+    assert!(!conn.offered_ticket);
+    full(&conn);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad input: the connection verifies exactly as without resumption
 // ---------------------------------------------------------------------------------------------
