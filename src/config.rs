@@ -709,7 +709,12 @@ impl ConfigBuilder {
 
     /// The server's TCP port. pgtls connects nothing itself; the port only scopes
     /// resumed sessions ([`Self::session_resumption`]): a session is offered again only to
-    /// the port it was made with. [`Config::with_port`] sets it per connection target.
+    /// the port it was made with. [`Config::with_port`] sets it per connection target
+    /// (`libpq::Settings::to_configs` and `tokio_postgres::connect` do; the other
+    /// adapters open the caller's transport and use the config as given). A connector
+    /// that is never told the port — tokio-postgres's `MakeTlsConnect` gets the host
+    /// name only — uses this one for every connection: with resumption on, give such a
+    /// connector a config per port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self

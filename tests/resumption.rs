@@ -846,6 +846,42 @@ mod real {
         let _ = &setup.dir;
     }
 
+    /// `pgtls::tokio_postgres::connect` scopes a port-less config to each host's port, so
+    /// the second connection with the same config resumes.
+    #[tokio::test]
+    async fn tokio_postgres_connect_resumes_through_the_proxy() {
+        let Some(setup) = setup(false) else { return };
+        let (port, log, _) = setup.start_proxy(true);
+        let config = Config::builder()
+            .sslmode(pgtls::SslMode::VerifyFull)
+            .host("localhost")
+            .root_certificates(
+                pgtls::RootCertificates::from_pem(setup.ca.root_pem().as_bytes()).unwrap(),
+            )
+            .session_resumption(SessionResumption::in_memory())
+            .build()
+            .unwrap();
+        assert_eq!(config.port(), None);
+        let mut pg = tokio_postgres::Config::new();
+        pg.host("localhost")
+            .hostaddr(std::net::Ipv4Addr::LOCALHOST.into())
+            .port(port)
+            .user(pg::SUPERUSER)
+            .dbname("postgres");
+        for _ in 0..2 {
+            let (client, connection) = pgtls::tokio_postgres::connect(&pg, &config).await.unwrap();
+            let running = tokio::spawn(connection);
+            let row = client.query_one("SELECT 1", &[]).await.unwrap();
+            assert_eq!(row.get::<_, i32>(0), 1);
+            drop(client);
+            let _ = running.await;
+        }
+        let lines = log.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(!lines[0].contains(" resumed "), "{lines:?}");
+        assert!(lines[1].contains(" resumed "), "{lines:?}");
+    }
+
     /// pgbouncer 1.18 (OpenSSL) issues TLS 1.3 tickets and keeps a TLS 1.2 session cache.
     #[test]
     fn pgbouncer_lets_the_second_verify_full_connection_resume() {
