@@ -13,12 +13,21 @@
 //! connections per second and the client's CPU time (user + sys, `getrusage(RUSAGE_SELF)`)
 //! per connection, measured around the loop only (after the crypto provider's random
 //! generator is seeded: a once-per-process cost), and a `connbench:` line for scripts.
+//!
+//! pgtls's extensions beyond libpq come from the environment (`benches/common/bench_options.rs`):
+//! `PGTLS_BENCH_RESUMPTION=1` turns on client TLS session resumption, `PGTLS_BENCH_CHAIN_CACHE=0|1`
+//! the verified-chain cache; the `connbench:` line then counts the connections that resumed
+//! (`resumed=K`).
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use pgtls::blocking::{self, StartupError, Stream};
 use pgtls::libpq::{ConnParams, Environment};
+
+#[path = "../benches/common/bench_options.rs"]
+mod bench_options;
+use bench_options::BenchOptions;
 
 fn main() {
     // Errors in their Display form (libpq's words), not Debug.
@@ -35,12 +44,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let n: usize = n.parse()?;
+    let options = BenchOptions::from_env()?;
     let settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
     let (target, config) = settings
-        .to_configs()?
+        .to_configs_with(|builder| options.customize(builder))?
         .into_iter()
         .next()
         .ok_or("no host in the connection string")?;
+    let config = options.for_port(config, target.port());
     let addr = (target.connect_host().to_owned(), target.port());
     let startup = startup_message(settings.user(), settings.dbname());
     // aws-lc seeds its random generator on first use, once per process (jitterentropy:
@@ -54,9 +65,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let (cpu0, wall0) = (cpu_time(), Instant::now());
-    let tls = run_connections(&config, &settings, &addr, &startup, n)?;
+    let counts = run_connections(&config, &settings, &addr, &startup, n)?;
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
-    report(n, tls, wall, cpu);
+    let cache = bench_options::chain_cache_field(&config);
+    report(n, counts, &cache, wall, cpu);
     Ok(())
 }
 
@@ -68,8 +80,11 @@ fn run_connections(
     addr: &(String, u16),
     startup: &[u8],
     n: usize,
-) -> Result<usize, Box<dyn std::error::Error>> {
-    let mut tls = 0;
+) -> Result<Counts, Box<dyn std::error::Error>> {
+    let mut counts = Counts {
+        tls: 0,
+        resumed: Some(0),
+    };
     for _ in 0..n {
         let connected = blocking::connect(
             config,
@@ -79,7 +94,10 @@ fn run_connections(
         )
         .map_err(|e| e.to_string())?;
         let mut stream = connected.stream;
-        tls += usize::from(stream.is_tls());
+        counts.tls += usize::from(stream.is_tls());
+        if let Some(k) = &mut counts.resumed {
+            *k += usize::from(bench_options::resumed(stream.session()));
+        }
         select_1(&mut stream)?;
         stream.write_all(&[b'X', 0, 0, 0, 4])?; // Terminate
         if let Stream::Tls(tls) = &mut stream {
@@ -87,7 +105,16 @@ fn run_connections(
         }
         stream.flush()?;
     }
-    Ok(tls)
+    Ok(counts)
+}
+
+/// What the connections were.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    /// Over TLS.
+    tls: usize,
+    /// Resumed an earlier TLS session (`None`: this build of pgtls cannot tell).
+    resumed: Option<usize>,
 }
 
 fn open(addr: &(String, u16), timeout: Option<Duration>) -> io::Result<TcpStream> {
@@ -189,13 +216,18 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-fn report(n: usize, tls: usize, wall: Duration, cpu: Duration) {
+/// Prints the figures; `extra` goes at the end of the `connbench:` fields.
+fn report(n: usize, counts: Counts, extra: &str, wall: Duration, cpu: Duration) {
     let per = cpu.as_secs_f64() * 1000.0 / n as f64;
+    let tls = counts.tls;
+    let resumed = counts
+        .resumed
+        .map_or(String::new(), |k| format!(" resumed={k}"));
     println!("connections: {n} ({tls} over TLS)");
     println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
     println!("client CPU per connection: {per:.3} ms (user + sys)");
     println!(
-        "connbench: n={n} tls={tls} wall_s={:.6} cpu_s={:.6}",
+        "connbench: n={n} tls={tls}{resumed}{extra} wall_s={:.6} cpu_s={:.6}",
         wall.as_secs_f64(),
         cpu.as_secs_f64()
     );

@@ -15,6 +15,9 @@
 //! The connection string is parsed and the TLS configuration built once. Output as
 //! `connbench`: connections per second, client CPU per connection (user + sys, measured
 //! around the loop after the RNG is seeded), and a `connbench:` line for scripts.
+//! The adapter honours `PGTLS_BENCH_RESUMPTION` and `PGTLS_BENCH_CHAIN_CACHE` as `connbench`
+//! does (`benches/common/bench_options.rs`) and its `connbench:` line counts resumed
+//! connections (`resumed=K`); `--tokio-postgres` refuses them.
 use std::time::{Duration, Instant};
 
 use pgtls::libpq::{ConnParams, Environment};
@@ -25,6 +28,10 @@ use tokio::net::TcpStream;
 
 #[path = "../benches/common/pgwire.rs"]
 mod pgwire;
+
+#[path = "../benches/common/bench_options.rs"]
+mod bench_options;
+use bench_options::BenchOptions;
 
 fn main() {
     // Errors in their Display form (libpq's words), not Debug.
@@ -48,11 +55,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (cpu, wall, tls) = if tokio_postgres {
+    let (cpu, wall, counts) = if tokio_postgres {
         rt.block_on(with_tokio_postgres(conninfo, n))?
     } else {
         rt.block_on(with_adapter(conninfo, n))?
     };
+    let tls = counts.tls;
+    let resumed = counts
+        .resumed
+        .map_or(String::new(), |k| format!(" resumed={k}"));
     println!("connections: {n} ({tls} over TLS)");
     println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
     println!(
@@ -60,14 +71,32 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         cpu.as_secs_f64() * 1000.0 / n as f64
     );
     println!(
-        "connbench: n={n} tls={tls} wall_s={:.6} cpu_s={:.6}",
+        "connbench: n={n} tls={tls}{resumed}{} wall_s={:.6} cpu_s={:.6}",
+        counts.chain_cache,
         wall.as_secs_f64(),
         cpu.as_secs_f64()
     );
     Ok(())
 }
 
-type Measured = Result<(Duration, Duration, usize), Box<dyn std::error::Error>>;
+/// What the connections were.
+#[derive(Clone, Debug)]
+struct Counts {
+    /// Over TLS.
+    tls: usize,
+    /// Resumed an earlier TLS session (`None`: not known).
+    resumed: Option<usize>,
+    /// ` chain_cache_hits=H` when known, else empty.
+    chain_cache: String,
+}
+
+/// CPU time, wall time and the counts of one run.
+type Measured = Result<(Duration, Duration, Counts), Box<dyn std::error::Error>>;
+
+/// The connection settings from `conninfo` and the environment.
+fn settings(conninfo: &str) -> Result<pgtls::libpq::Settings, Box<dyn std::error::Error>> {
+    Ok(ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?)
+}
 
 /// Seeds the provider's random generator (aws-lc: once per process, 50-100 ms).
 fn seed_rng(config: &pgtls::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -81,17 +110,23 @@ fn seed_rng(config: &pgtls::Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn with_adapter(conninfo: &str, n: usize) -> Measured {
-    let settings = ConnParams::parse(conninfo)?.resolve(&Environment::from_process_env())?;
+    let options = BenchOptions::from_env()?;
+    let settings = settings(conninfo)?;
     let (target, config) = settings
-        .to_configs()?
+        .to_configs_with(|builder| options.customize(builder))?
         .into_iter()
         .next()
         .ok_or("no host in the connection string")?;
+    let config = options.for_port(config, target.port());
     let addr = (target.connect_host().to_owned(), target.port());
     let startup = pgwire::startup_message(settings.user(), settings.dbname());
     seed_rng(&config)?;
     let (cpu0, wall0) = (cpu_time(), Instant::now());
-    let mut tls = 0;
+    let mut counts = Counts {
+        tls: 0,
+        resumed: Some(0),
+        chain_cache: String::new(),
+    };
     for _ in 0..n {
         let connected = pgtls::tokio::connect(
             &config,
@@ -123,16 +158,24 @@ async fn with_adapter(conninfo: &str, n: usize) -> Measured {
         .await
         .map_err(|e| e.to_string())?;
         let mut stream = connected.startup;
-        tls += usize::from(stream.is_tls());
+        counts.tls += usize::from(stream.is_tls());
+        if let Some(k) = &mut counts.resumed {
+            *k += usize::from(bench_options::resumed(stream.session()));
+        }
         pgwire::select_1(&mut stream).await?;
         stream.write_all(pgwire::TERMINATE).await?;
         stream.shutdown().await?;
     }
-    Ok((cpu_time() - cpu0, wall0.elapsed(), tls))
+    let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
+    counts.chain_cache = bench_options::chain_cache_field(&config);
+    Ok((cpu, wall, counts))
 }
 
 async fn with_tokio_postgres(conninfo: &str, n: usize) -> Measured {
-    let (tls, pg) = MakeTlsConnector::from_conninfo(conninfo)?;
+    if BenchOptions::from_env()? != BenchOptions::default() {
+        return Err("--tokio-postgres takes no PGTLS_BENCH_* options".into());
+    }
+    let (tls, pg) = MakeTlsConnector::from_libpq(&settings(conninfo)?)?;
     seed_rng(tls.config())?;
     let encrypted = tls.config().sslmode() != pgtls::SslMode::Disable;
     let (cpu0, wall0) = (cpu_time(), Instant::now());
@@ -148,8 +191,12 @@ async fn with_tokio_postgres(conninfo: &str, n: usize) -> Measured {
         drop(client);
         task.await??;
     }
-    let tls_count = if encrypted { n } else { 0 };
-    Ok((cpu_time() - cpu0, wall0.elapsed(), tls_count))
+    let counts = Counts {
+        tls: if encrypted { n } else { 0 },
+        resumed: None,
+        chain_cache: String::new(),
+    };
+    Ok((cpu_time() - cpu0, wall0.elapsed(), counts))
 }
 
 /// User + system CPU time of this process.

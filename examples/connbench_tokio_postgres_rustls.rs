@@ -11,13 +11,21 @@
 //! tokio-postgres knows neither `verify-full` nor `sslrootcert`: they are taken out of the
 //! string here and turned into what a tokio-postgres-rustls user writes — `sslmode=require`
 //! and a rustls `ClientConfig` (aws-lc-rs, WebPKI verifier) whose root store holds that
-//! file, built once. Output as `connbench`.
+//! file, built once. Output as `connbench`, plus `resumed=K` in the `connbench:` line: rustls's
+//! default `ClientConfig` resumes TLS sessions where the server issues tickets (pgbouncer,
+//! `pgtls proxy --tickets`; never PostgreSQL), and K counts the connections that showed no
+//! certificate (the verifier is rustls's own `WebPkiServerVerifier`, wrapped to count).
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use pgtls::rustls;
@@ -65,11 +73,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         tokio_postgres::config::SslMode::Disable
     });
-    let config =
-        ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let webpki =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+    let verifier = Arc::new(CountingVerifier {
+        inner: webpki,
+        verified: AtomicUsize::new(0),
+    });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
     // Seed aws-lc's random generator before the clock starts, as `connbench` does.
     config
         .crypto_provider()
@@ -99,6 +114,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
     let tls_count = if verify { n } else { 0 };
+    let resumed = tls_count.saturating_sub(verifier.verified.load(Ordering::Relaxed));
     println!("connections: {n} ({tls_count} over TLS)");
     println!("connections/s: {:.0}", n as f64 / wall.as_secs_f64());
     println!(
@@ -106,11 +122,57 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         cpu.as_secs_f64() * 1000.0 / n as f64
     );
     println!(
-        "connbench: n={n} tls={tls_count} wall_s={:.6} cpu_s={:.6}",
+        "connbench: n={n} tls={tls_count} resumed={resumed} wall_s={:.6} cpu_s={:.6}",
         wall.as_secs_f64(),
         cpu.as_secs_f64()
     );
     Ok(())
+}
+
+/// rustls's WebPKI verifier, counting the chains it verified: a resumed TLS session shows no
+/// certificate, so `N - verified` connections resumed (rustls's default `ClientConfig`
+/// keeps a session cache and offers its tickets, which tokio-postgres-rustls does not change).
+#[derive(Debug)]
+struct CountingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    verified: AtomicUsize,
+}
+
+impl ServerCertVerifier for CountingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verified.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// User + system CPU time of this process.

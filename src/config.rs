@@ -13,6 +13,7 @@
 
 mod base;
 mod key_exchange;
+mod resumption;
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,6 +31,9 @@ use rustls::{ClientConfig, KeyLog, NamedGroup, SignatureScheme};
 use crate::error::ConfigError;
 use crate::verify::{self, ChainPolicy, LibpqVerifier};
 use crate::wire::ALPN_POSTGRESQL;
+
+use resumption::PortScopes;
+pub use resumption::SessionResumption;
 
 /// libpq's `sslmode`. The default is [`SslMode::Prefer`], as in libpq.
 ///
@@ -410,6 +414,8 @@ pub struct ConfigBuilder {
     base: Option<Arc<ClientConfig>>,
     server_cert_verifier: Option<Arc<dyn ServerCertVerifier>>,
     key_exchange_groups: Option<Vec<NamedGroup>>,
+    port: Option<u16>,
+    session_resumption: SessionResumption,
     verified_chain_cache: usize,
 }
 
@@ -434,6 +440,8 @@ impl Default for ConfigBuilder {
             base: None,
             server_cert_verifier: None,
             key_exchange_groups: None,
+            port: None,
+            session_resumption: SessionResumption::disabled(),
             verified_chain_cache: verify::DEFAULT_CHAIN_CACHE_CAPACITY,
         }
     }
@@ -463,6 +471,8 @@ impl Clone for ConfigBuilder {
             base: self.base.clone(),
             server_cert_verifier: self.server_cert_verifier.clone(),
             key_exchange_groups: self.key_exchange_groups.clone(),
+            port: self.port,
+            session_resumption: self.session_resumption,
             verified_chain_cache: self.verified_chain_cache,
         }
     }
@@ -484,6 +494,8 @@ impl fmt::Debug for ConfigBuilder {
             .field("rustls_client_config", &self.base.is_some())
             .field("server_cert_verifier", &self.server_cert_verifier)
             .field("key_exchange_groups", &self.key_exchange_groups)
+            .field("port", &self.port)
+            .field("session_resumption", &self.session_resumption)
             .field("verified_chain_cache", &self.verified_chain_cache)
             .finish_non_exhaustive()
     }
@@ -673,7 +685,7 @@ impl ConfigBuilder {
     /// |---|---|
     /// | crypto provider (cipher suites, signature algorithms, randomness, key loading) | **kept** (unless [`Self::crypto_provider`] is given); its key-exchange groups get P-256 first, or [`Self::key_exchange_groups`] |
     /// | `time_provider` | **kept** (unless [`Self::time_provider`] is given) |
-    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq) |
+    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq), unless [`Self::session_resumption`] is on: then pgtls's per-port stores |
     /// | `key_log` | **kept** (unless [`Self::key_log`] is given) |
     /// | `client_auth_cert_resolver` | **kept** unless [`Self::client_certificate`] is given; `sslcertmode` applies to it |
     /// | `max_fragment_size`, `enable_secret_extraction`, `require_ems`, certificate compression | **kept** |
@@ -692,6 +704,69 @@ impl ConfigBuilder {
     /// is not verified again (it was when it was made); `sslcertmode=require` never resumes.
     pub fn rustls_client_config(mut self, config: impl Into<Arc<ClientConfig>>) -> Self {
         self.base = Some(config.into());
+        self
+    }
+
+    /// The server's TCP port. pgtls connects nothing itself; the port only scopes
+    /// resumed sessions ([`Self::session_resumption`]): a session is offered again only to
+    /// the port it was made with. [`Config::with_port`] sets it per connection target
+    /// (`libpq::Settings::to_configs` and `tokio_postgres::connect` do; the other
+    /// adapters open the caller's transport and use the config as given). A connector
+    /// that is never told the port — tokio-postgres's `MakeTlsConnect` gets the host
+    /// name only — uses this one for every connection: with resumption on, give such a
+    /// connector a config per port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Session resumption, a pgtls extension: off by default, as libpq (which never
+    /// resumes). With [`SessionResumption::in_memory`], a TLS 1.3 ticket or TLS 1.2
+    /// session the server gave is offered on the next connection made from the same
+    /// [`Config`] (or its clones) to the same port, and a server that accepts it skips
+    /// the certificate exchange: less CPU on both sides (a pooler such as pgbouncer
+    /// issues tickets; PostgreSQL itself never does, so against it nothing changes).
+    ///
+    /// ```
+    /// use pgtls::{Config, SessionResumption, SslMode};
+    /// # fn main() -> Result<(), pgtls::ConfigError> {
+    /// let config = Config::builder()
+    ///     .sslmode(SslMode::Require)
+    ///     .host("pooler.example.com")
+    ///     .port(6432)
+    ///     .session_resumption(SessionResumption::in_memory())
+    ///     .build()?;
+    /// assert!(config.resumes_sessions());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Where a session is offered
+    /// Only to the endpoint it was made with, after a full verification under the same
+    /// rules: the same [`Config`] host (name and SNI), port, sslmode, roots, CRLs, verifier
+    /// and client certificate. Sessions live in the [`Config`] built here (shared by its
+    /// clones and by [`Config::with_port`]); [`Config::with_host`] and every other
+    /// [`Self::build`] start empty, so a session made under `require` is never offered
+    /// under `verify-ca` or `verify-full`. A [`Config`] without a port ([`Self::port`],
+    /// [`Config::with_port`]) never resumes. `sslcertmode=require` never resumes either
+    /// (it must see the server's certificate request, which a resumed handshake lacks).
+    /// Memory is bounded: [`SessionResumption::max_ports`] ports per host, each with at
+    /// most [`SessionResumption::TICKETS_PER_PORT`] tickets and one TLS 1.2 session.
+    ///
+    /// # What a resumed session skips
+    /// The server does not send its certificate again, so nothing is verified again:
+    /// the chain, the CRLs, the validity dates and (verify-full) the host name were
+    /// checked when the session was made, and the resumption proves the server still
+    /// holds that session's secret. A CRL published since, or a certificate the server
+    /// replaced while keeping its ticket keys, is not seen until the next full handshake
+    /// (the ticket lifetime the server chose, at most 7 days, bounds this). A ticket the
+    /// server rejects, or one past its lifetime on this config's clock, means a full
+    /// handshake, verified exactly as without resumption.
+    /// [`crate::Session::resumed`] tells which kind a connection had.
+    ///
+    /// With [`Self::rustls_client_config`], enabling this replaces that config's session
+    /// store by pgtls's per-port stores.
+    pub fn session_resumption(mut self, resumption: SessionResumption) -> Self {
+        self.session_resumption = resumption;
         self
     }
 
@@ -726,6 +801,8 @@ impl ConfigBuilder {
         let certmode = self.certmode;
         let sni = self.sni;
         let tls_setup_error = self.tls_setup_error.clone();
+        let port = self.port;
+        let session_resumption = self.session_resumption;
         let shared = if sslmode == SslMode::Disable || tls_setup_error.is_some() {
             if self.key_exchange_groups.is_some() {
                 // The same answer for a group the provider lacks, whether or not TLS is used.
@@ -742,7 +819,10 @@ impl ConfigBuilder {
             sni,
             shared,
             host: Arc::from(""),
+            port,
+            session_resumption,
             tls: None,
+            port_scopes: None,
             tls_setup_error,
         };
         config.with_host(&host)
@@ -945,9 +1025,15 @@ pub struct Config {
     certmode: SslCertMode,
     sni: bool,
     host: Arc<str>,
+    /// Scopes resumed sessions only ([`ConfigBuilder::port`]).
+    port: Option<u16>,
+    session_resumption: SessionResumption,
     shared: Option<Arc<SharedTls>>,
     /// `None` for `disable`, when no TLS version is usable, or after a setup error.
+    /// With resumption and a port: that port's config (its own session store).
     tls: Option<Arc<ClientConfig>>,
+    /// The host's per-port configs, when resumption is on (shared by clones).
+    port_scopes: Option<Arc<PortScopes>>,
     /// Why TLS attempts fail before they start (see [`ConfigBuilder::tls_setup_error`]).
     tls_setup_error: Option<Arc<str>>,
 }
@@ -959,6 +1045,8 @@ impl fmt::Debug for Config {
             .field("negotiation", &self.negotiation)
             .field("certmode", &self.certmode)
             .field("host", &self.host)
+            .field("port", &self.port)
+            .field("session_resumption", &self.session_resumption)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -980,17 +1068,54 @@ impl Config {
         if self.sslmode == SslMode::VerifyFull && host.is_empty() {
             return Err(ConfigError::MissingHostName);
         }
-        let tls = match &self.shared {
+        let host_tls = match &self.shared {
             Some(shared) if !shared.versions.is_empty() => {
                 Some(Arc::new(self.client_config(shared, host)?))
             }
             _ => None,
         };
-        Ok(Config {
+        let port_scopes = host_tls
+            .as_ref()
+            .and_then(|tls| PortScopes::new(tls.clone(), self.session_resumption))
+            .map(Arc::new);
+        let config = Config {
             host: Arc::from(host),
+            tls: host_tls,
+            port_scopes,
+            ..self.clone()
+        };
+        Ok(match config.port {
+            Some(port) => config.with_port(port),
+            None => config,
+        })
+    }
+
+    /// The same settings and host for another port. With
+    /// [`ConfigBuilder::session_resumption`], sessions are kept per port: this config
+    /// offers only the sessions made on `port` (by any config sharing this one's host
+    /// config: its clones and their `with_port`s).
+    pub fn with_port(&self, port: u16) -> Config {
+        let tls = match &self.port_scopes {
+            Some(scopes) => Some(scopes.config_for_port(port)),
+            None => self.tls.clone(),
+        };
+        Config {
+            port: Some(port),
             tls,
             ..self.clone()
-        })
+        }
+    }
+
+    /// The port given by [`ConfigBuilder::port`] or [`Config::with_port`].
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether connections from this config may resume sessions: resumption is on
+    /// ([`ConfigBuilder::session_resumption`]), a port is set and TLS can be used.
+    /// (A caller's [`ConfigBuilder::rustls_client_config`] may bring its own store.)
+    pub fn resumes_sessions(&self) -> bool {
+        self.port.is_some() && self.port_scopes.is_some()
     }
 
     fn client_config(&self, shared: &SharedTls, host: &str) -> Result<ClientConfig, ConfigError> {
@@ -1016,6 +1141,11 @@ impl Config {
         config.resumption = Resumption::disabled();
         if let Some(base_config) = &shared.base {
             base::inherit(base_config, &mut config);
+        }
+        if self.session_resumption.is_enabled() {
+            // pgtls's per-port stores replace the caller's (see PortScopes); a config
+            // without a port resumes nothing.
+            config.resumption = Resumption::disabled();
         }
         config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
         config.enable_sni = sends_sni(self.sni, host);

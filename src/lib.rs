@@ -236,13 +236,17 @@
 //!   authentication of the server.
 //! - Without a root source, `allow`/`prefer`/`require` accept any certificate (as libpq);
 //!   the handshake signature is still verified with the certificate's key.
-//! - No session resumption by default (libpq creates a new TLS context per connection); a
-//!   caller who starts from its own rustls `ClientConfig` ([`ConfigBuilder::rustls_client_config`])
-//!   keeps its resumption store, which rustls only uses with the same verifier, so a session
-//!   is never resumed across `Config`s. What a `Config` does remember is which server
-//!   chains verified, and until when that verdict holds
-//!   ([`ConfigBuilder::verified_chain_cache`]): the verdict is the same, the host name and
-//!   the handshake signature are checked on every connection.
+//! - No session resumption by default (libpq creates a new TLS context per connection).
+//!   [`ConfigBuilder::session_resumption`] turns it on: a session is offered again only
+//!   to the same host, port, sslmode, roots and client certificate, from the same
+//!   [`Config`]; a resumed handshake re-verifies nothing (the server's certificate is not
+//!   sent again), see that method for what it skips. [`Session::resumed`] tells. A
+//!   caller who starts from its own rustls `ClientConfig`
+//!   ([`ConfigBuilder::rustls_client_config`]) keeps its resumption store, which rustls
+//!   only uses with the same verifier, so a session is never resumed across `Config`s.
+//! - What a `Config` does remember by default is which server chains verified, and until
+//!   when that verdict holds ([`ConfigBuilder::verified_chain_cache`]): the verdict is the
+//!   same, the host name and the handshake signature are checked on every connection.
 //! - Randomness and the clock reach rustls only through the provider and time provider
 //!   in the [`Config`]; pgtls never calls `ClientConfig::builder()`.
 //!
@@ -326,7 +330,8 @@ pub mod wire;
 
 pub use channel_binding::{tls_server_end_point, ChannelBindingError};
 pub use config::{
-    Config, ConfigBuilder, RootCertificates, SslCertMode, SslMode, SslNegotiation, TlsVersion,
+    Config, ConfigBuilder, RootCertificates, SessionResumption, SslCertMode, SslMode,
+    SslNegotiation, TlsVersion,
 };
 pub use error::{Blame, CertificateProblem, ConfigError, Error};
 pub use negotiate::{Negotiated, Negotiation};

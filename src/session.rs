@@ -65,6 +65,7 @@ impl std::fmt::Debug for Session {
             .field("protocol_version", &self.protocol_version())
             .field("cipher_suite", &self.cipher_suite().map(|s| s.suite()))
             .field("sni", &self.sni)
+            .field("resumed", &self.resumed())
             .field("is_server", &self.is_server())
             .finish_non_exhaustive()
     }
@@ -338,6 +339,16 @@ impl Session {
     /// the preference.
     pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
         self.tls.key_exchange_group()
+    }
+
+    /// Whether the handshake resumed an earlier TLS session (a ticket or session ID the
+    /// server accepted) instead of a full handshake. On a client session this needs
+    /// [`crate::ConfigBuilder::session_resumption`]; a resumed session verified nothing
+    /// now: its certificate was verified when the session was first made (see that
+    /// method). On a server session, it needs tickets from the acceptor
+    /// ([`crate::server::ServerTlsBuilder::session_tickets`]).
+    pub fn resumed(&self) -> bool {
+        self.tls.resumed()
     }
 
     /// The ALPN protocol the server selected (`postgresql`, or none for servers before 17

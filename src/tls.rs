@@ -303,6 +303,11 @@ impl TlsConn {
             .map(|group| group.name())
     }
 
+    /// Whether the handshake resumed an earlier session (rustls's `handshake_kind`).
+    pub(crate) fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
     /// The peer's certificates, leaf first.
     pub(crate) fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.conn.peer_certificates()

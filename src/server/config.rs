@@ -7,7 +7,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ProducesTickets, ResolvesServerCert,
+    ServerSessionMemoryCache,
+};
 use rustls::sign::CertifiedKey;
 use rustls::time_provider::TimeProvider;
 use rustls::ServerConfig;
@@ -23,7 +26,8 @@ use crate::{ConfigError, TlsVersion};
 ///
 /// Built from a certificate chain and key ([`ServerTls::new`], [`ServerTls::from_pem`],
 /// [`ServerTls::builder`]) it behaves like PostgreSQL's server: ALPN `postgresql`, no
-/// session resumption (no tickets, no cache), TLS 1.2 and 1.3, client certificates
+/// session resumption (no tickets, no cache; [`ServerTlsBuilder::session_tickets`] opts
+/// in), TLS 1.2 and 1.3, client certificates
 /// requested only when client CAs are given. [`ServerTls::from_rustls`] takes any rustls
 /// configuration (SNI-based certificate selection, for instance) and only sets its ALPN
 /// list to `postgresql`.
@@ -83,6 +87,7 @@ impl ServerTls {
             client_crl_check: None,
             min_version: TlsVersion::Tls1_2,
             max_version: None,
+            session_tickets: SessionTickets::disabled(),
         }
     }
 
@@ -122,6 +127,7 @@ pub struct ServerTlsBuilder {
     client_crl_check: Option<bool>,
     min_version: TlsVersion,
     max_version: Option<TlsVersion>,
+    session_tickets: SessionTickets,
 }
 
 impl std::fmt::Debug for ServerTlsBuilder {
@@ -130,6 +136,7 @@ impl std::fmt::Debug for ServerTlsBuilder {
             .field("chain_len", &self.chain.len())
             .field("min_version", &self.min_version)
             .field("max_version", &self.max_version)
+            .field("session_tickets", &self.session_tickets)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +198,14 @@ impl ServerTlsBuilder {
     /// PostgreSQL's `ssl_max_protocol_version` (default: none, i.e. TLSv1.3).
     pub fn max_protocol_version(mut self, version: Option<TlsVersion>) -> Self {
         self.max_version = version;
+        self
+    }
+
+    /// Session resumption for clients, a pgtls extension: off by default, as in
+    /// PostgreSQL (no tickets, no session cache). See [`SessionTickets`] for what is
+    /// sent, how keys rotate and how much memory it takes.
+    pub fn session_tickets(mut self, tickets: SessionTickets) -> Self {
+        self.session_tickets = tickets;
         self
     }
 
@@ -258,13 +273,128 @@ impl ServerTlsBuilder {
         };
         let mut config = builder.with_cert_resolver(Arc::new(FixedCert(certified.clone())));
         config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
-        // PostgreSQL's server disables resumption (no tickets, no session cache).
+        // PostgreSQL's server disables resumption (no tickets, no session cache); tickets
+        // are a pgtls extension, only when asked for.
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
+        if self.session_tickets.is_enabled() {
+            config.ticketer = rotating_ticketer()?;
+            config.send_tls13_tickets = self.session_tickets.tickets_per_handshake;
+            if self.session_tickets.tls12_sessions > 0 {
+                config.session_storage =
+                    ServerSessionMemoryCache::new(self.session_tickets.tls12_sessions);
+            }
+        }
         Ok(ServerTls {
             config: Arc::new(config),
             certified: Some(certified),
         })
+    }
+}
+
+/// Session resumption offered by the acceptor ([`ServerTlsBuilder::session_tickets`]): a
+/// pgtls extension. PostgreSQL issues no tickets and keeps no session cache, and neither
+/// does pgtls by default ([`SessionTickets::disabled`]).
+///
+/// With [`SessionTickets::rotating`]:
+/// - TLS 1.3: after each full handshake the server sends
+///   [`SessionTickets::tickets_per_handshake`] stateless tickets (default 2), encrypted
+///   with rustls's rotating ticketer (AES-256 and HMAC-SHA256 from the compiled crypto
+///   library: aws-lc-rs, else ring): a new random key every 6 hours, the previous one
+///   still accepted, so a ticket lives at most 12 hours; keys live only in memory and a
+///   restart invalidates every ticket (clients then make a full handshake). Stateless
+///   tickets take no server memory.
+/// - TLS 1.2: sessions by ID in a cache of at most [`SessionTickets::tls12_sessions`]
+///   entries (default 1024, a few hundred bytes each), and RFC 5077 tickets from the same
+///   ticketer.
+///
+/// A resumed client is not asked for its certificate again: the client certificate
+/// verified when the session was made is the session's
+/// ([`crate::Session::peer_certificates`]).
+///
+/// ```
+/// use pgtls::server::{ServerTls, SessionTickets};
+/// # fn demo(chain: Vec<pgtls::rustls::pki_types::CertificateDer<'static>>,
+/// #         key: pgtls::rustls::pki_types::PrivateKeyDer<'static>) -> Result<(), pgtls::ConfigError> {
+/// let tls = ServerTls::builder(chain, key)
+///     .session_tickets(SessionTickets::rotating().with_tickets_per_handshake(4))
+///     .build()?;
+/// assert_eq!(tls.rustls_config().send_tls13_tickets, 4);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionTickets {
+    tickets_per_handshake: usize,
+    tls12_sessions: usize,
+}
+
+impl Default for SessionTickets {
+    fn default() -> Self {
+        SessionTickets::disabled()
+    }
+}
+
+impl SessionTickets {
+    /// No tickets, no session cache: PostgreSQL's behaviour and the default.
+    pub const fn disabled() -> Self {
+        SessionTickets {
+            tickets_per_handshake: 0,
+            tls12_sessions: 0,
+        }
+    }
+
+    /// Rotating ticket keys, 2 tickets per TLS 1.3 handshake, a TLS 1.2 cache of 1024
+    /// sessions.
+    pub const fn rotating() -> Self {
+        SessionTickets {
+            tickets_per_handshake: 2,
+            tls12_sessions: 1024,
+        }
+    }
+
+    /// How many TLS 1.3 tickets each full handshake sends (0 sends none: TLS 1.3 clients
+    /// cannot resume).
+    pub const fn with_tickets_per_handshake(mut self, tickets: usize) -> Self {
+        self.tickets_per_handshake = tickets;
+        self
+    }
+
+    /// The bound of the TLS 1.2 session-ID cache (0: no cache; TLS 1.2 tickets still
+    /// resume when tickets are on).
+    pub const fn with_tls12_sessions(mut self, sessions: usize) -> Self {
+        self.tls12_sessions = sessions;
+        self
+    }
+
+    /// TLS 1.3 tickets per full handshake.
+    pub const fn tickets_per_handshake(self) -> usize {
+        self.tickets_per_handshake
+    }
+
+    /// The TLS 1.2 session cache's bound.
+    pub const fn tls12_sessions(self) -> usize {
+        self.tls12_sessions
+    }
+
+    /// Whether the server lets clients resume at all.
+    pub const fn is_enabled(self) -> bool {
+        self.tickets_per_handshake > 0 || self.tls12_sessions > 0
+    }
+}
+
+/// rustls's rotating ticketer from the compiled crypto library (6-hour keys).
+fn rotating_ticketer() -> Result<Arc<dyn ProducesTickets>, ConfigError> {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        Ok(rustls::crypto::aws_lc_rs::Ticketer::new()?)
+    }
+    #[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
+    {
+        Ok(rustls::crypto::ring::Ticketer::new()?)
+    }
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+    {
+        Err(ConfigError::NoCryptoProvider)
     }
 }
 

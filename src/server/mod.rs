@@ -22,8 +22,8 @@
 //!
 //! The policy is an [`AcceptorConfig`]: require TLS, allow plaintext, or no TLS at all,
 //! each with or without direct TLS. The TLS side is a [`ServerTls`]: one
-//! `Arc<rustls::ServerConfig>` with ALPN `postgresql` and no resumption (as PostgreSQL),
-//! built once.
+//! `Arc<rustls::ServerConfig>` with ALPN `postgresql` and no resumption (as PostgreSQL;
+//! [`ServerTlsBuilder::session_tickets`] opts in to rotating tickets), built once.
 //!
 //! ALPN, as PostgreSQL 17 applies it: a client that offers ALPN without `postgresql`
 //! (an empty list included) gets a `no_application_protocol` alert, with either
@@ -146,7 +146,7 @@ mod reload;
 mod tls;
 
 pub use acceptor::{Accepted, Acceptor};
-pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder};
+pub use config::{AcceptorConfig, ServerTls, ServerTlsBuilder, SessionTickets};
 pub use error::{AcceptError, LoadError};
 pub use files::ServerTlsFiles;
 pub use packet::{

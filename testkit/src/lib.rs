@@ -8,6 +8,7 @@
 //! * [`tokio_harness`]: the fake server behind a tokio pipe, a transport that misbehaves on
 //!   purpose and a minimal async startup, for the tokio adapter's tests.
 //! * [`pg`]: real PostgreSQL servers (initdb, pg_ctl) and psql as the referee.
+//! * [`pgbouncer`]: pgbouncer with client TLS in front of a [`pg`] server.
 //! * [`ws_bridge`]: a WebSocket-to-TCP bridge in front of PostgreSQL.
 //!
 //! Not published: a dev-dependency of pgtls, and (`certs` and `fake_server` only, without the
@@ -19,6 +20,8 @@ pub mod fake_server;
 pub mod pair;
 #[cfg(feature = "harness")]
 pub mod pg;
+#[cfg(feature = "harness")]
+pub mod pgbouncer;
 #[cfg(feature = "harness")]
 pub mod tokio_harness;
 #[cfg(feature = "harness")]

@@ -302,7 +302,7 @@ pub fn install_or_skip(version: PgVersion) -> Option<PgInstall> {
     None
 }
 
-fn require_servers() -> bool {
+pub(crate) fn require_servers() -> bool {
     std::env::var("PGTLS_REQUIRE_SERVERS")
         .map(|v| v == "1")
         .unwrap_or(false)
@@ -614,14 +614,14 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> PsqlOutcome {
 // Running as the postgres user
 // ---------------------------------------------------------------------------------------------
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
 
 /// (uid, gid) of the `postgres` OS user, from /etc/passwd.
-fn postgres_ids() -> Option<(u32, u32)> {
+pub(crate) fn postgres_ids() -> Option<(u32, u32)> {
     static IDS: OnceLock<Option<(u32, u32)>> = OnceLock::new();
     *IDS.get_or_init(|| {
         let passwd = fs::read_to_string("/etc/passwd").ok()?;
@@ -637,7 +637,7 @@ fn postgres_ids() -> Option<(u32, u32)> {
 }
 
 /// Give `path` to the server's OS user (only when we are root).
-fn chown_to_server(path: &Path) -> io::Result<()> {
+pub(crate) fn chown_to_server(path: &Path) -> io::Result<()> {
     if is_root() {
         let (uid, gid) =
             postgres_ids().ok_or_else(|| io::Error::other("no 'postgres' user in /etc/passwd"))?;
@@ -682,12 +682,12 @@ fn run_checked(mut c: Command, what: &str) -> io::Result<String> {
 // Temp dirs, ports, stale-server cleanup
 // ---------------------------------------------------------------------------------------------
 
-struct TempDir {
-    path: PathBuf,
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
 }
 
 impl TempDir {
-    fn new(prefix: &str) -> io::Result<TempDir> {
+    pub(crate) fn new(prefix: &str) -> io::Result<TempDir> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         for _ in 0..100 {
             let nanos = SystemTime::now()
@@ -717,7 +717,7 @@ impl Drop for TempDir {
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released), not handed out before by this process.
-fn pick_port() -> io::Result<u16> {
+pub(crate) fn pick_port() -> io::Result<u16> {
     static USED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     for _ in 0..50 {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -730,7 +730,7 @@ fn pick_port() -> io::Result<u16> {
 }
 
 /// Whether `pid` is a live process (zombies count as dead: in containers the reaper may be slow).
-fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/status")) {
         Ok(status) => !status.lines().any(|l| {
             l.starts_with("State:") && (l.contains("Z (zombie)") || l.contains("X (dead)"))
@@ -1273,7 +1273,7 @@ impl Drop for PgServer {
     }
 }
 
-fn tail(s: &str, n: usize) -> String {
+pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

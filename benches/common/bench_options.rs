@@ -1,0 +1,73 @@
+//! The pgtls extensions the connection benchmarks (`examples/connbench.rs`,
+//! `examples/connbench_tokio.rs`) switch on from the environment, so that
+//! `benches/connections.rs` runs one binary with and without them:
+//!
+//! - `PGTLS_BENCH_RESUMPTION=1`: client TLS session resumption
+//!   (`SessionResumption::in_memory()`; `0` or unset: off, as in libpq).
+//! - `PGTLS_BENCH_CHAIN_CACHE=0|1`: the verified-chain cache off (capacity 0) or on
+//!   (pgtls's default capacity); unset: pgtls's default.
+
+use pgtls::{Config, ConfigBuilder, SessionResumption};
+
+/// What the environment asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// `PGTLS_BENCH_RESUMPTION=1`.
+    pub resumption: bool,
+    /// `PGTLS_BENCH_CHAIN_CACHE`: `Some(false)` for `0`, `Some(true)` for `1`.
+    pub chain_cache: Option<bool>,
+}
+
+impl BenchOptions {
+    /// Reads `PGTLS_BENCH_RESUMPTION` and `PGTLS_BENCH_CHAIN_CACHE`.
+    pub fn from_env() -> Result<BenchOptions, String> {
+        Ok(BenchOptions {
+            resumption: flag("PGTLS_BENCH_RESUMPTION")?.unwrap_or(false),
+            chain_cache: flag("PGTLS_BENCH_CHAIN_CACHE")?,
+        })
+    }
+
+    /// The builder with the options applied (for `Settings::to_configs_with`).
+    pub fn customize(&self, mut builder: ConfigBuilder) -> ConfigBuilder {
+        if self.resumption {
+            builder = builder.session_resumption(SessionResumption::in_memory());
+        }
+        if self.chain_cache == Some(false) {
+            builder = builder.verified_chain_cache(0);
+        }
+        builder
+    }
+
+    /// The config for one connection target: sessions are kept per port, so the target's
+    /// port goes into the config (without one, pgtls never resumes).
+    pub fn for_port(&self, config: Config, port: u16) -> Config {
+        if self.resumption {
+            config.with_port(port)
+        } else {
+            config
+        }
+    }
+}
+
+/// Whether a connection's TLS session resumed an earlier one (`false` without TLS).
+pub fn resumed(session: Option<&pgtls::Session>) -> bool {
+    session.is_some_and(|s| s.resumed())
+}
+
+/// ` chain_cache_hits=H` for the `connbench:` line (empty without a cache).
+pub fn chain_cache_field(config: &Config) -> String {
+    config
+        .verified_chain_cache_stats()
+        .map_or(String::new(), |s| format!(" chain_cache_hits={}", s.hits))
+}
+
+fn flag(name: &str) -> Result<Option<bool>, String> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) if v == "0" => Ok(Some(false)),
+        Ok(v) if v == "1" => Ok(Some(true)),
+        Ok(v) => Err(format!("{name}={v}: expected 0 or 1")),
+        Err(e) => Err(format!("{name}: {e}")),
+    }
+}
