@@ -23,8 +23,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
+use x509_cert::der::Decode;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 /// Verification time of every test: 2025-06-15T15:06:40Z.
 const NOW: i64 = 1_750_000_000;
@@ -1628,7 +1628,7 @@ fn explicit_ec_parameters_are_detected() {
     };
     for (params, expected) in [(&named[..], false), (&explicit[..], true)] {
         let bytes = spki(params);
-        let (_, parsed) = SubjectPublicKeyInfo::from_der(&bytes).expect("spki");
+        let parsed = SubjectPublicKeyInfoOwned::from_der(&bytes).expect("spki");
         assert_eq!(has_explicit_ec_params(&parsed), expected);
     }
 }
