@@ -3,7 +3,7 @@
 //! rustls' own helpers (`rustls::crypto::verify_tls12_signature` and friends) parse the peer's
 //! certificate with webpki, which rejects X.509 v1 certificates. PostgreSQL's documented recipe
 //! (`openssl req -new …; openssl x509 -req …`) produces v1 certificates, and libpq (OpenSSL)
-//! accepts them, so this module re-implements the same checks on top of x509-parser while keeping
+//! accepts them, so this module re-implements the same checks on top of x509-cert while keeping
 //! the cryptography in the provider (`WebPkiSupportedAlgorithms`), so the crate stays
 //! provider-agnostic.
 //!
