@@ -572,6 +572,42 @@ fn malformed_or_repeated_known_extensions_make_a_certificate_unusable() {
 }
 
 #[test]
+fn alt_names_are_read_without_alphabet_checks() {
+    // OpenSSL keeps a dNSName whatever its bytes and an x400Address it does not look at; the
+    // certificate stays usable (x509-cert's GeneralName would refuse both).
+    let root = self_signed(ca("Test Root"));
+    let mut p = leaf("db.example.com");
+    p.subject_alt_names.clear();
+    let names = [
+        der(0x82, b"db.example.com"),
+        der(0x82, b"\xffdb.example.com"),
+        der(0xa3, &[]),
+    ]
+    .concat();
+    p.custom_extensions.push(CustomExtension::from_oid_content(
+        &[2, 5, 29, 17],
+        der(0x30, &names),
+    ));
+    let odd_names = issue(p, &root);
+    Case::new(&[&root], &[], &odd_names).expect(Ok(()));
+    let parsed = Cert::parse(&odd_names.der).expect("parses");
+    assert_eq!(parsed.ext.san.len(), 3);
+    assert!(!parsed.ext.invalid);
+}
+
+#[test]
+fn times_before_1970_do_not_parse() {
+    // A documented deviation: x509-cert's times start in 1970; OpenSSL reads a UTCTime of 1965.
+    let root = self_signed(ca("Test Root"));
+    let mut p = leaf("db.example.com");
+    p.not_before = date(1965, 1, 1);
+    let old = issue(p, &root);
+    let case = Case::new(&[&root], &[], &old);
+    assert_eq!(case.ours(), Err((ChainError::UnparsableCertificate, 0)));
+    case.expect_openssl(Ok(()));
+}
+
+#[test]
 fn leaf_signed_by_wrong_ca() {
     let root = self_signed(ca("Test Root"));
     let impostor = self_signed(ca("Test Root"));
