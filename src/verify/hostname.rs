@@ -23,8 +23,7 @@ use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use x509_cert::der::asn1::AnyRef;
-use x509_cert::der::Decode;
-use x509_cert::der::Tagged;
+use x509_cert::der::{Decode, Tagged};
 
 use super::chain::oid;
 use super::x509::{decode_certificate, Certificate};

@@ -3,8 +3,7 @@
 //! `x509_likely_issued` / `X509_check_akid` on it.
 
 use x509_cert::der::asn1::BitString;
-use x509_cert::der::Tagged;
-use x509_cert::der::{Decode, Encode, Tag};
+use x509_cert::der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,

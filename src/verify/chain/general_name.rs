@@ -2,8 +2,7 @@
 //! owned data.
 
 use x509_cert::der::asn1::Any;
-use x509_cert::der::Tagged;
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::{Decode, Encode, Tagged};
 use x509_cert::ext::pkix::constraints::name::GeneralSubtrees;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::NameConstraints as X509NameConstraints;
@@ -98,8 +97,8 @@ pub(super) fn general_names(names: &[GeneralName]) -> Option<Vec<GeneralNameOwne
     names.iter().map(GeneralNameOwned::from_x509).collect()
 }
 
-/// Converts a GeneralNames SEQUENCE (DER) read leniently, entry by entry ([`GeneralNameOwned::from_any`]);
-/// `None` if it is not a SEQUENCE of GeneralNames.
+/// Converts a GeneralNames SEQUENCE (DER) read leniently, entry by entry
+/// ([`GeneralNameOwned::from_any`]); `None` if it is not a SEQUENCE of GeneralNames.
 pub(crate) fn general_names_from_der(der: &[u8]) -> Option<Vec<GeneralNameOwned>> {
     let entries = Vec::<Any>::from_der(der).ok()?;
     entries.iter().map(GeneralNameOwned::from_any).collect()

@@ -2,8 +2,7 @@
 //! (`x509_name_canon`), string-type conversion and INTEGER normalisation.
 
 use x509_cert::der::asn1::Any;
-use x509_cert::der::Decode;
-use x509_cert::der::Tagged;
+use x509_cert::der::{Decode, Tagged};
 use x509_cert::name::{Name as X509Name, RelativeDistinguishedName};
 
 use crate::verify::signature::TAG_SEQUENCE;
