@@ -14,7 +14,7 @@ use x509_cert::name::Name as X509Name;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Version;
 
-use crate::verify::x509::{time_to_unix, Certificate};
+use crate::verify::x509::Certificate;
 
 use crate::verify::signature::split_signed;
 
@@ -454,6 +454,7 @@ impl Cert {
         let issuer = Name::from_x509(&tbs.issuer)?;
         let ext = Extensions::parse(tbs.extensions.as_deref().unwrap_or_default(), &issuer);
         let spki = &tbs.subject_public_key_info;
+        let (not_before, not_after) = tbs.validity.to_unix()?;
         let mut cert = Self {
             der: der.to_vec(),
             tbs: parts.tbs.to_vec(),
@@ -468,8 +469,8 @@ impl Cert {
             subject,
             issuer,
             serial: normalize_integer(tbs.serial_number.as_bytes()),
-            not_before: time_to_unix(tbs.validity.not_before),
-            not_after: time_to_unix(tbs.validity.not_after),
+            not_before,
+            not_after,
             is_v1: tbs.version == Version::V1,
             ext,
             subject_names: SubjectNames::from_x509(&tbs.subject),

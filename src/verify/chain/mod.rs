@@ -68,13 +68,13 @@
 //!   (`key_strength.rs`: "EE certificate key too weak", "CA certificate key too weak"); its
 //!   digest check ("CA signature digest algorithm too weak") is not reproduced, the provider's
 //!   algorithm set stands in.
-//! * **Parsing** is x509-cert's (strict DER, `src/verify/x509.rs`, no serial-number length limit
-//!   on certificates): a certificate it rejects fails as "certificate could not be parsed"
-//!   (OpenSSL would fail while decoding the handshake message, or accept it). Stricter than
-//!   OpenSSL: a BOOLEAN other than `0xFF` (a critical flag of `0x01`), a repeated attribute in
-//!   one RDN, a tag number above 30, and times that are not `YYMMDDHHMMSSZ` /
-//!   `YYYYMMDDHHMMSSZ` (OpenSSL rejects those too, as "format error in certificate's notBefore
-//!   field") or before 1970 (OpenSSL accepts UTCTime years 50–69). Inside extensions:
+//! * **Parsing** is x509-cert's and der's (strict DER; `src/verify/x509.rs` adds OpenSSL's
+//!   tolerance of any serial-number length and of times before 1970): a certificate it rejects
+//!   fails as "certificate could not be parsed" (OpenSSL would fail while decoding the handshake
+//!   message, or accept it). Stricter than OpenSSL: a BOOLEAN other than `0xFF` (a critical
+//!   flag of `0x01`), a repeated attribute in one RDN, a tag number above 30, and times that are
+//!   not `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ` (OpenSSL rejects those too, as "format error in
+//!   certificate's notBefore field") or before 1570. Inside extensions:
 //!   basicConstraints with a pathLenConstraint above 255, and AKID, nameConstraints and CRL
 //!   distribution points whose GeneralNames break their string alphabets (IA5), hold an
 //!   x400Address, or give an AKID serial over 21 octets, are malformed (`EXFLAG_INVALID`); the

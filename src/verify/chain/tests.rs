@@ -596,15 +596,22 @@ fn alt_names_are_read_without_alphabet_checks() {
 }
 
 #[test]
-fn times_before_1970_do_not_parse() {
-    // A documented deviation: x509-cert's times start in 1970; OpenSSL reads a UTCTime of 1965.
+fn times_before_1970_are_read_like_openssl() {
+    // x509-cert's times start in 1970; a UTCTime of 1950 is read as OpenSSL reads it.
     let root = self_signed(ca("Test Root"));
     let mut p = leaf("db.example.com");
-    p.not_before = date(1965, 1, 1);
+    p.not_before = date(1950, 1, 1);
     let old = issue(p, &root);
-    let case = Case::new(&[&root], &[], &old);
-    assert_eq!(case.ours(), Err((ChainError::UnparsableCertificate, 0)));
-    case.expect_openssl(Ok(()));
+    assert_eq!(
+        Cert::parse(&old.der).expect("parses").not_before,
+        -631_152_000
+    );
+    Case::new(&[&root], &[], &old).expect(Ok(()));
+    let mut p = leaf("db.example.com");
+    p.not_before = date(1965, 1, 1);
+    p.not_after = date(1969, 12, 31);
+    let expired = issue(p, &root);
+    Case::new(&[&root], &[], &expired).expect(Err((ChainError::CertHasExpired, 0)));
 }
 
 #[test]
