@@ -11,11 +11,11 @@
 use std::fmt;
 
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512, Sha512_224, Sha512_256};
-use x509_parser::certificate::X509Certificate;
-use x509_parser::der_parser::asn1_rs::Any;
-use x509_parser::prelude::FromDer;
-use x509_parser::signature_algorithm::RsaSsaPssParams;
-use x509_parser::x509::AlgorithmIdentifier;
+use x509_cert::der::asn1::{Any, ContextSpecific};
+use x509_cert::der::TagNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+use crate::verify::x509::{decode_certificate, Certificate};
 
 /// Why the `tls-server-end-point` channel-binding data could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,17 +76,8 @@ pub fn tls_server_end_point(end_entity_der: &[u8]) -> Result<Vec<u8>, ChannelBin
 }
 
 /// Parses a whole DER certificate, refusing trailing bytes.
-fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, ChannelBindingError> {
-    let invalid = |reason: String| ChannelBindingError::InvalidCertificate { reason };
-    let (rest, certificate) =
-        X509Certificate::from_der(der).map_err(|error| invalid(error.to_string()))?;
-    if !rest.is_empty() {
-        return Err(invalid(format!(
-            "{} bytes after the certificate",
-            rest.len()
-        )));
-    }
-    Ok(certificate)
+fn parse_certificate(der: &[u8]) -> Result<Certificate, ChannelBindingError> {
+    decode_certificate(der).map_err(|reason| ChannelBindingError::InvalidCertificate { reason })
 }
 
 /// A hash function named by a signature algorithm.
@@ -161,19 +152,16 @@ const MGF1: &str = "1.2.840.113549.1.1.8";
 
 /// The `tls-server-end-point` hash for a certificate signed with this algorithm.
 fn end_point_hash(
-    algorithm: &AlgorithmIdentifier<'_>,
+    algorithm: &AlgorithmIdentifierOwned,
 ) -> Result<EndPointHash, ChannelBindingError> {
-    hash_for_signature_algorithm(
-        &algorithm.algorithm.to_id_string(),
-        algorithm.parameters.as_ref(),
-    )
-    .map(EndPointHash::for_signature_hash)
+    hash_for_signature_algorithm(&algorithm.oid.to_string(), algorithm.parameters.as_ref())
+        .map(EndPointHash::for_signature_hash)
 }
 
 /// The hash a signature algorithm (by dotted OID, with its parameters) signs with.
 fn hash_for_signature_algorithm(
     oid: &str,
-    parameters: Option<&Any<'_>>,
+    parameters: Option<&Any>,
 ) -> Result<SignatureHash, ChannelBindingError> {
     if oid == RSASSA_PSS {
         return hash_for_pss_parameters(parameters);
@@ -240,37 +228,77 @@ fn hash_by_oid(oid: &str) -> Option<SignatureHash> {
 /// The hash of an RSASSA-PSS signature: its `hashAlgorithm` (SHA-1 when absent). Like OpenSSL,
 /// the parameters must be present and decodable, name a known hash, use MGF1 over a known
 /// hash (the default, MGF1 with SHA-1, when absent), and have the trailer field 1.
-fn hash_for_pss_parameters(
-    parameters: Option<&Any<'_>>,
-) -> Result<SignatureHash, ChannelBindingError> {
+fn hash_for_pss_parameters(parameters: Option<&Any>) -> Result<SignatureHash, ChannelBindingError> {
     let invalid = |reason: String| ChannelBindingError::InvalidPssParameters { reason };
     let parameters = parameters.ok_or_else(|| invalid("parameters are missing".to_owned()))?;
     let parameters =
-        RsaSsaPssParams::try_from(parameters).map_err(|error| invalid(error.to_string()))?;
+        PssParameters::decode(parameters).map_err(|error| invalid(error.to_string()))?;
     check_pss_mask_generation(&parameters).map_err(invalid)?;
-    if parameters.trailer_field() != 1 {
+    if parameters.trailer_field != 1 {
         return Err(invalid(format!(
             "trailer field {} instead of 1",
-            parameters.trailer_field()
+            parameters.trailer_field
         )));
     }
-    let hash_oid = parameters.hash_algorithm_oid().to_id_string();
+    let hash_oid = parameters.hash_algorithm_oid();
     hash_by_oid(&hash_oid).ok_or_else(|| invalid(format!("unknown hash algorithm {hash_oid}")))
 }
 
-/// Checks that the PSS mask generation function, when given, is MGF1 over a known hash.
-fn check_pss_mask_generation(parameters: &RsaSsaPssParams<'_>) -> Result<(), String> {
-    let Some(mask) = parameters.mask_gen_algorithm_raw() else {
+/// RSASSA-PSS-params (RFC 4055): what channel binding looks at, absent fields left `None`.
+struct PssParameters {
+    /// hashAlgorithm (`[0]`; SHA-1 when absent).
+    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    /// maskGenAlgorithm (`[1]`; MGF1 with SHA-1 when absent).
+    mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
+    /// trailerField (`[3]`; 1 when absent).
+    trailer_field: u32,
+}
+
+impl PssParameters {
+    /// Decodes the parameters SEQUENCE; saltLength (`[2]`) must be a non-negative INTEGER.
+    fn decode(parameters: &Any) -> x509_cert::der::Result<Self> {
+        parameters.sequence(|reader| {
+            let hash_algorithm = ContextSpecific::decode_explicit(reader, TagNumber::N0)?;
+            let mask_gen_algorithm = ContextSpecific::decode_explicit(reader, TagNumber::N1)?;
+            let _salt_length: Option<ContextSpecific<u32>> =
+                ContextSpecific::decode_explicit(reader, TagNumber::N2)?;
+            let trailer_field: Option<ContextSpecific<u32>> =
+                ContextSpecific::decode_explicit(reader, TagNumber::N3)?;
+            Ok(Self {
+                hash_algorithm: hash_algorithm.map(|field| field.value),
+                mask_gen_algorithm: mask_gen_algorithm.map(|field| field.value),
+                trailer_field: trailer_field.map_or(1, |field| field.value),
+            })
+        })
+    }
+
+    /// The hash algorithm's OID in dotted form.
+    fn hash_algorithm_oid(&self) -> String {
+        self.hash_algorithm
+            .as_ref()
+            .map_or_else(|| SHA1_OID.to_owned(), |hash| hash.oid.to_string())
+    }
+}
+
+/// id-sha1, the RSASSA-PSS default hash.
+const SHA1_OID: &str = "1.3.14.3.2.26";
+
+fn check_pss_mask_generation(parameters: &PssParameters) -> Result<(), String> {
+    let Some(mask) = &parameters.mask_gen_algorithm else {
         return Ok(());
     };
-    let mask_oid = mask.algorithm.to_id_string();
+    let mask_oid = mask.oid.to_string();
     if mask_oid != MGF1 {
         return Err(format!("unknown mask generation function {mask_oid}"));
     }
-    let mgf1 = parameters
-        .mask_gen_algorithm()
-        .map_err(|error| format!("MGF1 parameters: {error}"))?;
-    let mgf1_hash = mgf1.hash.to_id_string();
+    let mgf1_hash = mask
+        .parameters
+        .as_ref()
+        .ok_or_else(|| "MGF1 parameters: missing".to_owned())?
+        .decode_as::<AlgorithmIdentifierOwned>()
+        .map_err(|error| format!("MGF1 parameters: {error}"))?
+        .oid
+        .to_string();
     match hash_by_oid(&mgf1_hash) {
         Some(_) => Ok(()),
         None => Err(format!("unknown MGF1 hash algorithm {mgf1_hash}")),
@@ -303,6 +331,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rcgen::{CertificateParams, KeyPair};
+    use x509_parser::der_parser::asn1_rs::Any;
+    use x509_parser::prelude::FromDer;
 
     /// A DER TLV with a definite length (short or two-byte long form).
     fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {

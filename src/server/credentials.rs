@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
+use x509_cert::der::Encode;
 
 /// Why the certificate and key cannot be served, in OpenSSL's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +36,13 @@ pub(crate) fn certified_key(
     let leaf = chain
         .first()
         .ok_or_else(|| KeyProblem::Certificate("no certificate given".into()))?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+    let (parsed, _) = crate::verify::x509::decode_certificate_prefix(leaf.as_ref())
+        .map_err(KeyProblem::Certificate)?;
+    let leaf_spki = parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
         .map_err(|err| KeyProblem::Certificate(err.to_string()))?;
-    let leaf_spki = parsed.tbs_certificate.subject_pki.raw;
     let signing = provider
         .key_provider
         .load_private_key(key)
@@ -45,7 +50,7 @@ pub(crate) fn certified_key(
     // A provider that cannot tell its key's public half leaves the check to the
     // handshake (the client verifies the signature against the certificate).
     if let Some(key_spki) = signing.public_key() {
-        if key_spki.as_ref() != leaf_spki {
+        if key_spki.as_ref() != leaf_spki.as_slice() {
             return Err(KeyProblem::Mismatch);
         }
     }

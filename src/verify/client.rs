@@ -205,14 +205,16 @@ impl PostgresClientVerifier {
 
 /// The subjects of the CA file (`SSL_load_client_CA_file`: every certificate, repeats dropped).
 fn hint_subjects(ca_certs: &[CertificateDer<'_>]) -> Vec<DistinguishedName> {
-    use x509_parser::prelude::FromDer;
+    use x509_cert::der::Encode;
     let mut hints: Vec<DistinguishedName> = Vec::new();
     for der in ca_certs {
-        let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der.as_ref())
-        else {
+        let Ok(cert) = super::x509::decode_certificate(der.as_ref()) else {
             continue;
         };
-        let subject = DistinguishedName::from(cert.subject().as_raw().to_vec());
+        let Ok(subject) = cert.tbs_certificate.subject.to_der() else {
+            continue;
+        };
+        let subject = DistinguishedName::from(subject);
         if !hints.iter().any(|h| h.as_ref() == subject.as_ref()) {
             hints.push(subject);
         }

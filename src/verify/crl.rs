@@ -28,14 +28,18 @@ use std::collections::HashMap;
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::CertificateRevocationListDer;
-use x509_parser::extensions::ParsedExtension;
-use x509_parser::revocation_list::CertificateRevocationList;
+use x509_cert::crl::CertificateList;
+use x509_cert::der::asn1::Any;
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::crl::IssuingDistributionPoint as X509IssuingDistPoint;
+use x509_cert::ext::pkix::CrlReason;
 
 use super::chain::{
     akid_matches, normalize_integer, oid, Akid, Cert, ChainError, DistPoint, DistPointName,
     GeneralNameOwned, Link, Name, ALL_REASONS, KU_CRL_SIGN,
 };
 use super::signature::{split_signed, verify_signed_data, SignedDataError};
+use super::x509::{decode_crl_prefix, time_to_unix};
 
 /// `CRL_SCORE_NOCRITICAL`: no unhandled critical extension.
 const SCORE_NOCRITICAL: u32 = 0x100;
@@ -118,14 +122,15 @@ impl Crl {
     /// Parses one DER CRL; `None` if it is not a valid X.509 CRL.
     fn parse(der: &[u8]) -> Option<Self> {
         let parts = split_signed(der)?;
-        let (rest, crl) = x509_parser::parse_x509_crl(der).ok()?;
-        if !rest.is_empty() {
+        let (crl, rest) = decode_crl_prefix(der).ok()?;
+        if rest != 0 {
             return None;
         }
-        let issuer = Name::from_x509(crl.issuer())?;
+        let tbs = &crl.tbs_cert_list;
+        let issuer = Name::from_x509(&tbs.issuer)?;
         let mut out = Self {
-            this_update: crl.last_update().timestamp(),
-            next_update: crl.next_update().map(|t| t.timestamp()),
+            this_update: time_to_unix(tbs.this_update),
+            next_update: tbs.next_update.map(time_to_unix),
             tbs: parts.tbs.to_vec(),
             signature_alg: parts.signature_alg.to_vec(),
             signature: parts.signature.to_vec(),
@@ -143,9 +148,10 @@ impl Crl {
 
     /// Reads the CRL extensions (`crl_cb`): IDP, AKID and delta CRLs are understood; any other
     /// critical extension is unhandled.
-    fn read_extensions(&mut self, crl: &CertificateRevocationList<'_>) -> Option<()> {
-        for ext in crl.extensions() {
-            let id = ext.oid.as_bytes();
+    fn read_extensions(&mut self, crl: &CertificateList) -> Option<()> {
+        for ext in crl.tbs_cert_list.crl_extensions.iter().flatten() {
+            let id = ext.extn_id.as_bytes();
+            let value = ext.extn_value.as_bytes();
             let handled = [
                 oid::ISSUING_DISTRIBUTION_POINT,
                 oid::AUTHORITY_KEY_ID,
@@ -155,12 +161,11 @@ impl Crl {
             if ext.critical && !handled {
                 self.unhandled_critical = true;
             }
-            if id == oid::DELTA_CRL_INDICATOR {
-                self.is_delta = true;
-            }
-            match ext.parsed_extension() {
-                ParsedExtension::AuthorityKeyIdentifier(a) => self.akid = Some(Akid::from_x509(a)?),
-                ParsedExtension::IssuingDistributionPoint(idp) => {
+            match id {
+                oid::DELTA_CRL_INDICATOR => self.is_delta = true,
+                oid::AUTHORITY_KEY_ID => self.akid = Some(Akid::from_der(value)?),
+                oid::ISSUING_DISTRIBUTION_POINT => {
+                    let idp = X509IssuingDistPoint::from_der(value).ok()?;
                     let name = match &idp.distribution_point {
                         Some(n) => Some(DistPointName::from_x509(n, &self.issuer)?),
                         None => None,
@@ -174,7 +179,6 @@ impl Crl {
                         some_reasons: idp.only_some_reasons.is_some(),
                     });
                 }
-                ParsedExtension::ParseError { .. } if handled => return None,
                 _ => {}
             }
         }
@@ -183,27 +187,27 @@ impl Crl {
 
     /// Reads the revoked entries (`crl_set_issuers`): reason codes, certificateIssuer names
     /// (which stay in force for the following entries), unhandled critical entry extensions.
-    fn read_entries(&mut self, crl: &CertificateRevocationList<'_>) -> Option<()> {
+    fn read_entries(&mut self, crl: &CertificateList) -> Option<()> {
         let mut issuers: Option<Vec<Name>> = None;
-        for entry in crl.iter_revoked_certificates() {
+        for entry in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
             let mut reason = None;
-            for ext in entry.extensions() {
-                let id = ext.oid.as_bytes();
+            for ext in entry.crl_entry_extensions.iter().flatten() {
+                let id = ext.extn_id.as_bytes();
+                let value = ext.extn_value.as_bytes();
                 if ext.critical && id != oid::CERTIFICATE_ISSUER {
                     self.unhandled_critical = true;
                 }
-                match ext.parsed_extension() {
-                    ParsedExtension::ReasonCode(code) => reason = Some(code.0),
-                    ParsedExtension::UnsupportedExtension { .. }
-                        if id == oid::CERTIFICATE_ISSUER =>
-                    {
-                        issuers = Some(certificate_issuer_names(ext.value)?);
+                match id {
+                    // A reasonCode that does not decode is ignored, as x509-parser did.
+                    oid::REASON_CODE => {
+                        reason = CrlReason::from_der(value).ok().map(|r| r as u8);
                     }
+                    oid::CERTIFICATE_ISSUER => issuers = Some(certificate_issuer_names(value)?),
                     _ => {}
                 }
             }
             self.revoked
-                .entry(normalize_integer(entry.raw_serial()))
+                .entry(normalize_integer(entry.serial_number.as_bytes()))
                 .or_default()
                 .push(Revocation {
                     reason,
@@ -226,14 +230,10 @@ impl Crl {
 
 /// Decodes a certificateIssuer entry extension (GeneralNames) into its directory names.
 fn certificate_issuer_names(value: &[u8]) -> Option<Vec<Name>> {
-    use x509_parser::prelude::FromDer;
-    let (rest, san) = x509_parser::extensions::SubjectAlternativeName::from_der(value).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
+    let entries = Vec::<Any>::from_der(value).ok()?;
     let mut names = Vec::new();
-    for general in &san.general_names {
-        if let Some(GeneralNameOwned::Directory(name)) = GeneralNameOwned::from_x509(general) {
+    for general in &entries {
+        if let Some(GeneralNameOwned::Directory(name)) = GeneralNameOwned::from_any(general) {
             names.push(name);
         }
     }

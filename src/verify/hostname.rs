@@ -22,9 +22,11 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::FromDer;
+use x509_cert::der::asn1::AnyRef;
+use x509_cert::der::{Decode, Tagged};
+
+use super::chain::oid;
+use super::x509::{decode_certificate, Certificate};
 
 /// Why the server certificate does not vouch for the host name, worded as libpq words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,49 +169,58 @@ struct CertificateNames<'a> {
 }
 
 /// Parses a whole DER certificate, refusing trailing bytes.
-fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, HostNameError> {
-    let unparsable = |reason: String| HostNameError::UnparsableCertificate { reason };
-    let (rest, certificate) =
-        X509Certificate::from_der(der).map_err(|error| unparsable(error.to_string()))?;
-    if !rest.is_empty() {
-        return Err(unparsable(format!(
-            "{} bytes after the certificate",
-            rest.len()
-        )));
-    }
-    Ok(certificate)
+fn parse_certificate(der: &[u8]) -> Result<Certificate, HostNameError> {
+    decode_certificate(der).map_err(|reason| HostNameError::UnparsableCertificate { reason })
 }
 
-/// Extracts the subjectAltName entries and the first Common Name.
-fn certificate_names<'a>(
-    certificate: &'a X509Certificate<'a>,
-) -> Result<CertificateNames<'a>, HostNameError> {
-    let alt_names = certificate
-        .subject_alternative_name()
-        .map_err(|error| HostNameError::UnparsableCertificate {
-            reason: format!("subjectAltName extension: {error}"),
-        })?
-        .map(|extension| extension.value.general_names.iter().map(alt_name).collect())
-        .unwrap_or_default();
-    let first_common_name = certificate
-        .subject()
-        .iter_common_name()
-        .next()
-        .map(|attribute| attribute.attr_value().data);
+/// Extracts the subjectAltName entries and the first Common Name. A repeated subjectAltName
+/// extension, or one that is not a SEQUENCE of tagged values, is an error.
+fn certificate_names(certificate: &Certificate) -> Result<CertificateNames<'_>, HostNameError> {
+    let unparsable = |reason: &str| HostNameError::UnparsableCertificate {
+        reason: format!("subjectAltName extension: {reason}"),
+    };
+    let tbs = &certificate.tbs_certificate;
+    let mut alt_name_extensions = tbs
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|extension| extension.extn_id.as_bytes() == oid::SUBJECT_ALT_NAME);
+    let alt_names = match alt_name_extensions.next() {
+        None => Vec::new(),
+        Some(_) if alt_name_extensions.next().is_some() => {
+            return Err(unparsable("repeated"));
+        }
+        Some(extension) => {
+            let entries = Vec::<AnyRef<'_>>::from_der(extension.extn_value.as_bytes())
+                .map_err(|error| unparsable(&error.to_string()))?;
+            entries.into_iter().map(alt_name).collect()
+        }
+    };
+    let first_common_name = tbs
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|attribute| attribute.oid.as_bytes() == oid::COMMON_NAME)
+        .map(|attribute| attribute.value.value());
     Ok(CertificateNames {
         alt_names,
         first_common_name,
     })
 }
 
-/// Classifies one GeneralName. A dNSName that is not UTF-8 (which x509-parser reports as
-/// `Invalid` with tag 2) is kept as raw bytes, as OpenSSL keeps it.
-fn alt_name<'a>(name: &GeneralName<'a>) -> AltName<'a> {
-    const DNS_NAME_TAG: u32 = 2;
-    match name {
-        GeneralName::DNSName(text) => AltName::Dns(text.as_bytes()),
-        GeneralName::Invalid(tag, bytes) if tag.0 == DNS_NAME_TAG => AltName::Dns(bytes),
-        GeneralName::IPAddress(bytes) => AltName::Ip(bytes),
+/// Classifies one GeneralName by its tag, keeping a dNSName's or iPAddress's bytes whatever
+/// they are, as OpenSSL keeps them.
+fn alt_name(name: AnyRef<'_>) -> AltName<'_> {
+    const DNS_NAME_TAG: u8 = 2;
+    const IP_ADDRESS_TAG: u8 = 7;
+    let tag = name.tag();
+    if !tag.is_context_specific() || tag.is_constructed() {
+        return AltName::Other;
+    }
+    match tag.number().value() {
+        DNS_NAME_TAG => AltName::Dns(name.value()),
+        IP_ADDRESS_TAG => AltName::Ip(name.value()),
         _ => AltName::Other,
     }
 }

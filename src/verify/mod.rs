@@ -33,6 +33,7 @@ mod client;
 mod crl;
 mod hostname;
 mod signature;
+pub(crate) mod x509;
 
 use std::sync::Arc;
 
@@ -128,10 +129,14 @@ pub(crate) fn store_from_anchors(anchors: &[TrustAnchor<'_>]) -> TrustStore {
 
 /// The DER SubjectPublicKeyInfo of a certificate (v1 certificates included).
 pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<Vec<u8>, String> {
-    use x509_parser::prelude::FromDer;
-    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref())
+    use x509_cert::der::Encode;
+    let parsed = x509::decode_certificate(cert.as_ref())
         .map_err(|e| format!("could not parse certificate: {e}"))?;
-    Ok(parsed.tbs_certificate.subject_pki.raw.to_vec())
+    parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| format!("could not parse certificate: {e}"))
 }
 
 /// libpq's host-name check, for the fuzz bodies.

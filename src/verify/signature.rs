@@ -3,7 +3,7 @@
 //! rustls' own helpers (`rustls::crypto::verify_tls12_signature` and friends) parse the peer's
 //! certificate with webpki, which rejects X.509 v1 certificates. PostgreSQL's documented recipe
 //! (`openssl req -new …; openssl x509 -req …`) produces v1 certificates, and libpq (OpenSSL)
-//! accepts them, so this module re-implements the same checks on top of x509-parser while keeping
+//! accepts them, so this module re-implements the same checks on top of x509-cert while keeping
 //! the cryptography in the provider (`WebPkiSupportedAlgorithms`), so the crate stays
 //! provider-agnostic.
 //!
@@ -385,10 +385,11 @@ fn scheme_supported_in_tls13(scheme: SignatureScheme) -> bool {
 
 /// Extracts the DER SubjectPublicKeyInfo of the end-entity certificate.
 fn leaf_spki(cert: &CertificateDer<'_>) -> Result<Vec<u8>, Error> {
-    match x509_parser::parse_x509_certificate(cert.as_ref()) {
-        Ok(([], parsed)) => Ok(parsed.public_key().raw.to_vec()),
-        _ => Err(CertificateError::BadEncoding.into()),
-    }
+    use x509_cert::der::Encode;
+    super::x509::decode_certificate(cert.as_ref())
+        .ok()
+        .and_then(|parsed| parsed.tbs_certificate.subject_public_key_info.to_der().ok())
+        .ok_or_else(|| CertificateError::BadEncoding.into())
 }
 
 #[cfg(test)]

@@ -2,14 +2,25 @@
 //! algorithm, names, validity, the extensions OpenSSL caches), parsed once, and OpenSSL's
 //! `x509_likely_issued` / `X509_check_akid` on it.
 
-use x509_parser::extensions::{ParsedExtension, X509Extension};
-use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
+use x509_cert::der::asn1::BitString;
+use x509_cert::der::{Decode, Encode, Tag, Tagged};
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage,
+    NameConstraints as X509NameConstraints, SubjectKeyIdentifier,
+};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name as X509Name;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Version;
+
+use crate::verify::x509::Certificate;
 
 use crate::verify::signature::split_signed;
 
 use super::general_name::{
-    first_directory_name, general_names, DistPoint, DistPointName, GeneralNameOwned,
-    NameConstraints, ALL_REASONS,
+    first_directory_name, general_names, general_names_from_der, DistPoint, DistPointName,
+    GeneralNameOwned, NameConstraints, ALL_REASONS,
 };
 use super::name::{normalize_integer, string_to_utf8, Name};
 use super::oid;
@@ -35,8 +46,8 @@ pub(crate) enum KeyKind {
 
 impl KeyKind {
     /// Classifies a SubjectPublicKeyInfo by its algorithm OID.
-    pub(super) fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Self {
-        let o = spki.algorithm.algorithm.as_bytes();
+    pub(super) fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Self {
+        let o = spki.algorithm.oid.as_bytes();
         match o {
             _ if o == [oid::PKCS1_ARC, &[0x01]].concat() => Self::Rsa,
             _ if o == [oid::PKCS1_ARC, &[0x0a]].concat() => Self::RsaPss,
@@ -50,13 +61,13 @@ impl KeyKind {
 }
 
 /// Whether an EC SubjectPublicKeyInfo spells its curve out (a SEQUENCE) instead of naming it.
-pub(super) fn has_explicit_ec_params(spki: &SubjectPublicKeyInfo<'_>) -> bool {
+pub(super) fn has_explicit_ec_params(spki: &SubjectPublicKeyInfoOwned) -> bool {
     KeyKind::from_spki(spki) == KeyKind::Ec
         && spki
             .algorithm
             .parameters
             .as_ref()
-            .is_some_and(|p| p.tag().0 == 16)
+            .is_some_and(|p| p.tag() == Tag::Sequence)
 }
 
 /// The key type a signature algorithm needs (`OBJ_find_sigid_algs`).
@@ -136,18 +147,21 @@ pub(crate) struct Akid {
 }
 
 impl Akid {
-    /// Converts x509-parser's form; `None` when the issuer name cannot be canonicalised.
-    pub(crate) fn from_x509(
-        akid: &x509_parser::extensions::AuthorityKeyIdentifier<'_>,
-    ) -> Option<Self> {
+    /// Decodes an authorityKeyIdentifier extension's value; `None` when it is malformed or
+    /// the issuer name cannot be canonicalised.
+    pub(crate) fn from_der(der: &[u8]) -> Option<Self> {
+        let akid = AuthorityKeyIdentifier::from_der(der).ok()?;
         let issuer_names = match &akid.authority_cert_issuer {
             Some(names) => general_names(names)?,
             None => Vec::new(),
         };
         Some(Self {
-            key_id: akid.key_identifier.as_ref().map(|k| k.0.to_vec()),
+            key_id: akid.key_identifier.as_ref().map(|k| k.as_bytes().to_vec()),
             issuer: first_directory_name(&issuer_names).cloned(),
-            serial: akid.authority_cert_serial.map(normalize_integer),
+            serial: akid
+                .authority_cert_serial_number
+                .as_ref()
+                .map(|s| normalize_integer(s.as_bytes())),
         })
     }
 }
@@ -202,11 +216,11 @@ pub(crate) const KU_CRL_SIGN: u16 = 1 << 6;
 
 impl Extensions {
     /// Extracts the extensions; `issuer` resolves relative CRL distribution point names.
-    pub(super) fn parse(extensions: &[X509Extension<'_>], issuer: &Name) -> Self {
+    pub(super) fn parse(extensions: &[Extension], issuer: &Name) -> Self {
         let mut out = Self::default();
         let mut seen: Vec<&[u8]> = Vec::new();
         for ext in extensions {
-            let id = ext.oid.as_bytes();
+            let id = ext.extn_id.as_bytes();
             if ext.critical && !oid::SUPPORTED_CRITICAL.contains(&id) {
                 out.unhandled_critical = true;
             }
@@ -218,67 +232,81 @@ impl Extensions {
                     out.invalid = true;
                 }
                 seen.push(id);
-            }
-            let malformed = out.absorb(ext.parsed_extension(), issuer).is_none();
-            if malformed && oid::CACHED.contains(&id) {
-                out.invalid = true;
+                if out.absorb(id, ext.extn_value.as_bytes(), issuer).is_none() {
+                    out.invalid = true;
+                }
             }
         }
         out
     }
 
-    /// Records one parsed extension; `None` when it is malformed.
-    pub(super) fn absorb(&mut self, parsed: &ParsedExtension<'_>, issuer: &Name) -> Option<()> {
-        match parsed {
-            ParsedExtension::BasicConstraints(bc) => {
-                self.basic_constraints = Some((bc.ca, bc.path_len_constraint));
+    /// Decodes and records one cached extension (`id`, DER `value`); `None` when it is
+    /// malformed.
+    pub(super) fn absorb(&mut self, id: &[u8], value: &[u8], issuer: &Name) -> Option<()> {
+        match id {
+            oid::BASIC_CONSTRAINTS => {
+                let bc = BasicConstraints::from_der(value).ok()?;
+                self.basic_constraints = Some((bc.ca, bc.path_len_constraint.map(u32::from)));
             }
-            ParsedExtension::KeyUsage(ku) => self.key_usage = Some(ku.flags),
-            ParsedExtension::ExtendedKeyUsage(eku) => {
-                let sgc = eku
-                    .other
-                    .iter()
-                    .any(|o| o.as_bytes() == oid::MS_SGC || o.as_bytes() == oid::NS_SGC);
-                self.server_eku = Some(eku.server_auth || sgc);
-                self.client_eku = Some(eku.client_auth);
+            oid::KEY_USAGE => self.key_usage = Some(bit_flags(value)?),
+            oid::EXT_KEY_USAGE => {
+                let eku = ExtendedKeyUsage::from_der(value).ok()?;
+                let has = |wanted: &[u8]| eku.0.iter().any(|o| o.as_bytes() == wanted);
+                self.server_eku =
+                    Some(has(oid::SERVER_AUTH) || has(oid::MS_SGC) || has(oid::NS_SGC));
+                self.client_eku = Some(has(oid::CLIENT_AUTH));
             }
-            ParsedExtension::NSCertType(ns) => {
+            oid::NETSCAPE_CERT_TYPE => {
+                let bits = bit_flags(value)?;
+                let bit = |n: u16| bits & (1 << n) != 0;
                 self.ns_cert_type = Some(NsCertType {
-                    ssl_server: ns.ssl_server(),
-                    ssl_client: ns.ssl_client(),
-                    any_ca: ns.ssl_ca() || ns.smime_ca() || ns.object_signing_ca(),
-                    ssl_ca: ns.ssl_ca(),
+                    ssl_server: bit(1),
+                    ssl_client: bit(0),
+                    any_ca: bit(5) || bit(6) || bit(7),
+                    ssl_ca: bit(5),
                 });
             }
-            ParsedExtension::SubjectKeyIdentifier(k) => self.skid = Some(k.0.to_vec()),
-            ParsedExtension::AuthorityKeyIdentifier(a) => self.akid = Some(Akid::from_x509(a)?),
-            ParsedExtension::SubjectAlternativeName(san) => {
-                self.san = general_names(&san.general_names)?;
+            oid::SUBJECT_KEY_ID => {
+                let skid = SubjectKeyIdentifier::from_der(value).ok()?;
+                self.skid = Some(skid.0.as_bytes().to_vec());
             }
-            ParsedExtension::NameConstraints(nc) => {
-                self.name_constraints = Some(NameConstraints::from_x509(nc)?);
+            oid::AUTHORITY_KEY_ID => self.akid = Some(Akid::from_der(value)?),
+            oid::SUBJECT_ALT_NAME => self.san = general_names_from_der(value)?,
+            oid::NAME_CONSTRAINTS => {
+                let nc = X509NameConstraints::from_der(value).ok()?;
+                self.name_constraints = Some(NameConstraints::from_x509(&nc)?);
             }
-            ParsedExtension::CRLDistributionPoints(dps) => {
-                self.crl_dps = dps
-                    .points
+            oid::CRL_DISTRIBUTION_POINTS => {
+                self.crl_dps = CrlDistributionPoints::from_der(value)
+                    .ok()?
+                    .0
                     .iter()
                     .map(|dp| dist_point(dp, issuer))
                     .collect::<Option<_>>()?;
             }
-            ParsedExtension::ParseError { .. } => return None,
             _ => {}
         }
         Some(())
     }
 }
 
+/// A BIT STRING's first 16 named bits as flags, bit n of the string at `1 << n` (keyUsage,
+/// Netscape certificate type, CRL reasons).
+pub(crate) fn bit_flags(der: &[u8]) -> Option<u16> {
+    let bits = BitString::from_der(der).ok()?;
+    Some(
+        bits.bits()
+            .take(16)
+            .enumerate()
+            .filter(|(_, set)| *set)
+            .fold(0, |flags, (n, _)| flags | (1 << n)),
+    )
+}
+
 /// Converts one distribution point like OpenSSL's `setup_dp`: it needs a name or a CRL issuer,
 /// its reasons default to all, and a relative name is made absolute against the first
 /// directoryName of `cRLIssuer`, else the certificate's issuer.
-pub(super) fn dist_point(
-    dp: &x509_parser::extensions::CRLDistributionPoint<'_>,
-    issuer: &Name,
-) -> Option<DistPoint> {
+pub(super) fn dist_point(dp: &DistributionPoint, issuer: &Name) -> Option<DistPoint> {
     let crl_issuer = match &dp.crl_issuer {
         Some(names) => Some(general_names(names)?),
         None => None,
@@ -300,7 +328,7 @@ pub(super) fn dist_point(
         reasons: dp
             .reasons
             .as_ref()
-            .map_or(ALL_REASONS, |r| r.flags & ALL_REASONS),
+            .map_or(ALL_REASONS, |r| r.bits() & ALL_REASONS),
     })
 }
 
@@ -317,16 +345,17 @@ pub(super) struct SubjectNames {
 
 impl SubjectNames {
     /// Extracts the emailAddress and commonName attributes of a subject.
-    pub(super) fn from_x509(name: &X509Name<'_>) -> Self {
+    pub(super) fn from_x509(name: &X509Name) -> Self {
         let mut out = Self::default();
-        for attribute in name.iter_attributes() {
-            let id = attribute.attr_type().as_bytes();
-            let value = attribute.attr_value();
+        for attribute in name.0.iter().flat_map(|rdn| rdn.0.iter()) {
+            let id = attribute.oid.as_bytes();
+            let value = &attribute.value;
             if id == oid::EMAIL_ADDRESS {
-                let ia5 = value.tag().0 == 22;
-                out.emails.push(ia5.then(|| value.data.to_vec()));
+                let ia5 = value.tag() == Tag::Ia5String;
+                out.emails.push(ia5.then(|| value.value().to_vec()));
             } else if id == oid::COMMON_NAME {
-                match cn_to_dns_id(value.tag().0, value.data) {
+                let tag = u32::from(value.tag().number().value());
+                match cn_to_dns_id(tag, value.value()) {
                     Ok(Some(id)) => out.dns_like_cns.push(id),
                     Ok(None) => {}
                     Err(()) => out.cn_syntax_error = true,
@@ -419,33 +448,32 @@ impl Cert {
     /// Parses and pre-extracts one DER certificate; `None` if it is not valid X.509.
     pub(crate) fn parse(der: &[u8]) -> Option<Self> {
         let parts = split_signed(der)?;
-        let (rest, x509) = x509_parser::parse_x509_certificate(der).ok()?;
-        if !rest.is_empty() {
-            return None;
-        }
+        let x509 = Certificate::from_der(der).ok()?;
         let tbs = &x509.tbs_certificate;
-        let subject = Name::from_x509(tbs.subject())?;
-        let issuer = Name::from_x509(tbs.issuer())?;
-        let ext = Extensions::parse(tbs.extensions(), &issuer);
+        let subject = Name::from_x509(&tbs.subject)?;
+        let issuer = Name::from_x509(&tbs.issuer)?;
+        let ext = Extensions::parse(tbs.extensions.as_deref().unwrap_or_default(), &issuer);
+        let spki = &tbs.subject_public_key_info;
+        let (not_before, not_after) = tbs.validity.to_unix()?;
         let mut cert = Self {
             der: der.to_vec(),
             tbs: parts.tbs.to_vec(),
             signature_alg: parts.signature_alg.to_vec(),
             signature: parts.signature.to_vec(),
             signature_algs_match: parts.signature_algs_match(),
-            spki: tbs.public_key().raw.to_vec(),
-            key_kind: KeyKind::from_spki(tbs.public_key()),
-            ec_explicit_params: has_explicit_ec_params(tbs.public_key()),
-            signed_with: SigKind::from_oid(tbs.signature.algorithm.as_bytes()),
+            spki: spki.to_der().ok()?,
+            key_kind: KeyKind::from_spki(spki),
+            ec_explicit_params: has_explicit_ec_params(spki),
+            signed_with: SigKind::from_oid(tbs.signature.oid.as_bytes()),
             self_issued: subject == issuer,
             subject,
             issuer,
-            serial: normalize_integer(tbs.raw_serial()),
-            not_before: tbs.validity().not_before.timestamp(),
-            not_after: tbs.validity().not_after.timestamp(),
-            is_v1: tbs.version().0 == 0,
+            serial: normalize_integer(tbs.serial_number.as_bytes()),
+            not_before,
+            not_after,
+            is_v1: tbs.version == Version::V1,
             ext,
-            subject_names: SubjectNames::from_x509(tbs.subject()),
+            subject_names: SubjectNames::from_x509(&tbs.subject),
             self_signed: false,
         };
         cert.self_signed = cert.self_issued && likely_issued(&cert, &cert);

@@ -1,10 +1,12 @@
 //! General names, CRL distribution points and name-constraint subtrees, extracted once into
 //! owned data.
 
-use x509_parser::extensions::{
-    DistributionPointName, GeneralName, NameConstraints as X509NameConstraints,
-};
-use x509_parser::prelude::FromDer;
+use x509_cert::der::asn1::Any;
+use x509_cert::der::{Decode, Encode, Tagged};
+use x509_cert::ext::pkix::constraints::name::GeneralSubtrees;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
+use x509_cert::ext::pkix::NameConstraints as X509NameConstraints;
+use x509_cert::name::Name as X509Name;
 
 use super::name::{wrap_sequence, Name};
 
@@ -34,28 +36,36 @@ pub(crate) enum GeneralNameOwned {
 }
 
 impl GeneralNameOwned {
-    /// Converts x509-parser's form; `None` when a directoryName cannot be canonicalised.
-    pub(crate) fn from_x509(name: &GeneralName<'_>) -> Option<Self> {
-        Some(match name {
-            GeneralName::RFC822Name(s) => Self::Email(s.as_bytes().to_vec()),
-            GeneralName::DNSName(s) => Self::Dns(s.as_bytes().to_vec()),
-            GeneralName::URI(s) => Self::Uri(s.as_bytes().to_vec()),
-            GeneralName::IPAddress(b) => Self::Ip(b.to_vec()),
-            GeneralName::DirectoryName(n) => Self::Directory(Name::from_x509(n)?),
-            GeneralName::OtherName(o, data) => Self::OtherName {
-                oid: o.as_bytes().to_vec(),
-                value: data.to_vec(),
-            },
-            GeneralName::X400Address(any) => Self::Other(3, any.data.to_vec()),
-            GeneralName::EDIPartyName(any) => Self::Other(5, any.data.to_vec()),
-            GeneralName::RegisteredID(o) => Self::Other(8, o.as_bytes().to_vec()),
-            GeneralName::Invalid(tag, data) => match tag.0 {
-                1 => Self::Email(data.to_vec()),
-                2 => Self::Dns(data.to_vec()),
-                6 => Self::Uri(data.to_vec()),
-                7 => Self::Ip(data.to_vec()),
-                n => Self::Other(u8::try_from(n).unwrap_or(u8::MAX), data.to_vec()),
-            },
+    /// Converts x509-cert's form; `None` when a directoryName cannot be canonicalised.
+    pub(crate) fn from_x509(name: &GeneralName) -> Option<Self> {
+        Self::from_any(&Any::from_der(&name.to_der().ok()?).ok()?)
+    }
+
+    /// Converts one GeneralName read as a raw context-specific value, without checking the
+    /// string types' alphabets (OpenSSL keeps an rfc822Name, dNSName or URI whatever its bytes);
+    /// `None` for an unknown tag or a directoryName or otherName that does not decode.
+    pub(crate) fn from_any(name: &Any) -> Option<Self> {
+        let tag = name.tag();
+        if !tag.is_context_specific() {
+            return None;
+        }
+        let bytes = name.value();
+        let number = tag.number().value();
+        Some(match (number, tag.is_constructed()) {
+            (1, false) => Self::Email(bytes.to_vec()),
+            (2, false) => Self::Dns(bytes.to_vec()),
+            (6, false) => Self::Uri(bytes.to_vec()),
+            (7, false) => Self::Ip(bytes.to_vec()),
+            (4, true) => Self::Directory(Name::from_x509(&X509Name::from_der(bytes).ok()?)?),
+            (0, true) => {
+                let other = OtherName::from_der(&wrap_sequence(bytes)).ok()?;
+                Self::OtherName {
+                    oid: other.type_id.as_bytes().to_vec(),
+                    value: other.value.to_der().ok()?,
+                }
+            }
+            (3 | 5, true) | (8, false) => Self::Other(number, bytes.to_vec()),
+            _ => return None,
         })
     }
 
@@ -83,8 +93,15 @@ impl GeneralNameOwned {
 }
 
 /// Converts a list of GeneralNames; `None` if any directoryName cannot be canonicalised.
-pub(super) fn general_names(names: &[GeneralName<'_>]) -> Option<Vec<GeneralNameOwned>> {
+pub(super) fn general_names(names: &[GeneralName]) -> Option<Vec<GeneralNameOwned>> {
     names.iter().map(GeneralNameOwned::from_x509).collect()
+}
+
+/// Converts a GeneralNames SEQUENCE (DER) read leniently, entry by entry
+/// ([`GeneralNameOwned::from_any`]); `None` if it is not a SEQUENCE of GeneralNames.
+pub(crate) fn general_names_from_der(der: &[u8]) -> Option<Vec<GeneralNameOwned>> {
+    let entries = Vec::<Any>::from_der(der).ok()?;
+    entries.iter().map(GeneralNameOwned::from_any).collect()
 }
 
 /// The first directoryName of a list, as OpenSSL takes it for AKID issuers and CRL issuers.
@@ -105,8 +122,8 @@ pub(crate) enum DistPointName {
 }
 
 impl DistPointName {
-    /// Converts x509-parser's form; relative names are resolved against `base`.
-    pub(crate) fn from_x509(name: &DistributionPointName<'_>, base: &Name) -> Option<Self> {
+    /// Converts x509-cert's form; relative names are resolved against `base`.
+    pub(crate) fn from_x509(name: &DistributionPointName, base: &Name) -> Option<Self> {
         Some(match name {
             DistributionPointName::FullName(names) => Self::Full(general_names(names)?),
             DistributionPointName::NameRelativeToCRLIssuer(rdn) => {
@@ -116,7 +133,7 @@ impl DistPointName {
     }
 }
 
-/// All CRL reasons (`CRLDP_ALL_REASONS`), in x509-parser's bit order (bit n = reason n).
+/// All CRL reasons (`CRLDP_ALL_REASONS`), bit n = reason n (the ReasonFlags BIT STRING's bit n).
 pub(crate) const ALL_REASONS: u16 = 0x01fe;
 
 /// One entry of a certificate's CRL distribution points extension.
@@ -134,7 +151,7 @@ pub(crate) struct DistPoint {
 // Name constraints
 // ---------------------------------------------------------------------------------------------
 
-/// A NameConstraints extension (minimum/maximum are not represented: x509-parser drops them).
+/// A NameConstraints extension (subtree minimum/maximum are not represented).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NameConstraints {
     /// Permitted subtrees.
@@ -144,9 +161,9 @@ pub(crate) struct NameConstraints {
 }
 
 impl NameConstraints {
-    /// Converts x509-parser's form.
-    pub(super) fn from_x509(nc: &X509NameConstraints<'_>) -> Option<Self> {
-        let convert = |subtrees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+    /// Converts x509-cert's form.
+    pub(super) fn from_x509(nc: &X509NameConstraints) -> Option<Self> {
+        let convert = |subtrees: &Option<GeneralSubtrees>| {
             subtrees
                 .iter()
                 .flatten()
@@ -162,10 +179,7 @@ impl NameConstraints {
     /// Parses the contents of a NameConstraints SEQUENCE (a `TrustAnchor`'s constraints).
     pub(super) fn from_contents(contents: &[u8]) -> Option<Self> {
         let der = wrap_sequence(contents);
-        match X509NameConstraints::from_der(&der) {
-            Ok(([], nc)) => Self::from_x509(&nc),
-            _ => None,
-        }
+        Self::from_x509(&X509NameConstraints::from_der(&der).ok()?)
     }
 
     /// Number of subtrees.

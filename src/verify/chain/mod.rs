@@ -68,13 +68,24 @@
 //!   (`key_strength.rs`: "EE certificate key too weak", "CA certificate key too weak"); its
 //!   digest check ("CA signature digest algorithm too weak") is not reproduced, the provider's
 //!   algorithm set stands in.
-//! * **Parsing** is x509-parser's: a certificate it rejects fails as "certificate could not be
-//!   parsed" (OpenSSL would fail while decoding the handshake message, or accept it).
+//! * **Parsing** is x509-cert's and der's (strict DER; `src/verify/x509.rs` adds OpenSSL's
+//!   tolerance of any serial-number length and of times before 1970): a certificate it rejects
+//!   fails as "certificate could not be parsed" (OpenSSL would fail while decoding the handshake
+//!   message, or accept it). Stricter than OpenSSL: a BOOLEAN other than `0xFF` (a critical
+//!   flag of `0x01`), a repeated attribute in one RDN, a tag number above 30, and times that are
+//!   not `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ` (OpenSSL rejects those too, as "format error in
+//!   certificate's notBefore field") or before 1570. Inside extensions:
+//!   basicConstraints with a pathLenConstraint above 255, and AKID, nameConstraints and CRL
+//!   distribution points whose GeneralNames break their string alphabets (IA5), hold an
+//!   x400Address, or give an AKID serial over 21 octets, are malformed (`EXFLAG_INVALID`); the
+//!   subjectAltName and a CRL entry's certificateIssuer are read entry by entry without those
+//!   checks, as OpenSSL reads them. A CRL with an entry serial over 21 octets does not parse.
 //! * **Bare trust anchors** (`from_trust_anchors`) have no OpenSSL equivalent: a certificate whose
 //!   issuer name and key type match an anchor is checked against its key; the anchor has no
 //!   validity, extensions or AKID serial to check; its name constraints are enforced.
-//! * **Name constraints**: x509-parser drops subtree minimum/maximum (OpenSSL rejects them) and
-//!   SmtpUTF8Mailbox otherNames are not matched against rfc822Name subtrees (RFC 8398).
+//! * **Name constraints**: subtree minimum/maximum are decoded but ignored (OpenSSL fails a
+//!   name checked against such a subtree, `X509_V_ERR_SUBTREE_MINMAX`) and SmtpUTF8Mailbox
+//!   otherNames are not matched against rfc822Name subtrees (RFC 8398).
 //! * **Version-dependent details follow OpenSSL 3.0–3.5**: a certificate is expired from its
 //!   notAfter second on, the self-signed anchor needs a CRL too, the leaf's CN is constrained
 //!   when it has no DNS SAN, and "certificate is not yet valid" is printed without the "or the

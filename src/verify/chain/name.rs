@@ -1,8 +1,9 @@
 //! Distinguished names compared like OpenSSL's `X509_NAME_cmp`: the canonical form
 //! (`x509_name_canon`), string-type conversion and INTEGER normalisation.
 
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::{RelativeDistinguishedName, X509Name};
+use x509_cert::der::asn1::Any;
+use x509_cert::der::{Decode, Tagged};
+use x509_cert::name::{Name as X509Name, RelativeDistinguishedName};
 
 use crate::verify::signature::TAG_SEQUENCE;
 
@@ -25,9 +26,9 @@ pub(crate) struct Name {
 impl Name {
     /// Canonicalises a parsed name; `None` when a string value cannot be converted (OpenSSL then
     /// fails to decode the certificate).
-    pub(crate) fn from_x509(name: &X509Name<'_>) -> Option<Self> {
+    pub(crate) fn from_x509(name: &X509Name) -> Option<Self> {
         let mut out = Self::default();
-        for rdn in name.iter_rdn() {
+        for rdn in name.0.iter() {
             out.push_rdn(rdn)?;
         }
         Some(out)
@@ -36,26 +37,23 @@ impl Name {
     /// Canonicalises the *contents* of a Name SEQUENCE (as in a `TrustAnchor`'s subject).
     pub(crate) fn from_contents(contents: &[u8]) -> Option<Self> {
         let der = wrap_sequence(contents);
-        match X509Name::from_der(&der) {
-            Ok(([], name)) => Self::from_x509(&name),
-            _ => None,
-        }
+        Self::from_x509(&X509Name::from_der(&der).ok()?)
     }
 
     /// This name with one more RDN appended (a `nameRelativeToCRLIssuer` made absolute).
-    pub(crate) fn with_rdn(&self, rdn: &RelativeDistinguishedName<'_>) -> Option<Self> {
+    pub(crate) fn with_rdn(&self, rdn: &RelativeDistinguishedName) -> Option<Self> {
         let mut out = self.clone();
         out.push_rdn(rdn)?;
         Some(out)
     }
 
     /// Appends one RDN's canonical, self-delimiting encoding.
-    pub(super) fn push_rdn(&mut self, rdn: &RelativeDistinguishedName<'_>) -> Option<()> {
+    pub(super) fn push_rdn(&mut self, rdn: &RelativeDistinguishedName) -> Option<()> {
         let mut attributes = Vec::new();
-        for attribute in rdn.iter() {
-            let value = canonical_value(attribute.attr_value())?;
+        for attribute in rdn.0.iter() {
+            let value = canonical_value(&attribute.value)?;
             let mut encoded = Vec::new();
-            push_len_prefixed(&mut encoded, attribute.attr_type().as_bytes());
+            push_len_prefixed(&mut encoded, attribute.oid.as_bytes());
             push_len_prefixed(&mut encoded, &value);
             attributes.push(encoded);
         }
@@ -108,27 +106,18 @@ pub(super) const CANON_STRING_TAGS: [u32; 7] = [12, 30, 28, 19, 20, 22, 26];
 
 /// Encodes one attribute value canonically: `0x0c` + canonical UTF-8 for string types, or the
 /// class, constructed bit, tag number and raw contents for anything else.
-pub(super) fn canonical_value(
-    value: &x509_parser::der_parser::asn1_rs::Any<'_>,
-) -> Option<Vec<u8>> {
-    let tag = value.tag().0;
-    let universal = matches!(
-        value.class(),
-        x509_parser::der_parser::asn1_rs::Class::Universal
-    );
-    if universal && CANON_STRING_TAGS.contains(&tag) {
-        let utf8 = string_to_utf8(tag, value.data)?;
+pub(super) fn canonical_value(value: &Any) -> Option<Vec<u8>> {
+    let tag = value.tag();
+    let number = u32::from(tag.number().value());
+    if tag.is_universal() && CANON_STRING_TAGS.contains(&number) {
+        let utf8 = string_to_utf8(number, value.value())?;
         let mut out = vec![0x0c];
         out.extend_from_slice(&canonicalize_text(&utf8));
         return Some(out);
     }
-    let mut out = vec![
-        0xff,
-        value.class() as u8,
-        u8::from(value.header.constructed()),
-    ];
-    out.extend_from_slice(&tag.to_be_bytes());
-    out.extend_from_slice(value.data);
+    // The identifier octet carries the class, the constructed bit and the tag number.
+    let mut out = vec![0xff, tag.octet()];
+    out.extend_from_slice(value.value());
     Some(out)
 }
 

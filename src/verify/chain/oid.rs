@@ -96,3 +96,10 @@ pub(crate) const CACHED: [&[u8]; 9] = [
     NAME_CONSTRAINTS,
     CRL_DISTRIBUTION_POINTS,
 ];
+
+/// id-kp-serverAuth (1.3.6.1.5.5.7.3.1).
+pub(crate) const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+/// id-kp-clientAuth (1.3.6.1.5.5.7.3.2).
+pub(crate) const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+/// id-ce-cRLReasons (2.5.29.21), a CRL entry's reasonCode.
+pub(crate) const REASON_CODE: &[u8] = &[0x55, 0x1d, 0x15];

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
+use x509_cert::der::Decode;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 use crate::verify::chain_cache::{seconds, Window};
 use crate::verify::crl::CrlSet;
@@ -39,10 +39,7 @@ impl BareAnchor {
     pub(super) fn from_trust_anchor(anchor: &TrustAnchor<'_>) -> Option<Self> {
         let subject = Name::from_contents(anchor.subject.as_ref())?;
         let spki = wrap_sequence(anchor.subject_public_key_info.as_ref());
-        let key_kind = match SubjectPublicKeyInfo::from_der(&spki) {
-            Ok(([], parsed)) => KeyKind::from_spki(&parsed),
-            _ => return None,
-        };
+        let key_kind = KeyKind::from_spki(&SubjectPublicKeyInfoOwned::from_der(&spki).ok()?);
         let name_constraints = match &anchor.name_constraints {
             Some(nc) => Some(NameConstraints::from_contents(nc.as_ref())?),
             None => None,

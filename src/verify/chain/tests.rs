@@ -23,8 +23,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
+use x509_cert::der::Decode;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 /// Verification time of every test: 2025-06-15T15:06:40Z.
 const NOW: i64 = 1_750_000_000;
@@ -569,6 +569,49 @@ fn malformed_or_repeated_known_extensions_make_a_certificate_unusable() {
     ));
     let odd_policy = issue(p, &root);
     Case::new(&[&root], &[], &odd_policy).expect(Ok(()));
+}
+
+#[test]
+fn alt_names_are_read_without_alphabet_checks() {
+    // OpenSSL keeps a dNSName whatever its bytes and an x400Address it does not look at; the
+    // certificate stays usable (x509-cert's GeneralName would refuse both).
+    let root = self_signed(ca("Test Root"));
+    let mut p = leaf("db.example.com");
+    p.subject_alt_names.clear();
+    let names = [
+        der(0x82, b"db.example.com"),
+        der(0x82, b"\xffdb.example.com"),
+        der(0xa3, &[]),
+    ]
+    .concat();
+    p.custom_extensions.push(CustomExtension::from_oid_content(
+        &[2, 5, 29, 17],
+        der(0x30, &names),
+    ));
+    let odd_names = issue(p, &root);
+    Case::new(&[&root], &[], &odd_names).expect(Ok(()));
+    let parsed = Cert::parse(&odd_names.der).expect("parses");
+    assert_eq!(parsed.ext.san.len(), 3);
+    assert!(!parsed.ext.invalid);
+}
+
+#[test]
+fn times_before_1970_are_read_like_openssl() {
+    // x509-cert's times start in 1970; a UTCTime of 1950 is read as OpenSSL reads it.
+    let root = self_signed(ca("Test Root"));
+    let mut p = leaf("db.example.com");
+    p.not_before = date(1950, 1, 1);
+    let old = issue(p, &root);
+    assert_eq!(
+        Cert::parse(&old.der).expect("parses").not_before,
+        -631_152_000
+    );
+    Case::new(&[&root], &[], &old).expect(Ok(()));
+    let mut p = leaf("db.example.com");
+    p.not_before = date(1965, 1, 1);
+    p.not_after = date(1969, 12, 31);
+    let expired = issue(p, &root);
+    Case::new(&[&root], &[], &expired).expect(Err((ChainError::CertHasExpired, 0)));
 }
 
 #[test]
@@ -1628,7 +1671,7 @@ fn explicit_ec_parameters_are_detected() {
     };
     for (params, expected) in [(&named[..], false), (&explicit[..], true)] {
         let bytes = spki(params);
-        let (_, parsed) = SubjectPublicKeyInfo::from_der(&bytes).expect("spki");
+        let parsed = SubjectPublicKeyInfoOwned::from_der(&bytes).expect("spki");
         assert_eq!(has_explicit_ec_params(&parsed), expected);
     }
 }
