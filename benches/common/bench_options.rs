@@ -6,7 +6,10 @@
 //!   (`SessionResumption::in_memory()`; `0` or unset: off, as in libpq).
 //! - `PGTLS_BENCH_CHAIN_CACHE=0|1`: the verified-chain cache off (capacity 0) or on
 //!   (pgtls's default capacity); unset: pgtls's default.
+//! - `PGTLS_BENCH_X25519_FIRST=1`: offer X25519 first (then P-256) instead of pgtls's P-256
+//!   first, which PostgreSQL ≤ 17 needs to avoid a HelloRetryRequest but a pooler does not.
 
+use pgtls::rustls::NamedGroup;
 use pgtls::{Config, ConfigBuilder, SessionResumption};
 
 /// What the environment asks for.
@@ -16,6 +19,8 @@ pub struct BenchOptions {
     pub resumption: bool,
     /// `PGTLS_BENCH_CHAIN_CACHE`: `Some(false)` for `0`, `Some(true)` for `1`.
     pub chain_cache: Option<bool>,
+    /// `PGTLS_BENCH_X25519_FIRST=1`.
+    pub x25519_first: bool,
 }
 
 impl BenchOptions {
@@ -24,6 +29,7 @@ impl BenchOptions {
         Ok(BenchOptions {
             resumption: flag("PGTLS_BENCH_RESUMPTION")?.unwrap_or(false),
             chain_cache: flag("PGTLS_BENCH_CHAIN_CACHE")?,
+            x25519_first: flag("PGTLS_BENCH_X25519_FIRST")?.unwrap_or(false),
         })
     }
 
@@ -34,6 +40,9 @@ impl BenchOptions {
         }
         if self.chain_cache == Some(false) {
             builder = builder.verified_chain_cache(0);
+        }
+        if self.x25519_first {
+            builder = builder.key_exchange_groups(&[NamedGroup::X25519, NamedGroup::secp256r1]);
         }
         builder
     }

@@ -37,12 +37,19 @@ use crate::{
     Run, ROUNDS,
 };
 
-/// The pgtls rows: (name, `PGTLS_BENCH_RESUMPTION`, `PGTLS_BENCH_CHAIN_CACHE`).
-const PGTLS_VARIANTS: [(&str, &str, &str); 4] = [
-    ("pgtls: no resumption, no chain cache", "0", "0"),
-    ("pgtls: chain cache", "0", "1"),
-    ("pgtls: resumption", "1", "0"),
-    ("pgtls: resumption + chain cache", "1", "1"),
+/// The pgtls rows: (name, `PGTLS_BENCH_RESUMPTION`, `PGTLS_BENCH_CHAIN_CACHE`,
+/// `PGTLS_BENCH_X25519_FIRST`).
+const PGTLS_VARIANTS: [(&str, &str, &str, &str); 5] = [
+    ("pgtls: no resumption, no chain cache", "0", "0", "0"),
+    ("pgtls: chain cache", "0", "1", "0"),
+    ("pgtls: resumption", "1", "0", "0"),
+    ("pgtls: resumption + chain cache", "1", "1", "0"),
+    (
+        "pgtls: resumption + chain cache, X25519 first",
+        "1",
+        "1",
+        "1",
+    ),
 ];
 
 /// The libpq row's name in [`crate::clients`].
@@ -179,7 +186,7 @@ fn pgtls_variants() -> Vec<Client> {
     }
     PGTLS_VARIANTS
         .iter()
-        .map(|&(name, resumption, chain_cache)| {
+        .map(|&(name, resumption, chain_cache, x25519)| {
             let path = path.clone();
             Client {
                 name,
@@ -189,7 +196,8 @@ fn pgtls_variants() -> Vec<Client> {
                     c.arg(conninfo)
                         .arg(n.to_string())
                         .env("PGTLS_BENCH_RESUMPTION", resumption)
-                        .env("PGTLS_BENCH_CHAIN_CACHE", chain_cache);
+                        .env("PGTLS_BENCH_CHAIN_CACHE", chain_cache)
+                        .env("PGTLS_BENCH_X25519_FIRST", x25519);
                     c
                 }),
             }
@@ -370,7 +378,11 @@ fn print_targets(
     println!("Targets (issue 12):\n");
     for (r, route) in routes.iter().enumerate() {
         if route.tickets {
-            for name in ["pgtls: resumption", "pgtls: resumption + chain cache"] {
+            for name in [
+                "pgtls: resumption",
+                "pgtls: resumption + chain cache",
+                "pgtls: resumption + chain cache, X25519 first",
+            ] {
                 let Some((cpu, ir, _)) = figures(r, name) else {
                     continue;
                 };
