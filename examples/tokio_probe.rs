@@ -186,8 +186,10 @@ struct Facts {
     tls: bool,
     protocol: Option<String>,
     cipher: Option<String>,
+    key_exchange: Option<String>,
     alpn: Option<String>,
     sni: Option<String>,
+    resumed: Option<bool>,
     certificates: Vec<Vec<u8>>,
     channel_binding: bool,
 }
@@ -204,10 +206,12 @@ fn facts<S>(stream: &Stream<S>, wanted: ChannelBinding) -> Facts {
             other => format!("{other:?}"),
         }),
         cipher: session.cipher_suite().map(|s| format!("{:?}", s.suite())),
+        key_exchange: session.key_exchange_group().map(|g| format!("{g:?}")),
         alpn: session
             .alpn_protocol()
             .map(|a| String::from_utf8_lossy(a).into_owned()),
         sni: session.sni().map(str::to_owned),
+        resumed: Some(session.resumed()),
         certificates: session
             .peer_certificates()
             .iter()
@@ -282,6 +286,8 @@ where
             report.cipher = facts.cipher;
             report.alpn = facts.alpn;
             report.sni = facts.sni;
+            report.key_exchange = facts.key_exchange;
+            report.resumed = facts.resumed;
             report.certificates = facts.certificates.iter().map(|c| summarize(c)).collect();
             report.channel_binding = facts.channel_binding;
             report.server_version = client

@@ -685,7 +685,7 @@ impl ConfigBuilder {
     /// |---|---|
     /// | crypto provider (cipher suites, signature algorithms, randomness, key loading) | **kept** (unless [`Self::crypto_provider`] is given); its key-exchange groups get P-256 first, or [`Self::key_exchange_groups`] |
     /// | `time_provider` | **kept** (unless [`Self::time_provider`] is given) |
-    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq) |
+    /// | `resumption` (store, TLS 1.2 mode) | **kept** (pgtls alone never resumes, as libpq), unless [`Self::session_resumption`] is on: then pgtls's per-port stores |
     /// | `key_log` | **kept** (unless [`Self::key_log`] is given) |
     /// | `client_auth_cert_resolver` | **kept** unless [`Self::client_certificate`] is given; `sslcertmode` applies to it |
     /// | `max_fragment_size`, `enable_secret_extraction`, `require_ems`, certificate compression | **kept** |
@@ -709,7 +709,12 @@ impl ConfigBuilder {
 
     /// The server's TCP port. pgtls connects nothing itself; the port only scopes
     /// resumed sessions ([`Self::session_resumption`]): a session is offered again only to
-    /// the port it was made with. [`Config::with_port`] sets it per connection target.
+    /// the port it was made with. [`Config::with_port`] sets it per connection target
+    /// (`libpq::Settings::to_configs` and `tokio_postgres::connect` do; the other
+    /// adapters open the caller's transport and use the config as given). A connector
+    /// that is never told the port — tokio-postgres's `MakeTlsConnect` gets the host
+    /// name only — uses this one for every connection: with resumption on, give such a
+    /// connector a config per port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self

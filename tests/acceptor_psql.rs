@@ -69,6 +69,7 @@ impl Setup {
             crl: None,
             crl_dir: None,
             startup_timeout: tls_proxy::DEFAULT_STARTUP_TIMEOUT,
+            tickets: false,
         }
     }
 

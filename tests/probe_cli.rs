@@ -831,3 +831,35 @@ fn service_file_outcomes_match_psql() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn resume_against_postgresql_15_reports_the_second_connection_not_resumed() {
+    let Some(fx) = fixture() else { return };
+    let root = fx.root.display().to_string();
+    let verify_full = fx.conninfo(&format!("sslmode=verify-full sslrootcert={root}"));
+    let out = run_probe(&["--quiet", "--resume", &verify_full], &fx.home);
+    assert_exit(&out, 0, "--resume");
+    let report = text(&out.stdout);
+    for needle in [
+        "connection:   the second of two with one session store (--resume)",
+        // PostgreSQL issues no session tickets.
+        "resumed:      no (full handshake: the server issued no ticket or refused it)",
+        "ready for query",
+    ] {
+        assert!(
+            report.contains(needle),
+            "report lacks {needle:?}:\n{report}"
+        );
+    }
+    // Without --resume: one connection, a plain verdict.
+    let out = run_probe(&["--quiet", &verify_full], &fx.home);
+    assert!(text(&out.stdout).contains("resumed:      no (full handshake)\n"));
+    let out = run_probe(&["--json", "--quiet", "--resume", &verify_full], &fx.home);
+    assert_exit(&out, 0, "--resume --json");
+    let v: Value = serde_json::from_str(&text(&out.stdout)).expect("one JSON object");
+    assert_eq!(v["resumed"], Value::Bool(false));
+    assert_eq!(v["second_connection"], Value::Bool(true));
+    // The help names the option.
+    let out = run_probe(&["--help"], &fx.home);
+    assert!(text(&out.stdout).contains("--resume   connect twice"));
+}

@@ -15,12 +15,14 @@ pgtls: PostgreSQL transport security with libpq's sslmode behaviour, on rustls
 usage: pgtls <command> [arguments]
 
 commands:
-  probe [--json] [--quiet] 'CONNINFO'
+  probe [--json] [--quiet] [--resume] 'CONNINFO'
                  connect the way libpq does (sslmode plan, every host and address,
                  connect_timeout) and report the TLS session, the certificates and
-                 each attempt; errors in libpq's words
+                 each attempt; errors in libpq's words (--resume: connect twice
+                 and say whether the second resumed the first one's TLS session)
   proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [...]
                  a TLS-terminating proxy in front of a plaintext PostgreSQL server
+                 (--tickets: let clients resume TLS sessions)
   demo           every sslmode against scripted servers, checked against libpq's
                  behaviour; needs no server
   help [COMMAND] this text, or a command's

@@ -68,6 +68,11 @@ pub struct ProbeReport {
     pub alpn: Option<String>,
     /// SNI sent.
     pub sni: Option<String>,
+    /// Whether the TLS handshake resumed an earlier session (`None` without TLS).
+    pub resumed: Option<bool>,
+    /// This is the second of two connections made with the same settings and session
+    /// store ([`ProbeOptions::resume`]).
+    pub second_connection: bool,
     /// The server's chain: as accepted when the connection succeeded, as presented when
     /// pgtls rejected it (then `ok` is false), else empty.
     pub certificates: Vec<CertSummary>,
@@ -215,6 +220,14 @@ impl Progress for NoProgress {
     fn handle_attempt_finished(&mut self, _attempt: &AttemptReport) {}
 }
 
+/// How to probe.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProbeOptions {
+    /// Connect twice with one set of configs and session resumption on, and report the
+    /// second connection: whether the server let it resume the first one's session.
+    pub resume: bool,
+}
+
 /// Parses, resolves and connects; never panics on bad input.
 pub fn probe(conninfo: &str, env: &Environment) -> ProbeReport {
     probe_with_progress(conninfo, env, &mut NoProgress)
@@ -226,8 +239,21 @@ pub fn probe_with_progress(
     env: &Environment,
     progress: &mut dyn Progress,
 ) -> ProbeReport {
+    probe_with_options(conninfo, env, ProbeOptions::default(), progress)
+}
+
+/// [`probe_with_progress`] with [`ProbeOptions`].
+pub fn probe_with_options(
+    conninfo: &str,
+    env: &Environment,
+    options: ProbeOptions,
+    progress: &mut dyn Progress,
+) -> ProbeReport {
     let mut report = ProbeReport::default();
     let settings = match ConnParams::parse(conninfo).and_then(|p| p.resolve(env)) {
+        Ok(settings) if options.resume => {
+            settings.with_session_resumption(pgtls::SessionResumption::in_memory())
+        }
         Ok(settings) => settings,
         Err(err) => {
             report.error = Some(err.to_string());
@@ -241,10 +267,30 @@ pub fn probe_with_progress(
             return report;
         }
     };
+    if options.resume {
+        // The first connection fills the configs' session stores; a failure ends here.
+        let first = probe_targets(&settings, &targets, progress);
+        if !first.ok {
+            return first;
+        }
+        let mut second = probe_targets(&settings, &targets, progress);
+        second.second_connection = true;
+        return second;
+    }
+    probe_targets(&settings, &targets, progress)
+}
+
+/// One connection through libpq's host list.
+fn probe_targets(
+    settings: &Settings,
+    targets: &[(HostTarget, Config)],
+    progress: &mut dyn Progress,
+) -> ProbeReport {
+    let mut report = ProbeReport::default();
     let mut last_failure = None;
-    for (target, config) in &targets {
+    for (target, config) in targets {
         report.verification = describe_verification(config);
-        match probe_host(&settings, target, config, &mut report, progress) {
+        match probe_host(settings, target, config, &mut report, progress) {
             Ok(()) => {
                 report.ok = true;
                 report.error = None;
@@ -458,6 +504,7 @@ fn fill_tls<S>(report: &mut ProbeReport, stream: &Stream<S>) {
         .alpn_protocol()
         .map(|a| String::from_utf8_lossy(a).into_owned());
     report.sni = session.sni().map(str::to_owned);
+    report.resumed = Some(session.resumed());
     report.certificates = session
         .peer_certificates()
         .iter()
@@ -554,6 +601,8 @@ impl ProbeReport {
             "key_exchange_group": self.key_exchange,
             "alpn": self.alpn,
             "sni": self.sni,
+            "resumed": self.resumed,
+            "second_connection": self.second_connection,
             "verification": self.verification_outcome(),
             "auth": self.auth,
             "channel_binding": self.channel_binding,
@@ -583,6 +632,9 @@ impl ProbeReport {
             out.push_str(&s);
             out.push('\n');
         };
+        if self.second_connection {
+            line("connection:   the second of two with one session store (--resume)".into());
+        }
         for (i, a) in self.attempts.iter().enumerate() {
             line(format!(
                 "attempt {}: {} via {}{} -> {}",
@@ -615,6 +667,18 @@ impl ProbeReport {
                 line(format!(
                     "SNI sent:     {}",
                     self.sni.as_deref().unwrap_or("(none)")
+                ));
+                line(format!(
+                    "resumed:      {}",
+                    match (self.resumed, self.second_connection) {
+                        (Some(true), _) =>
+                            "yes (the server accepted the first connection's \
+                             session: no certificate was sent or verified again)",
+                        (_, true) =>
+                            "no (full handshake: the server issued no ticket or \
+                             refused it)",
+                        _ => "no (full handshake)",
+                    }
                 ));
             }
             Some(false) => line("TLS:          no (plaintext connection)".into()),

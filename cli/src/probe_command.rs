@@ -2,7 +2,7 @@
 //! report.
 //!
 //! ```text
-//! pgtls probe [--json] [--quiet] 'CONNINFO or URI'
+//! pgtls probe [--json] [--quiet] [--resume] 'CONNINFO or URI'
 //! ```
 //! Settings come from the string, then `PG*` environment variables, the service file and
 //! `~/.postgresql/` files, as libpq takes them. Exit status: 0 when ReadyForQuery was
@@ -20,13 +20,13 @@
 use std::process::ExitCode;
 
 use pgtls::libpq::Environment;
-use pgtls_cli::probe::{probe_with_progress, NoProgress, Progress};
+use pgtls_cli::probe::{probe_with_options, NoProgress, ProbeOptions, Progress};
 
 use crate::progress::StderrProgress;
 
 /// `pgtls probe --help`.
 pub const HELP: &str = "\
-usage: pgtls probe [--json] [--quiet] 'CONNINFO or URI'
+usage: pgtls probe [--json] [--quiet] [--resume] 'CONNINFO or URI'
 
 Connects like libpq (sslmode plan, reconnects, every host and address,
 connect_timeout), completes the startup to ReadyForQuery and reports the TLS
@@ -38,6 +38,10 @@ options:
   --json     print the report as one JSON object on stdout
   --quiet    no progress lines on stderr (each attempt as it happens, the
              connect_timeout countdown)
+  --resume   connect twice with TLS session resumption on (a pgtls extension;
+             libpq never resumes) and report the second connection: `resumed:
+             yes` when the server accepted the first one's session (a resumed
+             handshake sends and verifies no certificate)
   -h, --help this text
 
 Exit status: 0 connected, 1 connection failed (libpq's error on stderr),
@@ -50,11 +54,13 @@ const NAME: &str = "pgtls probe";
 pub fn run(args: &[String]) -> ExitCode {
     let mut json = false;
     let mut quiet = false;
+    let mut options = ProbeOptions::default();
     let mut conninfo = None;
     for arg in args {
         match arg.as_str() {
             "--json" => json = true,
             "-q" | "--quiet" => quiet = true,
+            "--resume" => options.resume = true,
             "-h" | "--help" => {
                 println!("{HELP}");
                 return ExitCode::SUCCESS;
@@ -71,11 +77,12 @@ pub fn run(args: &[String]) -> ExitCode {
     };
     let env = Environment::from_process_env();
     let report = if quiet {
-        probe_with_progress(&conninfo, &env, &mut NoProgress)
+        probe_with_options(&conninfo, &env, options, &mut NoProgress)
     } else {
         eprintln!("{NAME}: probing {conninfo} ...");
         let mut progress = StderrProgress::start(NAME);
-        let report = probe_with_progress(&conninfo, &env, &mut progress as &mut dyn Progress);
+        let report =
+            probe_with_options(&conninfo, &env, options, &mut progress as &mut dyn Progress);
         progress.finish();
         report
     };

@@ -3,6 +3,7 @@
 //! ```text
 //! pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE]
 //!           [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]
+//!           [--tickets]
 //! ```
 //!
 //! Clients connect with TLS (`SSLRequest`, or PostgreSQL 17+ direct TLS with ALPN
@@ -18,6 +19,13 @@
 //! packet, however it trickles its bytes; `SIGHUP` reloads the certificate, key, CA and
 //! CRL files for new connections while established sessions go on (a failed reload keeps
 //! the old files, as PostgreSQL does).
+//!
+//! `--tickets` lets clients resume TLS sessions, which PostgreSQL never does (and the proxy
+//! by default neither): see [`pgtls::server::SessionTickets::rotating`] — 2 stateless
+//! TLS 1.3 tickets per full handshake under keys that rotate every 6 hours (a ticket
+//! lives at most 12), and a TLS 1.2 session cache bounded at 1024 entries. Keys live in
+//! memory only: a restart or a reload (`SIGHUP`) starts new ones, and clients holding
+//! older tickets make a full handshake. A resumed client is logged with `resumed`.
 //!
 //! Threads and blocking `std::net`: the acceptor and the session are sans-IO, so the
 //! same code would run in an event loop. Try it:
@@ -40,7 +48,7 @@ use pgtls::bytes::BytesMut;
 use pgtls::plan::Method;
 use pgtls::server::{
     error_response, Accepted, Acceptor, AcceptorConfig, FirstPacket, ServerTlsFiles,
-    SharedAcceptorConfig,
+    SessionTickets, SharedAcceptorConfig,
 };
 use pgtls::{ApplicationData, Output, Session};
 
@@ -79,16 +87,18 @@ pub struct Options {
     pub crl_dir: Option<PathBuf>,
     /// From connecting to the first packet (`authentication_timeout`).
     pub startup_timeout: Duration,
+    /// Issue session tickets (rotating keys, bounded TLS 1.2 cache); off by default.
+    pub tickets: bool,
 }
 
 /// The one-line synopsis of `pgtls proxy`.
-pub const USAGE: &str = "usage: pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct]";
+pub const USAGE: &str = "usage: pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS] [--allow-plaintext] [--no-direct] [--tickets]";
 
 impl Options {
     /// Parses the arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
         let (mut listen, mut upstream, mut cert, mut key) = (None, None, None, None);
-        let (mut allow_plaintext, mut direct) = (false, true);
+        let (mut allow_plaintext, mut direct, mut tickets) = (false, true, false);
         let (mut ca, mut crl, mut crl_dir) = (None, None, None);
         let mut startup_timeout = DEFAULT_STARTUP_TIMEOUT;
         let mut args = args.into_iter();
@@ -115,6 +125,7 @@ impl Options {
                 }
                 "--allow-plaintext" => allow_plaintext = true,
                 "--no-direct" => direct = false,
+                "--tickets" => tickets = true,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
@@ -131,6 +142,7 @@ impl Options {
             crl,
             crl_dir,
             startup_timeout,
+            tickets,
         })
     }
 
@@ -154,7 +166,11 @@ impl Options {
         if self.ca.is_none() && (self.crl.is_some() || self.crl_dir.is_some()) {
             return Err("--crl and --crl-dir need --ca".into());
         }
-        let tls = self.tls_files().load().map_err(|e| e.to_string())?;
+        let mut tls = self.tls_files().builder().map_err(|e| e.to_string())?;
+        if self.tickets {
+            tls = tls.session_tickets(SessionTickets::rotating());
+        }
+        let tls = tls.build().map_err(|e| e.to_string())?;
         let config = if self.allow_plaintext {
             AcceptorConfig::allow_plaintext(tls)
         } else {
@@ -399,7 +415,8 @@ fn describe(peer: &str, accepted: &Accepted) -> String {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .unwrap_or_else(|| "-".into());
             format!(
-                "{peer}: {method} tls={version} sni={} alpn={alpn} {what}",
+                "{peer}: {method} tls={version}{} sni={} alpn={alpn} {what}",
+                if session.resumed() { " resumed" } else { "" },
                 session.sni().unwrap_or("-")
             )
         }

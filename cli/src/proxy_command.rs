@@ -10,7 +10,7 @@ use pgtls_cli::proxy::{reload_on_sighup, Logger, Options, Proxy, USAGE};
 pub const HELP: &str = "\
 usage: pgtls proxy --listen ADDR --upstream ADDR --cert FILE --key FILE
                    [--ca FILE [--crl FILE] [--crl-dir DIR]] [--startup-timeout SECONDS]
-                   [--allow-plaintext] [--no-direct]
+                   [--allow-plaintext] [--no-direct] [--tickets]
 
 A TLS-terminating proxy in front of a PostgreSQL server that speaks plaintext.
 Clients connect with TLS (SSLRequest, or PostgreSQL 17+ direct TLS with ALPN
@@ -29,6 +29,12 @@ options:
   --allow-plaintext         accept plaintext clients too (else they are told to use
                             sslmode=require)
   --no-direct               refuse direct TLS
+  --tickets                 let clients resume TLS sessions (PostgreSQL never does):
+                            2 TLS 1.3 tickets per full handshake under keys rotated
+                            every 6 hours (a ticket lives at most 12 hours), a TLS 1.2
+                            session cache of at most 1024 entries; keys are in memory
+                            only, so a restart or reload makes clients shake hands in
+                            full again
   -h, --help                this text
 
 SIGHUP reloads the certificate, key, CA and CRL files for new connections (a failed

@@ -735,7 +735,8 @@ where
     let mut last = None;
     for candidate in candidates {
         let config = match candidate.config {
-            Ok(config) => config,
+            // Resumed sessions are kept per port (a no-op without session resumption).
+            Ok(config) => config.with_port(candidate.port),
             Err(err) => {
                 last = Some(Error::Config(Box::new(err)));
                 continue;

@@ -64,6 +64,9 @@
 //! - A root or client certificate file may also be one DER certificate (libpq reads PEM
 //!   only).
 //! - Percent-decoded URI parts must be UTF-8.
+//! - Session resumption (libpq never resumes) is pgtls's own setting, never a
+//!   connection-string keyword: [`Settings::with_session_resumption`] or the environment
+//!   variable `PGTLS_SESSION_RESUMPTION=on`. Off by default.
 
 mod conninfo;
 mod env;

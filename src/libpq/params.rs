@@ -14,7 +14,10 @@ use super::files::{self, KeyLogToFile, TlsFiles};
 use super::passfile::{self, LookupKey, PasswordFileLookup};
 use super::service;
 use crate::plan::Transport;
-use crate::{Config, ConfigBuilder, ConfigError, SslCertMode, SslMode, SslNegotiation, TlsVersion};
+use crate::{
+    Config, ConfigBuilder, ConfigError, SessionResumption, SslCertMode, SslMode, SslNegotiation,
+    TlsVersion,
+};
 
 /// The host libpq uses when neither `host`, `hostaddr` nor `PGHOST` is given, unless
 /// the [`Environment`] says otherwise ([`Environment::with_default_socket_dir`]): on
@@ -186,6 +189,7 @@ pub struct Settings {
     connect_timeout: Option<Duration>,
     home: Option<PathBuf>,
     default_socket_dir: String,
+    session_resumption: SessionResumption,
 }
 
 impl fmt::Debug for Settings {
@@ -412,6 +416,7 @@ impl Settings {
         }
 
         let sni = params.get("sslsni").is_none_or(|v| v.starts_with('1'));
+        let session_resumption = session_resumption_from(env)?;
         Ok(Settings {
             params,
             hosts,
@@ -428,6 +433,7 @@ impl Settings {
             connect_timeout,
             home: env.home().map(Path::to_path_buf),
             default_socket_dir: env.default_socket_dir().to_owned(),
+            session_resumption,
         })
     }
 
@@ -619,6 +625,37 @@ impl Settings {
         files::load(self)
     }
 
+    /// Session resumption for the [`Config`]s built from these settings, a pgtls
+    /// extension that libpq lacks (libpq never resumes): see
+    /// [`ConfigBuilder::session_resumption`] for where a session is offered and what a
+    /// resumed handshake skips. It is not a connection-string keyword (psql would reject
+    /// the string); besides this method, the environment variable
+    /// `PGTLS_SESSION_RESUMPTION=on` (or `1`; `off`, `0` or empty: disabled) turns it on.
+    /// Sessions live in the configs: keep the ones [`Settings::to_configs`] returned and
+    /// connect again with them.
+    ///
+    /// ```
+    /// use pgtls::libpq::{ConnParams, Environment};
+    /// use pgtls::SessionResumption;
+    /// # fn main() -> Result<(), pgtls::libpq::SettingsError> {
+    /// let settings = ConnParams::parse("host=pooler.example.com port=6432 user=app sslmode=require")?
+    ///     .resolve(&Environment::empty())?
+    ///     .with_session_resumption(SessionResumption::in_memory());
+    /// let targets = settings.to_configs()?;
+    /// assert_eq!(targets[0].1.port(), Some(6432));
+    /// assert!(targets[0].1.resumes_sessions());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_session_resumption(mut self, resumption: SessionResumption) -> Settings {
+        self.session_resumption = resumption;
+        self
+    }
+
+    /// Session resumption ([`Settings::with_session_resumption`]; disabled by default).
+    pub fn session_resumption(&self) -> SessionResumption {
+        self.session_resumption
+    }
+
     /// One [`Config`] per host, sharing the parsed roots, CRLs and client key: see
     /// [`Settings::to_configs_with`].
     ///
@@ -670,7 +707,9 @@ impl Settings {
             .max_protocol_version(self.max_version)
             .root_certificates(files.roots.clone())
             .crls(files.crls.clone())
-            .crl_check(files.crl_checking);
+            .crl_check(files.crl_checking)
+            .port(self.hosts[0].port())
+            .session_resumption(self.session_resumption);
         let key_file = files.key_file.clone();
         let cert_file = files.cert_file.clone();
         let root_file = files.root_file.clone();
@@ -743,7 +782,7 @@ impl Settings {
             let config = if i == 0 {
                 first.clone()
             } else {
-                first.with_host(target.host())?
+                first.with_host(target.host())?.with_port(target.port())
             };
             out.push((target.clone(), config));
         }
@@ -755,6 +794,15 @@ fn invalid_value(keyword: &'static str, value: &str) -> SettingsError {
     SettingsError::InvalidValue {
         keyword,
         value: value.to_owned(),
+    }
+}
+
+/// `PGTLS_SESSION_RESUMPTION`: pgtls's own variable (never a connection-string keyword).
+fn session_resumption_from(env: &Environment) -> Result<SessionResumption, SettingsError> {
+    match env.var("PGTLS_SESSION_RESUMPTION").as_deref() {
+        None | Some("" | "off" | "0") => Ok(SessionResumption::disabled()),
+        Some("on" | "1") => Ok(SessionResumption::in_memory()),
+        Some(other) => Err(invalid_value("PGTLS_SESSION_RESUMPTION", other)),
     }
 }
 
@@ -1438,5 +1486,42 @@ mod tests {
             }
             let _ = params.resolve(&env());
         }
+    }
+
+    #[test]
+    fn session_resumption_is_pgtls_own_setting_and_scopes_each_port() {
+        let settings = resolve("host=a,b port=5432,6432 sslmode=require").unwrap();
+        assert_eq!(settings.session_resumption(), SessionResumption::disabled());
+        let targets = settings.to_configs().unwrap();
+        assert!(!targets[0].1.resumes_sessions());
+        assert_eq!(targets[1].1.port(), Some(6432));
+        let targets = settings
+            .with_session_resumption(SessionResumption::in_memory())
+            .to_configs()
+            .unwrap();
+        assert_eq!(
+            (targets[0].1.port(), targets[1].1.port()),
+            (Some(5432), Some(6432))
+        );
+        assert!(targets.iter().all(|(_, config)| config.resumes_sessions()));
+        let with = |value: &str| {
+            let env = Environment::from_vars([("PGTLS_SESSION_RESUMPTION", value)])
+                .with_os_user("osuser");
+            ConnParams::parse("host=a sslmode=require")
+                .unwrap()
+                .resolve(&env)
+        };
+        for on in ["on", "1"] {
+            assert!(with(on).unwrap().session_resumption().is_enabled());
+        }
+        for off in ["off", "0", ""] {
+            assert!(!with(off).unwrap().session_resumption().is_enabled());
+        }
+        assert_eq!(
+            with("yes").unwrap_err().to_string(),
+            "invalid PGTLS_SESSION_RESUMPTION value: \"yes\""
+        );
+        // Not a connection-string keyword.
+        assert!(ConnParams::parse("host=a session_resumption=on").is_err());
     }
 }
