@@ -1,6 +1,9 @@
 //! Handshake cost in instructions (callgrind): pgtls versus a bare rustls `ClientConnection`
 //! driving the same TLS 1.3 handshake in memory against the same rustls server, certificate
 //! and key; the SSLRequest exchange alone; and the handshake's own cryptography.
+//! `pgtls-verify-full` verifies the chain in full on every handshake (verified-chain cache
+//! off), `pgtls-verify-full-cached` is the default, where every measured handshake presents
+//! a chain the cache already holds (PostgreSQL never resumes, so that is a reconnect).
 //!
 //! `cargo bench --bench handshake` runs every variant under
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=*bench_client_side*`,
@@ -58,6 +61,10 @@ const VARIANTS: &[(&str, &str)] = &[
         "pgtls, sslmode=verify-full (SSLRequest + TLS 1.3)",
     ),
     (
+        "pgtls-verify-full-cached",
+        "pgtls, sslmode=verify-full, chain from the verified-chain cache (the default)",
+    ),
+    (
         "rustls-webpki",
         "bare rustls, WebPkiServerVerifier, same root",
     ),
@@ -100,11 +107,11 @@ fn run(variant: &str) {
         }
     };
     match variant {
-        "pgtls-none" | "pgtls-verify-full" => {
-            let config = if variant == "pgtls-none" {
-                material.pgtls_no_roots()
-            } else {
-                material.pgtls_verify_full()
+        "pgtls-none" | "pgtls-verify-full" | "pgtls-verify-full-cached" => {
+            let config = match variant {
+                "pgtls-none" => material.pgtls_no_roots(),
+                "pgtls-verify-full" => verify_full_without_cache(&material),
+                _ => material.pgtls_verify_full(),
             };
             iterations(&mut bufs, &mut |bufs, on_client| {
                 let mut client = None;
@@ -170,6 +177,20 @@ fn run(variant: &str) {
             std::process::exit(2);
         }
     }
+}
+
+/// `Material::pgtls_verify_full` with the verified-chain cache off: every handshake verifies
+/// the chain in full.
+fn verify_full_without_cache(material: &Material) -> pgtls::Config {
+    pgtls::Config::builder()
+        .sslmode(pgtls::SslMode::VerifyFull)
+        .host(common::HOST)
+        .root_certificates(pgtls::RootCertificates::from_pem(&material.ca_pem).expect("roots"))
+        .crypto_provider(common::provider())
+        .key_exchange_groups(&common::rustls_group_order())
+        .verified_chain_cache(0)
+        .build()
+        .expect("pgtls config")
 }
 
 /// SSLRequest out, `N` in, the outcome taken: the whole pre-TLS exchange.
@@ -303,6 +324,14 @@ fn orchestrate() {
                 "{} (target ≤ 1.05); {:.2} × crypto-full",
                 ratio("pgtls-verify-full", "rustls-webpki"),
                 get("pgtls-verify-full") as f64 / get("crypto-full") as f64
+            ),
+            "pgtls-verify-full-cached" => format!(
+                "{}; {:.2} × crypto-none; saves {} per handshake",
+                ratio("pgtls-verify-full-cached", "pgtls-verify-full"),
+                get("pgtls-verify-full-cached") as f64 / get("crypto-none") as f64,
+                common::thousands(
+                    get("pgtls-verify-full").saturating_sub(get("pgtls-verify-full-cached"))
+                )
             ),
             "rustls-none" => format!(
                 "{:.2} × crypto-none",

@@ -244,6 +244,9 @@
 //!   caller who starts from its own rustls `ClientConfig`
 //!   ([`ConfigBuilder::rustls_client_config`]) keeps its resumption store, which rustls
 //!   only uses with the same verifier, so a session is never resumed across `Config`s.
+//!   What a `Config` does remember by default is which server chains verified, and until
+//!   when that verdict holds ([`ConfigBuilder::verified_chain_cache`]): the verdict is the
+//!   same, the host name and the handshake signature are checked on every connection.
 //! - Randomness and the clock reach rustls only through the provider and time provider
 //!   in the [`Config`]; pgtls never calls `ClientConfig::builder()`.
 //!

@@ -341,6 +341,29 @@ fn a_full_cache_stays_bounded_and_correct() {
 }
 
 #[test]
+fn one_cache_serves_connections_on_several_threads() {
+    let t = now();
+    let ca = Ca::root("chain-cache threads root");
+    let clock = Clock::at(t);
+    let config = builder(&ca, &clock).build().expect("config");
+    let leaf = leaf_valid(&ca, t - DAY, t + DAY);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    assert_eq!(attempt(&config, &leaf.chain, &leaf), Ok(()));
+                }
+            });
+        }
+    });
+    let stats = config.verified_chain_cache_stats().expect("a cache");
+    assert_eq!(stats.hits + stats.misses, 20, "{stats:?}");
+    // Threads that raced the first verification missed too; every later connection hit.
+    assert!((1..=4).contains(&stats.misses), "{stats:?}");
+    assert_eq!(stats.entries, 1);
+}
+
+#[test]
 fn no_cache_without_roots_or_when_turned_off() {
     let ca = Ca::root("chain-cache off root");
     let clock = Clock::at(now());

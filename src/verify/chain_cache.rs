@@ -92,7 +92,8 @@ impl Window {
     }
 }
 
-/// What a [`VerifiedChainCache`] has done so far (see [`crate::Config::verified_chain_cache_stats`]).
+/// What a `Config`'s verified-chain cache has done so far
+/// ([`crate::Config::verified_chain_cache_stats`], [`crate::ConfigBuilder::verified_chain_cache`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedChainCacheStats {
@@ -304,8 +305,9 @@ mod tests {
         let a = CertificateDer::from(vec![1, 2, 3]);
         let b = CertificateDer::from(vec![4]);
         let ab = CertificateDer::from(vec![1, 2, 3, 4]);
-        assert_ne!(chain_key(&a, &[b.clone()]), chain_key(&ab, &[]));
-        assert_ne!(chain_key(&a, &[b.clone()]), chain_key(&b, &[a.clone()]));
-        assert_eq!(chain_key(&a, &[b.clone()]), chain_key(&a, &[b]));
+        let a_then_b = chain_key(&a, std::slice::from_ref(&b));
+        assert_ne!(a_then_b, chain_key(&ab, &[]));
+        assert_ne!(a_then_b, chain_key(&b, std::slice::from_ref(&a)));
+        assert_eq!(a_then_b, chain_key(&a, &[b]));
     }
 }
