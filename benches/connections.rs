@@ -552,6 +552,8 @@ fn profile_connbench(what: &str, file: &str, conninfo: &str, env: &[(&str, &str)
     let text = String::from_utf8_lossy(&annotate.stdout);
     let mut groups: BTreeMap<&str, u64> = BTreeMap::new();
     let mut total = 0u64;
+    // callgrind_annotate lists functions by instruction count, highest first.
+    let mut top: Vec<(u64, &str)> = Vec::new();
     for line in text.lines() {
         let line = line.trim_start();
         let Some((count, rest)) = line.split_once(' ') else {
@@ -565,6 +567,9 @@ fn profile_connbench(what: &str, file: &str, conninfo: &str, env: &[(&str, &str)
         }
         total += count;
         *groups.entry(component(rest)).or_default() += count;
+        if top.len() < 8 {
+            top.push((count, function_name(rest)));
+        }
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
@@ -579,7 +584,29 @@ fn profile_connbench(what: &str, file: &str, conninfo: &str, env: &[(&str, &str)
         );
     }
     println!("| total | {} | 100 % |\n", common::thousands(total / conns));
+    let top: Vec<String> = top
+        .iter()
+        .map(|(count, name)| format!("`{name}` {}", common::thousands(count / conns)))
+        .collect();
+    println!(
+        "Top functions (instructions per connection): {}.\n",
+        top.join(", ")
+    );
     println!("Profile: `callgrind_annotate {}`.\n", out.display());
+}
+
+/// The function of a callgrind_annotate `(share) file:function [object]` line.
+fn function_name(line: &str) -> &str {
+    let line = line.split(" [").next().unwrap_or(line).trim();
+    // After the file's last '/', the first ':' not part of a '::' ends the file name.
+    let start = line.rfind('/').map_or(0, |i| i + 1);
+    let rest = &line[start..];
+    let bytes = rest.as_bytes();
+    (0..bytes.len())
+        .find(|&i| {
+            bytes[i] == b':' && (i == 0 || bytes[i - 1] != b':') && bytes.get(i + 1) != Some(&b':')
+        })
+        .map_or(rest, |i| &rest[i + 1..])
 }
 
 /// Which part of the stack a callgrind_annotate `file:function [object]` line belongs to.

@@ -38,19 +38,20 @@ use crate::{
 };
 
 /// The pgtls rows: (name, `PGTLS_BENCH_RESUMPTION`, `PGTLS_BENCH_CHAIN_CACHE`,
-/// `PGTLS_BENCH_X25519_FIRST`).
-const PGTLS_VARIANTS: [(&str, &str, &str, &str); 5] = [
-    ("pgtls: no resumption, no chain cache", "0", "0", "0"),
-    ("pgtls: chain cache", "0", "1", "0"),
-    ("pgtls: resumption", "1", "0", "0"),
-    ("pgtls: resumption + chain cache", "1", "1", "0"),
-    (
-        "pgtls: resumption + chain cache, X25519 first",
-        "1",
-        "1",
-        "1",
-    ),
+/// `PGTLS_BENCH_X25519_FIRST`, `PGTLS_BENCH_SHA256_FIRST`).
+const PGTLS_VARIANTS: [(&str, &str, &str, &str, &str); 6] = [
+    ("pgtls: no resumption, no chain cache", "0", "0", "0", "0"),
+    ("pgtls: chain cache", "0", "1", "0", "0"),
+    ("pgtls: resumption", "1", "0", "0", "0"),
+    ("pgtls: resumption + chain cache", "1", "1", "0", "0"),
+    (X25519_ROW, "1", "1", "1", "0"),
+    (SHA256_ROW, "1", "1", "1", "1"),
 ];
+
+/// The row with X25519 offered first.
+const X25519_ROW: &str = "pgtls: resumption + chain cache, X25519 first";
+/// The row with X25519 and `TLS13_AES_128_GCM_SHA256` offered first.
+const SHA256_ROW: &str = "pgtls: resumption + chain cache, X25519 + AES-128-GCM-SHA256 first";
 
 /// The libpq row's name in [`crate::clients`].
 const LIBPQ: &str = "libpq (pgbench -C, OpenSSL 3)";
@@ -151,7 +152,7 @@ pub fn run(server: &PgServer, material: &Material, clients: &[Client], direct: &
     let floors = Floors::from_handshake_bench();
     print_table(&routes, &clients, &cells, n, floors.as_ref());
     print_targets(&routes, &cells, floors.as_ref());
-    if let Some(route) = routes.iter().find(|r| r.tickets) {
+    if let Some(route) = routes.iter().rev().find(|r| r.tickets) {
         profile_connbench(
             &format!(
                 "`connbench` with resumption through {}, 20 connections",
@@ -162,6 +163,20 @@ pub fn run(server: &PgServer, material: &Material, clients: &[Client], direct: &
             &[
                 ("PGTLS_BENCH_RESUMPTION", "1"),
                 ("PGTLS_BENCH_CHAIN_CACHE", "1"),
+            ],
+        );
+        profile_connbench(
+            &format!(
+                "`connbench` with resumption, X25519 and AES-128-GCM-SHA256 first through {}, 20 connections",
+                route.name
+            ),
+            "connbench-resumption-x25519-sha256",
+            &route.conninfo,
+            &[
+                ("PGTLS_BENCH_RESUMPTION", "1"),
+                ("PGTLS_BENCH_CHAIN_CACHE", "1"),
+                ("PGTLS_BENCH_X25519_FIRST", "1"),
+                ("PGTLS_BENCH_SHA256_FIRST", "1"),
             ],
         );
     }
@@ -186,7 +201,7 @@ fn pgtls_variants() -> Vec<Client> {
     }
     PGTLS_VARIANTS
         .iter()
-        .map(|&(name, resumption, chain_cache, x25519)| {
+        .map(|&(name, resumption, chain_cache, x25519, sha256)| {
             let path = path.clone();
             Client {
                 name,
@@ -197,7 +212,8 @@ fn pgtls_variants() -> Vec<Client> {
                         .arg(n.to_string())
                         .env("PGTLS_BENCH_RESUMPTION", resumption)
                         .env("PGTLS_BENCH_CHAIN_CACHE", chain_cache)
-                        .env("PGTLS_BENCH_X25519_FIRST", x25519);
+                        .env("PGTLS_BENCH_X25519_FIRST", x25519)
+                        .env("PGTLS_BENCH_SHA256_FIRST", sha256);
                     c
                 }),
             }
@@ -381,7 +397,8 @@ fn print_targets(
             for name in [
                 "pgtls: resumption",
                 "pgtls: resumption + chain cache",
-                "pgtls: resumption + chain cache, X25519 first",
+                X25519_ROW,
+                SHA256_ROW,
             ] {
                 let Some((cpu, ir, _)) = figures(r, name) else {
                     continue;
