@@ -11,9 +11,12 @@
 //! and the same clients without TLS as the floor. Client CPU is the child's user + sys time
 //! from `wait4` (whole process, as the issue's figures), divided by N; each client keeps its
 //! median round. Then the memory-per-connection and scale figures against the same server
-//! (`common/realserver.rs`), and a callgrind profile of `connbench`.
+//! (`common/realserver.rs`), a callgrind profile of `connbench`, and the "Resumption and the
+//! chain cache" tables (`common/resumption.rs`: direct, through `pgtls proxy --tickets` and
+//! through pgbouncer, with pgtls's resumption and chain cache off and on).
 //!
-//! `cargo bench --bench connections [-- N]` (default 300); `-- serve` only starts the server,
+//! `cargo bench --bench connections [-- N]` (default 300); `-- N resumption` runs only the
+//! resumption tables; `-- serve` only starts the server,
 //! prints the connection string and waits until stdin closes (for profiling by hand). The example binaries must be built
 //! first with the same profile: `cargo build --profile bench --examples` (scripts/bench.sh
 //! does both).
@@ -27,6 +30,8 @@ use pgtls_testkit::pg;
 mod pgwire;
 #[path = "common/realserver.rs"]
 mod realserver;
+#[path = "common/resumption.rs"]
+mod resumption;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +69,9 @@ struct Run {
     cpu_one: Duration,
     /// CPU the client measured around its loop (connbench examples only).
     self_cpu: Option<Duration>,
+    /// Connections that resumed a TLS session, as the client counted them (connbench
+    /// examples only: `resumed=K`).
+    resumed: Option<usize>,
     wall: Duration,
 }
 
@@ -93,7 +101,8 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let serve = args.first().is_some_and(|a| a == "serve");
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300);
+    let only_resumption = args.iter().any(|a| a == "resumption");
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(300);
     let Some(install) = pg::PgInstall::find(pg::PgVersion::V15) else {
         eprintln!("{}", pg::SKIP_NOTICE);
         std::process::exit(1);
@@ -128,6 +137,10 @@ fn main() {
     }
 
     let clients = clients(&install, &work);
+    if only_resumption {
+        resumption::run(&server, &material, &clients, &tls_conninfo, n);
+        return;
+    }
     let mut runs: BTreeMap<(&'static str, bool), Vec<Run>> = BTreeMap::new();
     for round in 0..ROUNDS {
         for client in &clients {
@@ -155,6 +168,7 @@ fn main() {
     instructions(&clients, &tls_conninfo);
     realserver::run(common::HOST, server.port, &ca.display().to_string());
     profile(&clients, &tls_conninfo);
+    resumption::run(&server, &material, &clients, &tls_conninfo, n);
     drop(server);
 }
 
@@ -314,15 +328,19 @@ fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
     );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let (user, sys) = (tv(usage.ru_utime), tv(usage.ru_stime));
-    let self_cpu = output
-        .0
-        .lines()
-        .find_map(|l| l.strip_prefix("connbench: "))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|kv| kv.strip_prefix("cpu_s="))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
+    let field = |name: &str| {
+        output
+            .0
+            .lines()
+            .find_map(|l| l.strip_prefix("connbench: "))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_owned)
+            })
+    };
+    let self_cpu = field("cpu_s")
+        .and_then(|v| v.parse::<f64>().ok())
         .map(Duration::from_secs_f64);
     Run {
         n,
@@ -330,6 +348,7 @@ fn run_client(client: &Client, conninfo: &str, n: usize) -> Run {
         sys,
         cpu_one: Duration::ZERO,
         self_cpu,
+        resumed: field("resumed").and_then(|v| v.parse().ok()),
         wall,
     }
 }
@@ -407,36 +426,10 @@ fn print_table(clients: &[Client], runs: &BTreeMap<(&'static str, bool), Vec<Run
 /// (instructions(1 + K connections) − instructions(1 connection)) / K. Deterministic where
 /// the CPU times above are not; the kernel's share is not in it.
 fn instructions(clients: &[Client], conninfo: &str) {
-    const K: usize = 20;
-    let dir = common::target_dir().join("bench").join("callgrind");
-    std::fs::create_dir_all(&dir).expect("callgrind dir");
-    let mut rows = Vec::new();
-    for client in clients {
-        let mut totals = [0u64; 2];
-        for (i, n) in [1, 1 + K].into_iter().enumerate() {
-            let out = dir.join(format!("client-{i}.out"));
-            let inner = (client.command)(conninfo, n);
-            let mut command = Command::new("valgrind");
-            command
-                .arg("--tool=callgrind")
-                .arg(format!("--callgrind-out-file={}", out.display()))
-                .arg(inner.get_program())
-                .args(inner.get_args())
-                .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let ok = command.status().map(|s| s.success()).unwrap_or(false);
-            if !ok {
-                eprintln!("callgrind run of {} failed; skipped", client.name);
-                break;
-            }
-            totals[i] = callgrind_total(&out);
-        }
-        if totals[1] > totals[0] {
-            rows.push((client.name, (totals[1] - totals[0]) / K as u64));
-        }
-    }
+    let rows: Vec<_> = clients
+        .iter()
+        .filter_map(|client| Some((client.name, instructions_per_connection(client, conninfo)?)))
+        .collect();
     let Some(&(_, libpq)) = rows.first() else {
         return;
     };
@@ -460,6 +453,38 @@ fn instructions(clients: &[Client], conninfo: &str) {
     println!();
 }
 
+/// Connections after the first in the callgrind runs of [`instructions_per_connection`].
+const K: usize = 20;
+
+/// A client's user-space instructions per connection, whole process, under callgrind:
+/// (I(1 + K) − I(1)) / K. `None` when a run failed.
+fn instructions_per_connection(client: &Client, conninfo: &str) -> Option<u64> {
+    let dir = common::target_dir().join("bench").join("callgrind");
+    std::fs::create_dir_all(&dir).expect("callgrind dir");
+    let mut totals = [0u64; 2];
+    for (i, n) in [1, 1 + K].into_iter().enumerate() {
+        let out = dir.join(format!("client-{i}.out"));
+        let inner = (client.command)(conninfo, n);
+        let mut command = Command::new("valgrind");
+        command
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let ok = command.status().map(|s| s.success()).unwrap_or(false);
+        if !ok {
+            eprintln!("callgrind run of {} failed; skipped", client.name);
+            return None;
+        }
+        totals[i] = callgrind_total(&out);
+    }
+    (totals[1] > totals[0]).then(|| (totals[1] - totals[0]) / K as u64)
+}
+
 /// The instruction count of a callgrind output file.
 fn callgrind_total(path: &Path) -> u64 {
     std::fs::read_to_string(path)
@@ -478,13 +503,28 @@ fn callgrind_total(path: &Path) -> u64 {
 
 /// A callgrind profile of `connbench` (a few connections): instructions by component.
 fn profile(clients: &[Client], conninfo: &str) {
+    if !clients.iter().any(|c| c.name.starts_with("pgtls blocking")) {
+        return;
+    }
+    profile_connbench(
+        "`connbench`, 20 TLS connections",
+        "connbench",
+        conninfo,
+        &[],
+    );
+}
+
+/// A callgrind profile of `connbench`'s loop of 20 connections (its first one is a full
+/// handshake even with resumption) with `env`, grouped by component; the output goes to
+/// `callgrind/<file>.out`.
+fn profile_connbench(what: &str, file: &str, conninfo: &str, env: &[(&str, &str)]) {
     let path = example("connbench");
-    if !path.exists() || !clients.iter().any(|c| c.name.starts_with("pgtls blocking")) {
+    if !path.exists() {
         return;
     }
     let dir = common::target_dir().join("bench").join("callgrind");
     std::fs::create_dir_all(&dir).expect("callgrind dir");
-    let out = dir.join("connbench.out");
+    let out = dir.join(format!("{file}.out"));
     let conns = 20;
     let status = Command::new("valgrind")
         .args([
@@ -496,6 +536,7 @@ fn profile(clients: &[Client], conninfo: &str) {
         .arg(&path)
         .arg(conninfo)
         .arg(conns.to_string())
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
@@ -511,6 +552,8 @@ fn profile(clients: &[Client], conninfo: &str) {
     let text = String::from_utf8_lossy(&annotate.stdout);
     let mut groups: BTreeMap<&str, u64> = BTreeMap::new();
     let mut total = 0u64;
+    // callgrind_annotate lists functions by instruction count, highest first.
+    let mut top: Vec<(u64, &str)> = Vec::new();
     for line in text.lines() {
         let line = line.trim_start();
         let Some((count, rest)) = line.split_once(' ') else {
@@ -524,10 +567,13 @@ fn profile(clients: &[Client], conninfo: &str) {
         }
         total += count;
         *groups.entry(component(rest)).or_default() += count;
+        if top.len() < 8 {
+            top.push((count, function_name(rest)));
+        }
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
-    println!("### Where pgtls's client instructions go (callgrind, `connbench`, {conns} TLS connections, user space only)\n");
+    println!("### Where pgtls's client instructions go (callgrind, {what}, user space only)\n");
     println!("| component | instructions per connection | share |");
     println!("|---|---:|---:|");
     for (name, count) in groups {
@@ -538,7 +584,29 @@ fn profile(clients: &[Client], conninfo: &str) {
         );
     }
     println!("| total | {} | 100 % |\n", common::thousands(total / conns));
+    let top: Vec<String> = top
+        .iter()
+        .map(|(count, name)| format!("`{name}` {}", common::thousands(count / conns)))
+        .collect();
+    println!(
+        "Top functions (instructions per connection): {}.\n",
+        top.join(", ")
+    );
     println!("Profile: `callgrind_annotate {}`.\n", out.display());
+}
+
+/// The function of a callgrind_annotate `(share) file:function [object]` line.
+fn function_name(line: &str) -> &str {
+    let line = line.split(" [").next().unwrap_or(line).trim();
+    // After the file's last '/', the first ':' not part of a '::' ends the file name.
+    let start = line.rfind('/').map_or(0, |i| i + 1);
+    let rest = &line[start..];
+    let bytes = rest.as_bytes();
+    (0..bytes.len())
+        .find(|&i| {
+            bytes[i] == b':' && (i == 0 || bytes[i - 1] != b':') && bytes.get(i + 1) != Some(&b':')
+        })
+        .map_or(rest, |i| &rest[i + 1..])
 }
 
 /// Which part of the stack a callgrind_annotate `file:function [object]` line belongs to.
@@ -575,7 +643,7 @@ fn component(line: &str) -> &'static str {
         } else {
             "aws-lc: other (RNG, DRBG, glue)"
         }
-    } else if has(&["x509_parser", "der_parser", "asn1_rs", "nom::"]) {
+    } else if has(&["x509_cert", "der::", "spki::", "const_oid"]) {
         "x509-parser (pgtls verifier)"
     } else if has(&["webpki"]) {
         "webpki"

@@ -4,7 +4,11 @@
 #   scripts/bench.sh            # writes target/bench/results.md
 #   scripts/bench.sh --update   # ... and replaces the results section of BENCHMARKS.md
 #
-# Needs valgrind (callgrind) and PostgreSQL 15 with pgbench (scripts/install-postgres.sh).
+# Needs valgrind (callgrind) and PostgreSQL 15 with pgbench (scripts/install-postgres.sh);
+# pgbouncer (apt-get install pgbouncer) for the pgbouncer route of the resumption tables
+# (skipped with a notice without it). The connections benchmark ends with those tables;
+# `cargo bench --bench connections -- 300 resumption` runs them alone (after the handshake
+# benchmark, whose callgrind files give the crypto floor).
 # Environment: PGTLS_BENCH_CONNS (connections per client run, default 300),
 # PGTLS_BENCH_MIB (throughput volume each way, default 256).
 set -euo pipefail

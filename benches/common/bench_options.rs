@@ -6,7 +6,15 @@
 //!   (`SessionResumption::in_memory()`; `0` or unset: off, as in libpq).
 //! - `PGTLS_BENCH_CHAIN_CACHE=0|1`: the verified-chain cache off (capacity 0) or on
 //!   (pgtls's default capacity); unset: pgtls's default.
+//! - `PGTLS_BENCH_X25519_FIRST=1`: offer X25519 first (then P-256) instead of pgtls's P-256
+//!   first, which PostgreSQL ≤ 17 needs to avoid a HelloRetryRequest but a pooler does not.
+//! - `PGTLS_BENCH_SHA256_FIRST=1`: offer `TLS13_AES_128_GCM_SHA256` first (rustls's aws-lc-rs
+//!   provider offers `TLS13_AES_256_GCM_SHA384` first): the key schedule's HMACs and the
+//!   transcript then use SHA-256, which x86 CPUs with SHA extensions run in hardware.
 
+use std::sync::Arc;
+
+use pgtls::rustls::{CipherSuite, NamedGroup};
 use pgtls::{Config, ConfigBuilder, SessionResumption};
 
 /// What the environment asks for.
@@ -16,6 +24,10 @@ pub struct BenchOptions {
     pub resumption: bool,
     /// `PGTLS_BENCH_CHAIN_CACHE`: `Some(false)` for `0`, `Some(true)` for `1`.
     pub chain_cache: Option<bool>,
+    /// `PGTLS_BENCH_X25519_FIRST=1`.
+    pub x25519_first: bool,
+    /// `PGTLS_BENCH_SHA256_FIRST=1`.
+    pub sha256_first: bool,
 }
 
 impl BenchOptions {
@@ -24,6 +36,8 @@ impl BenchOptions {
         Ok(BenchOptions {
             resumption: flag("PGTLS_BENCH_RESUMPTION")?.unwrap_or(false),
             chain_cache: flag("PGTLS_BENCH_CHAIN_CACHE")?,
+            x25519_first: flag("PGTLS_BENCH_X25519_FIRST")?.unwrap_or(false),
+            sha256_first: flag("PGTLS_BENCH_SHA256_FIRST")?.unwrap_or(false),
         })
     }
 
@@ -34,6 +48,16 @@ impl BenchOptions {
         }
         if self.chain_cache == Some(false) {
             builder = builder.verified_chain_cache(0);
+        }
+        if self.x25519_first {
+            builder = builder.key_exchange_groups(&[NamedGroup::X25519, NamedGroup::secp256r1]);
+        }
+        if self.sha256_first {
+            let mut provider = pgtls::rustls::crypto::aws_lc_rs::default_provider();
+            provider
+                .cipher_suites
+                .sort_by_key(|s| s.suite() != CipherSuite::TLS13_AES_128_GCM_SHA256);
+            builder = builder.crypto_provider(Arc::new(provider));
         }
         builder
     }
