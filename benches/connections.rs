@@ -644,7 +644,7 @@ fn component(line: &str) -> &'static str {
             "aws-lc: other (RNG, DRBG, glue)"
         }
     } else if has(&["x509_cert", "der::", "spki::", "const_oid"]) {
-        "x509-parser (pgtls verifier)"
+        "x509-cert and der (pgtls verifier)"
     } else if has(&["webpki"]) {
         "webpki"
     } else if has(&["rustls"]) {
