@@ -12,6 +12,8 @@
 //! which the caller invokes explicitly to load the platform store.
 
 mod base;
+mod extract_once;
+pub(crate) use extract_once::extract_once;
 mod key_exchange;
 mod resumption;
 
@@ -840,7 +842,8 @@ impl ConfigBuilder {
     }
 
     /// The provider: the caller's, else the base config's, else the compiled one; with the
-    /// caller's group preference or P-256 first.
+    /// caller's group preference or P-256 first, and TLS 1.3's extracts computed once
+    /// ([`extract_once`]).
     fn key_exchange_provider(&self) -> Result<Arc<CryptoProvider>, ConfigError> {
         let (provider, extra_groups) = match (&self.provider, &self.base) {
             (Some(provider), _) => (provider.clone(), &[][..]),
@@ -850,7 +853,7 @@ impl ConfigBuilder {
                 key_exchange::compiled_provider_groups(),
             ),
         };
-        let provider = CryptoProvider::clone(&provider);
+        let provider = extract_once::extract_once(CryptoProvider::clone(&provider));
         Ok(Arc::new(match &self.key_exchange_groups {
             Some(groups) => key_exchange::with_preference(provider, groups, extra_groups)?,
             None => key_exchange::postgres_key_share_first(provider),

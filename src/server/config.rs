@@ -17,7 +17,7 @@ use rustls::ServerConfig;
 
 use super::credentials::{certified_key, KeyProblem, KEY_VALUES_MISMATCH};
 use super::tls::RecordingResolver;
-use crate::config::{default_provider, protocol_versions};
+use crate::config::{default_provider, extract_once, protocol_versions};
 use crate::wire::ALPN_POSTGRESQL;
 use crate::{ConfigError, TlsVersion};
 
@@ -235,6 +235,8 @@ impl ServerTlsBuilder {
             Some(provider) => provider,
             None => default_provider()?,
         };
+        // TLS 1.3's extracts computed once, as on the client side (the same key schedule).
+        let provider = Arc::new(extract_once(CryptoProvider::clone(&provider)));
         // No webpki checks on our own certificate (X.509 v1 is served, as by OpenSSL):
         // only that the key is the leaf's.
         let certified =
