@@ -473,3 +473,60 @@ fn postgresql_15_second_verify_full_connection_is_a_hit_and_a_wrong_host_still_f
         .expect("config");
     assert_eq!(connect_pg(&server, &uncached), Err(err));
 }
+
+#[test]
+fn postgresql_15_changing_its_certificate_between_connections_is_verified_again() {
+    if !pg::servers_available() {
+        eprintln!("{}", pg::SKIP_NOTICE);
+        return;
+    }
+    let Some(install) = pg::install_or_skip(pg::PgVersion::V15) else {
+        return;
+    };
+    let ca = Ca::root("chain-cache changing-server root");
+    let first = ca.leaf(LeafSpec::server("localhost"));
+    let server = pg::PgServer::start(
+        &install,
+        Some(pg::ServerTls::new(first.chain_pem(), first.key_pem.clone())),
+        pg::Hba::HostSslOnly,
+    )
+    .expect("start server");
+    let builder = || {
+        Config::builder()
+            .sslmode(SslMode::VerifyFull)
+            .host("localhost")
+            .root_certificates(RootCertificates::Certificates(vec![ca.root_der()]))
+    };
+    let config = builder().build().expect("config");
+    let uncached = builder().verified_chain_cache(0).build().expect("config");
+    let stats = |config: &Config| {
+        let stats = config.verified_chain_cache_stats().expect("a cache");
+        (stats.hits, stats.misses)
+    };
+    assert_eq!(connect_pg(&server, &config), Ok(()));
+    assert_eq!(connect_pg(&server, &config), Ok(()));
+    assert_eq!(stats(&config), (1, 1));
+
+    // A new, good certificate from the same CA: a new chain, verified in full, then a hit.
+    let second = ca.leaf(LeafSpec::server("localhost"));
+    server
+        .set_server_cert(&second.chain_pem(), &second.key_pem, None, None)
+        .expect("new certificate");
+    assert_eq!(connect_pg(&server, &config), Ok(()));
+    assert_eq!(stats(&config), (1, 2), "the new chain is a miss");
+    assert_eq!(connect_pg(&server, &config), Ok(()));
+    assert_eq!(stats(&config), (2, 2));
+
+    // An expired one: verified in full, and libpq's failure, as without the cache.
+    let expired = ca.leaf(LeafSpec::server("localhost").expired());
+    server
+        .set_server_cert(&expired.chain_pem(), &expired.key_pem, None, None)
+        .expect("expired certificate");
+    let err = connect_pg(&server, &config).expect_err("an expired certificate must fail");
+    assert!(err.contains("certificate has expired"), "{err}");
+    assert_eq!(stats(&config), (2, 3), "a failure is a miss");
+    assert_eq!(connect_pg(&server, &uncached), Err(err.clone()));
+    // And it stays a failure: failures are never remembered.
+    assert_eq!(connect_pg(&server, &config), Err(err));
+    assert_eq!(stats(&config), (2, 4));
+}

@@ -612,9 +612,7 @@ mod real {
     use pgtls::{Config, SessionResumption};
     use pgtls_cli::probe::{probe_with_options, NoProgress, ProbeOptions};
     use pgtls_cli::proxy as tls_proxy;
-    use pgtls_cli::startup::{
-        run_startup, ChannelBindingMode, StartupFailure, StartupParams, TlsFacts,
-    };
+    use pgtls_cli::startup::{run_startup, ChannelBindingMode, StartupParams, TlsFacts};
     use pgtls_testkit::certs::{self, Ca, LeafSpec};
     use pgtls_testkit::pg::{self, install_or_skip, servers_available, Hba, PgServer, PgVersion};
 
@@ -732,13 +730,7 @@ mod real {
                     tls: stream.is_tls(),
                     channel_binding: stream.session().and_then(|s| s.channel_binding().ok()),
                 };
-                run_startup(stream, &params, &facts).map_err(|err| match err {
-                    StartupFailure::Rejected { sqlstate, message } => {
-                        StartupError::Rejected { sqlstate, message }
-                    }
-                    StartupFailure::Fatal(msg) => StartupError::Fatal(msg.into()),
-                    StartupFailure::Io(err) => StartupError::Io(err),
-                })
+                run_startup(stream, &params, &facts).map_err(StartupError::from)
             },
         )
         .map_err(|failed| failed.to_string())?;

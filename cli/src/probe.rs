@@ -17,8 +17,7 @@ use serde_json::{json, Value};
 use x509_parser::prelude::*;
 
 use crate::startup::{
-    run_startup, simple_query, terminate, ChannelBindingMode, StartupFailure, StartupParams,
-    TlsFacts,
+    run_startup, simple_query, terminate, ChannelBindingMode, StartupParams, TlsFacts,
 };
 
 /// One certificate of the server's chain, for the report.
@@ -435,13 +434,7 @@ where
                 tls: stream.is_tls(),
                 channel_binding: stream.session().and_then(|s| s.channel_binding().ok()),
             };
-            run_startup(stream, &params, &facts).map_err(|err| match err {
-                StartupFailure::Rejected { sqlstate, message } => {
-                    StartupError::Rejected { sqlstate, message }
-                }
-                StartupFailure::Fatal(msg) => StartupError::Fatal(msg.into()),
-                StartupFailure::Io(err) => StartupError::Io(err),
-            })
+            run_startup(stream, &params, &facts).map_err(StartupError::from)
         },
     );
     let progress = progress.into_inner();

@@ -75,6 +75,20 @@ impl From<io::Error> for StartupFailure {
     }
 }
 
+/// What the connection plan makes of a failed startup: a rejection may be retried under
+/// another encryption method (allow/prefer), the rest end the attempt.
+impl From<StartupFailure> for pgtls::setup::StartupError {
+    fn from(failure: StartupFailure) -> Self {
+        match failure {
+            StartupFailure::Rejected { sqlstate, message } => {
+                pgtls::setup::StartupError::Rejected { sqlstate, message }
+            }
+            StartupFailure::Fatal(msg) => pgtls::setup::StartupError::Fatal(msg.into()),
+            StartupFailure::Io(err) => pgtls::setup::StartupError::Io(err),
+        }
+    }
+}
+
 impl std::fmt::Display for StartupFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
