@@ -42,6 +42,13 @@ pub const PG15_BIN_DEFAULT: &str = "/usr/lib/postgresql/15/bin";
 pub const PG18_DIR_DEFAULT: &str = "/opt/pgtls/pg18";
 /// The superuser created by initdb; `trust` on the unix socket, and for `Hba::Host*`.
 pub const SUPERUSER: &str = "postgres";
+
+/// `host=127.0.0.1 port=N user=postgres dbname=postgres`: the harness's servers (and
+/// pgbouncer in front of one) as the superuser.
+pub(crate) fn loopback_conninfo(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres")
+}
+
 /// A role with a SCRAM-SHA-256 password, created on every server (for [`Hba::Scram`]).
 pub const SCRAM_USER: &str = "scram";
 pub const SCRAM_PASSWORD: &str = "pgtls-scram-secret";
@@ -981,10 +988,7 @@ impl PgServer {
 
     /// `host=127.0.0.1 port=N user=postgres dbname=postgres`
     pub fn base_conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={SUPERUSER} dbname=postgres",
-            self.port
-        )
+        loopback_conninfo(self.port)
     }
 
     /// `base_conninfo()` followed by `extra` (later keywords win in libpq).

@@ -181,10 +181,7 @@ impl PgBouncer {
 
     /// `host=127.0.0.1 port=N user=postgres dbname=postgres`
     pub fn base_conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={SUPERUSER} dbname=postgres",
-            self.port
-        )
+        pg::loopback_conninfo(self.port)
     }
 
     /// `base_conninfo()` followed by `extra` (later keywords win in libpq).
