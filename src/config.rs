@@ -924,9 +924,12 @@ pub(crate) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     }
     #[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
     {
-        Ok(Arc::new(key_exchange::postgres_key_share_first(
-            rustls::crypto::ring::default_provider(),
-        )))
+        // rustls 0.23.48 deprecates ring's default provider (it has no post-quantum key
+        // exchange); ring stays the provider of the `ring` feature and of wasm32, where
+        // aws-lc-rs does not build. The lockfile has 0.23.46; the MSRV build resolves newer.
+        #[allow(deprecated)]
+        let ring = rustls::crypto::ring::default_provider();
+        Ok(Arc::new(key_exchange::postgres_key_share_first(ring)))
     }
     #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
     {

@@ -116,6 +116,7 @@ pub(crate) fn extract_once(mut provider: CryptoProvider) -> CryptoProvider {
 mod tests {
     use super::*;
 
+    #[allow(deprecated)] // ring's default provider, deprecated in rustls 0.23.48
     fn providers() -> Vec<CryptoProvider> {
         [
             #[cfg(feature = "aws-lc-rs")]
