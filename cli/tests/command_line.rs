@@ -30,7 +30,8 @@ fn help_lists_every_command() {
         let help = stdout(&out);
         for needle in [
             "usage: pgtls <command>",
-            "probe [--json] [--quiet] 'CONNINFO'",
+            "probe [--json] [--quiet] [--resume] 'CONNINFO'",
+            "--tickets",
             "proxy --listen ADDR --upstream ADDR",
             "demo ",
             "Exit status",
